@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""
+Developer entry point: the only commands the README asks anyone to type.
+
+    python3 dev.py serve   start a txws echo server on 127.0.0.1:9000
+    python3 dev.py test    lint, type-check and run the whole test suite
+
+Both create (or refresh) a private virtual environment in C{.venv} holding
+this checkout and its test dependencies, so a fresh machine needs nothing
+but Python 3 and access to the package registry.  The environment is
+rebuilt when the packaging files change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".txws-installed"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "setup.py", "txws/_speedups.c"):
+        path = ROOT / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensureEnvironment() -> None:
+    """
+    Create the virtual environment and install this checkout into it, unless
+    it is already current.
+    """
+    wanted = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    print("dev.py: installing txws and its test dependencies into .venv", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip", "setuptools", "wheel"], check=True)
+    subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    STAMP.write_text(wanted)
+
+
+def _run(argv: list[str]) -> int:
+    print("$ " + " ".join(argv), flush=True)
+    return subprocess.run(argv, cwd=ROOT).returncode
+
+
+def serve(args: list[str]) -> int:
+    """
+    Run the echo server with embedded defaults (extra arguments are passed on).
+    """
+    return subprocess.run([str(PYTHON), "-m", "txws", *args], cwd=ROOT).returncode
+
+
+def test(args: list[str]) -> int:
+    """
+    Run ruff, mypy --strict and the trial suite under coverage.
+    """
+    for step in (
+        [str(BIN / "ruff"), "check", "txws", "tests", "bench", "dev.py", "setup.py"],
+        [str(BIN / "mypy")],
+    ):
+        if _run(step) != 0:
+            print("0 passed, 1 failed: " + os.path.basename(step[0]))
+            return 1
+    print("$ coverage run -m twisted.trial " + " ".join(args or ["tests"]), flush=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [str(PYTHON), "-m", "coverage", "run", "-m", "twisted.trial", *(args or ["tests"])],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        tail = [*tail[-20:], line]
+    code = proc.wait()
+    _summarise("".join(tail), code)
+    if code != 0:
+        return code
+    if not args:
+        return _run([str(PYTHON), "-m", "coverage", "report"])
+    return 0
+
+
+def _summarise(tail: str, code: int) -> None:
+    """
+    Print trial's verdict as the plain "N passed, N failed" line CI reads.
+    """
+    ran = re.search(r"^Ran (\d+) tests?", tail, re.M)
+    counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", tail.splitlines()[-1] if tail else "")}
+    failed = counts.get("failures", 0) + counts.get("errors", 0) + counts.get("unexpectedSuccesses", 0)
+    skipped = counts.get("skips", 0) + counts.get("expectedFailures", 0)
+    total = int(ran.group(1)) if ran else 0
+    if code != 0 and failed == 0:
+        failed = 1
+    print(f"tests: {max(total - failed - skipped, 0)} passed, {failed} failed, {skipped} skipped")
+
+
+def main() -> int:
+    commands = {"serve": serve, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    ensureEnvironment()
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

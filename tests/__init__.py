@@ -1,0 +1,3 @@
+"""
+Tests for txws, run with C{trial tests}.
+"""
