@@ -1,0 +1,3 @@
+"""
+Small ready applications served by txws (echo first).
+"""

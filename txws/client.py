@@ -1,0 +1,289 @@
+"""
+The client side: a protocol that sends the opening handshake and checks the
+server's answer, its factory, Autobahn's C{connectWS}, and L{connect}, an
+endpoint-based entry point returning a Deferred that fires with the open
+connection.
+
+Design: the client never delivers a byte of data before the server's answer
+has passed every check of RFC 6455 section 4.1 (status 101, C{Upgrade},
+C{Connection}, the exact C{Sec-WebSocket-Accept}, only offered subprotocols,
+no unrequested extension); on any failure it aborts the TCP connection and
+discards what followed.  C{wss://} uses C{optionsForClientTLS}, which checks
+the certificate chain and the host name (service-identity).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.error import TimeoutError
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.ssl import optionsForClientTLS
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txws._version import __version__
+from txws.factory import WebSocketFactory
+from txws.handshake import (
+    ConnectionResponse,
+    ResponseError,
+    buildClientRequest,
+    parseResponseHead,
+    parseWebSocketURL,
+    validateUpgradeResponse,
+)
+from txws.options import WebSocketOptions
+from txws.protocol import State, WebSocketProtocol, _abort
+
+__all__ = [
+    "WebSocketClientFactory",
+    "WebSocketClientProtocol",
+    "connect",
+    "connectWS",
+]
+
+_log = Logger()
+
+
+class WebSocketClientProtocol(WebSocketProtocol):
+    """
+    The client end of a WebSocket connection.  Frames it sends are masked
+    with keys from C{factory.randomBytes} (C{os.urandom} by default).
+
+    @ivar response: the server's L{ConnectionResponse}, once accepted.
+    """
+
+    factory: WebSocketClientFactory
+    isServer = False
+    response: Optional[ConnectionResponse] = None
+    _key = ""
+    _handshakeFailure: Optional[Failure] = None
+    _waiters: Optional[list[Deferred[WebSocketClientProtocol]]] = None
+
+    def onConnect(self, response: ConnectionResponse) -> Any:
+        """
+        The server accepted the opening handshake; C{onOpen} follows.
+
+        @param response: the server's answer.
+        """
+
+    def whenOpen(self) -> Deferred[WebSocketClientProtocol]:
+        """
+        @return: a Deferred that fires with this protocol once the
+            connection is open (after C{onOpen}), or fails with the reason
+            it never opened: L{ResponseError} (refused, or an invalid
+            answer), C{TimeoutError}, a TLS error, or the lost connection.
+        """
+        if self.state is State.OPEN or self.state is State.CLOSING:
+            return succeed(self)
+        if self.state is State.CLOSED:
+            return fail(self._handshakeFailure or Failure(ConnectionError("connection closed")))
+        waiter: Deferred[WebSocketClientProtocol] = Deferred()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        return waiter
+
+    def _startHandshake(self) -> None:
+        factory = self.factory
+        self._key = base64.b64encode(factory.randomBytes(16)).decode("ascii")
+        request = buildClientRequest(
+            factory.host,
+            factory.port,
+            factory.resource,
+            self._key,
+            isSecure=factory.isSecure,
+            origin=factory.origin,
+            protocols=factory.protocols,
+            useragent=factory.useragent,
+            headers=factory.headers.items(),
+        )
+        timeout = factory.options.openHandshakeTimeout
+        if timeout:
+            self._openTimer = factory.reactor.callLater(timeout, self._openTimedOut)
+        self.transport.write(request)  # type: ignore[union-attr]
+
+    def _openTimedOut(self) -> None:
+        self._openTimer = None
+        if self.state is State.CONNECTING:
+            self._handshakeFailed(Failure(TimeoutError("WebSocket opening handshake timed out")))
+
+    def _handshakeFailed(self, failure: Failure) -> None:
+        self._handshakeFailure = failure
+        self._inputDone = True
+        self._uncleanReason = "opening handshake failed: " + failure.getErrorMessage()
+        _log.info(
+            "WebSocket handshake with {peer} failed: {why}",
+            peer=self.peer,
+            why=failure.getErrorMessage(),
+        )
+        _abort(self.transport)
+
+    def _handshakeData(self, data: bytes) -> None:
+        if self._handshakeFailure is not None:
+            return
+        buf = self._buf + data if self._buf else data
+        try:
+            parsed = parseResponseHead(buf, self.factory.options.maxHandshakeSize)
+            if parsed is None:
+                self._buf = buf
+                return
+            status, rawHeaders, consumed = parsed
+            protocol, headers = validateUpgradeResponse(
+                status, rawHeaders, self._key, self.factory.protocols
+            )
+        except ResponseError:
+            self._buf = b""
+            self._handshakeFailed(Failure())
+            return
+        self._buf = b""
+        self.websocket_protocol_in_use = protocol
+        self.response = ConnectionResponse(self.peer, headers, 13, protocol)
+        try:
+            self.onConnect(self.response)
+        except Exception:
+            _log.failure("onConnect raised for the WebSocket connection to {peer}", peer=self.peer)
+            self._handshakeFailed(Failure())
+            return
+        self._opened(buf[consumed:])
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            waiter.callback(self)
+
+    def _handshakeEnded(self, reason: Failure) -> None:
+        waiters, self._waiters = self._waiters, None
+        if not waiters:
+            return
+        failure = self._handshakeFailure or reason
+        for waiter in waiters:
+            waiter.errback(failure)
+
+
+class WebSocketClientFactory(WebSocketFactory, ClientFactory):
+    """
+    Builds L{WebSocketClientProtocol} connections (Autobahn-compatible
+    constructor).
+
+    @ivar url: the URL to connect to.
+    @ivar isSecure: whether it is C{wss://}.
+    @ivar host: its host.
+    @ivar port: its port.
+    @ivar resource: the path and query to request.
+    @ivar origin: the C{Origin} header to send, or C{None}.
+    @ivar protocols: subprotocols to offer.
+    @ivar useragent: the C{User-Agent} header, or C{None}.
+    @ivar headers: extra request headers.
+    """
+
+    protocol: type[Protocol] = WebSocketClientProtocol
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        origin: Optional[str] = None,
+        protocols: Optional[Sequence[str]] = None,
+        useragent: Optional[str] = "txws/" + __version__,
+        headers: Optional[Mapping[str, str]] = None,
+        proxy: Optional[Mapping[str, Any]] = None,
+        reactor: Optional[IReactorTime] = None,
+        options: Optional[WebSocketOptions] = None,
+    ) -> None:
+        """
+        @param url: e.g. C{ws://127.0.0.1:9000/chat}.
+        @param origin: an C{Origin} header to send.
+        @param protocols: subprotocols to offer, in preference order.
+        @param useragent: the C{User-Agent} header, or C{None} for none.
+        @param headers: extra request headers.
+        @param proxy: not supported; must be C{None}.
+        @param reactor: the reactor (default: the global one).
+        @param options: initial L{WebSocketOptions}.
+        @raise ValueError: for a bad URL or a proxy.
+        """
+        if proxy is not None:
+            raise ValueError("txws does not support connecting through an HTTP proxy")
+        super().__init__(reactor, options)
+        self.url = url or "ws://localhost/"
+        self.isSecure, self.host, self.port, self.resource = parseWebSocketURL(self.url)
+        self.origin = origin
+        self.protocols = list(protocols or [])
+        self.useragent = useragent
+        self.headers = dict(headers or {})
+
+
+def connectWS(
+    factory: WebSocketClientFactory,
+    contextFactory: Any = None,
+    timeout: float = 30,
+    bindAddress: Optional[tuple[str, int]] = None,
+) -> Any:
+    """
+    Connect to the factory's URL (Autobahn's C{connectWS}).
+
+    @param factory: the client factory.
+    @param contextFactory: TLS client options for C{wss://}; by default,
+        C{optionsForClientTLS(factory.host)}, which verifies the server.
+    @param timeout: seconds to wait for the TCP connection.
+    @param bindAddress: a local C{(host, port)} to bind.
+    @return: the C{IConnector}.
+    """
+    reactor: Any = factory.reactor
+    if factory.isSecure:
+        if contextFactory is None:
+            contextFactory = optionsForClientTLS(factory.host)
+        return reactor.connectSSL(
+            factory.host, factory.port, factory, contextFactory, timeout, bindAddress
+        )
+    return reactor.connectTCP(factory.host, factory.port, factory, timeout, bindAddress)
+
+
+def connect(
+    url: str,
+    factory: Optional[WebSocketClientFactory] = None,
+    *,
+    protocolClass: Optional[type[WebSocketClientProtocol]] = None,
+    reactor: Any = None,
+    contextFactory: Any = None,
+    timeout: float = 30,
+    **factoryArguments: Any,
+) -> Deferred[WebSocketClientProtocol]:
+    """
+    Open a WebSocket connection through Twisted endpoints.
+
+    @param url: the C{ws://} or C{wss://} URL.
+    @param factory: a client factory to use; by default one is made from
+        C{url}, C{reactor} and C{factoryArguments}.
+    @param protocolClass: the protocol class for the default factory.
+    @param reactor: the reactor (default: the global one).
+    @param contextFactory: TLS client options for C{wss://}; by default,
+        C{optionsForClientTLS(host)}, which verifies the certificate and the
+        host name.
+    @param timeout: seconds allowed for the TCP connection.
+    @param factoryArguments: more L{WebSocketClientFactory} arguments
+        (C{protocols}, C{origin}, C{headers}, C{options}, ...).
+    @return: a Deferred firing with the open protocol, or failing with
+        C{ConnectionRefusedError}, a TLS error, C{TimeoutError} or
+        L{ResponseError}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as globalReactor
+
+        reactor = globalReactor
+    if factory is None:
+        factory = WebSocketClientFactory(url, reactor=reactor, **factoryArguments)
+        if protocolClass is not None:
+            factory.protocol = protocolClass
+    secure, host, port, _ = parseWebSocketURL(url)
+    endpoint: Any = HostnameEndpoint(reactor, host, port, timeout)
+    if secure:
+        endpoint = wrapClientTLS(contextFactory or optionsForClientTLS(host), endpoint)
+
+    def opened(protocol: WebSocketClientProtocol) -> Deferred[WebSocketClientProtocol]:
+        return protocol.whenOpen()
+
+    connecting: Deferred[WebSocketClientProtocol] = endpoint.connect(factory)
+    return connecting.addCallback(opened)

@@ -1,0 +1,340 @@
+"""
+The RFC 6455 wire format: opcodes, close codes, frame headers, close payloads.
+
+Design: this module is pure.  It takes bytes and returns plain values; it does
+no I/O, keeps no state between calls and imports nothing from
+C{twisted.internet}.  The receive path calls L{parseFrames} once per chunk of
+input and gets back a list of C{(fin, opcode, payload)} tuples: one call and
+one small tuple per frame is what keeps the hot path close to the cost of an
+inlined loop (see STYLE.md).  A peer's violation is never raised out of
+L{parseFrames}; it is returned as a L{FrameError} after the frames that
+preceded it, so the caller delivers those first and then fails the connection
+with the error's close code.
+
+@see: U{RFC 6455 section 5<https://www.rfc-editor.org/rfc/rfc6455#section-5>}
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+from typing import Optional
+
+from txws._mask import mask
+
+__all__ = [
+    "CloseCode",
+    "FrameError",
+    "Opcode",
+    "ParsedFrame",
+    "PendingFrame",
+    "buildClosePayload",
+    "frameHeader",
+    "isControl",
+    "isSendableCloseCode",
+    "isValidReceivedCloseCode",
+    "parseClosePayload",
+    "parseFrames",
+    "serializeFrame",
+]
+
+
+class Opcode(IntEnum):
+    """
+    Frame opcodes (RFC 6455 section 5.2); every other value is reserved.
+    """
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    """
+    Close status codes (RFC 6455 section 7.4.1 and the IANA registry).
+    """
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RECEIVED = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+class FrameError(Exception):
+    """
+    The peer broke a rule of RFC 6455; the connection must be failed.
+
+    @ivar code: the close code to send (1002, 1007, 1009, ...).
+    @ivar reason: a short, human readable explanation (never peer data).
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"FrameError({self.code}, {self.reason!r})"
+
+
+#: A complete frame: C{(fin, opcode, payload)}, the payload already unmasked.
+ParsedFrame = tuple[bool, int, bytes]
+
+#: A frame whose header has arrived but whose payload has not:
+#: C{(fin, opcode, maskKey or None, payloadLength)}.
+PendingFrame = tuple[bool, int, Optional[bytes], int]
+
+_DATA_OPCODES = frozenset({0x0, 0x1, 0x2})
+_CONTROL_OPCODES = frozenset({0x8, 0x9, 0xA})
+_unpackLength16 = struct.Struct("!H").unpack_from
+_unpackLength64 = struct.Struct("!Q").unpack_from
+_packLength16 = struct.Struct("!BBH").pack
+_packLength64 = struct.Struct("!BBQ").pack
+
+#: Close codes a peer may put on the wire (section 7.4.1, IANA registry).
+_REGISTERED_CLOSE_CODES = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+)
+
+
+def isControl(opcode: int) -> bool:
+    """
+    @param opcode: a frame opcode.
+    @return: C{True} for close, ping and pong (RFC 6455 section 5.5).
+    """
+    return opcode >= 0x8
+
+
+def isValidReceivedCloseCode(code: int) -> bool:
+    """
+    Is C{code} acceptable in a Close frame received from a peer?
+
+    Registered codes are accepted except 1005, 1006 and 1015, which are
+    reserved for reporting and never appear on the wire; 3000-3999 (libraries,
+    frameworks) and 4000-4999 (private use) are accepted as well.
+
+    @param code: the code read from the Close frame.
+    @return: whether the code is valid on the wire.
+    """
+    return code in _REGISTERED_CLOSE_CODES or 3000 <= code <= 4999
+
+
+def isSendableCloseCode(code: int) -> bool:
+    """
+    Is C{code} one this endpoint may send?  The same set as
+    L{isValidReceivedCloseCode}: 1005, 1006 and 1015 never go on the wire.
+
+    @param code: the code the application wants to send.
+    @return: whether it may be sent.
+    """
+    return isValidReceivedCloseCode(code)
+
+
+def parseFrames(
+    data: bytes,
+    requireMask: bool,
+    maxFramePayload: int = 0,
+    allowedRsv: int = 0,
+) -> tuple[list[ParsedFrame], int, Optional[PendingFrame], Optional[FrameError]]:
+    """
+    Parse as many frames as C{data} holds.
+
+    Stateless rules are checked here: RSV bits, reserved opcodes, masking
+    direction, minimal length encoding, control frame size and fragmentation,
+    and the frame size limit.  Rules that need the connection's state
+    (continuations, message size, UTF-8) belong to the caller.
+
+    @param data: received bytes, starting at a frame boundary.
+    @param requireMask: C{True} on a server (client frames must be masked),
+        C{False} on a client (server frames must not be masked).
+    @param maxFramePayload: largest acceptable payload length, 0 for no limit.
+        A larger frame is refused from its header alone, before its payload
+        is buffered.
+    @param allowedRsv: RSV bits (as the 0x70 mask of the first byte) that a
+        negotiated extension allows.
+    @return: C{(frames, consumed, pending, error)}: the complete frames in
+        order; how many bytes of C{data} they (and C{pending}'s header) used;
+        the header of a frame whose payload is still incomplete, if parsing
+        stopped there; and the violation that stopped parsing, if any.  At
+        most one of C{pending} and C{error} is set.  Bytes after C{consumed}
+        are an incomplete header, to be kept and prefixed to the next chunk.
+    """
+    frames: list[ParsedFrame] = []
+    end = len(data)
+    pos = 0
+    view: Optional[memoryview] = None
+    while end - pos >= 2:
+        b0 = data[pos]
+        b1 = data[pos + 1]
+        opcode = b0 & 0x0F
+        length = b1 & 0x7F
+        masked = b1 & 0x80
+        headerEnd = pos + 2
+        if b0 & 0x70 & ~allowedRsv:
+            return frames, pos, None, FrameError(1002, "reserved bits set without an extension")
+        if opcode not in _DATA_OPCODES and opcode not in _CONTROL_OPCODES:
+            return frames, pos, None, FrameError(1002, f"reserved opcode {opcode}")
+        if bool(masked) is not requireMask:
+            if requireMask:
+                return frames, pos, None, FrameError(1002, "client frame is not masked")
+            return frames, pos, None, FrameError(1002, "server frame is masked")
+        if opcode >= 0x8:
+            if not b0 & 0x80:
+                return frames, pos, None, FrameError(1002, "fragmented control frame")
+            if length > 125:
+                return frames, pos, None, FrameError(1002, "control frame payload over 125 bytes")
+            if b0 & 0x70:
+                return frames, pos, None, FrameError(1002, "reserved bits set on a control frame")
+        if length == 126:
+            if end - headerEnd < 2:
+                break
+            length = _unpackLength16(data, headerEnd)[0]
+            headerEnd += 2
+            if length < 126:
+                return frames, pos, None, FrameError(1002, "non-minimal 16-bit length")
+        elif length == 127:
+            if end - headerEnd < 8:
+                break
+            length = _unpackLength64(data, headerEnd)[0]
+            headerEnd += 8
+            if length >> 63:
+                return frames, pos, None, FrameError(1002, "64-bit length has its top bit set")
+            if length < 0x10000:
+                return frames, pos, None, FrameError(1002, "non-minimal 64-bit length")
+        if maxFramePayload and length > maxFramePayload:
+            return frames, pos, None, FrameError(
+                1009, f"frame payload of {length} bytes exceeds the limit of {maxFramePayload}"
+            )
+        key: Optional[bytes] = None
+        if masked:
+            if end - headerEnd < 4:
+                break
+            key = data[headerEnd : headerEnd + 4]
+            headerEnd += 4
+        payloadEnd = headerEnd + length
+        if payloadEnd > end:
+            return frames, headerEnd, (bool(b0 & 0x80), opcode, key, length), None
+        if key is None:
+            payload = data[headerEnd:payloadEnd]
+        else:
+            if view is None:
+                view = memoryview(data)
+            payload = mask(view[headerEnd:payloadEnd], key) if length else b""
+        frames.append((bool(b0 & 0x80), opcode, payload))
+        pos = payloadEnd
+    return frames, pos, None, None
+
+
+def frameHeader(
+    opcode: int,
+    length: int,
+    fin: bool = True,
+    maskKey: Optional[bytes] = None,
+    rsv: int = 0,
+) -> bytes:
+    """
+    Serialize a frame header with the minimal length encoding that RFC 6455
+    section 5.2 requires (7 bits up to 125, 16 bits up to 65535, else 64).
+
+    @param opcode: the frame's opcode.
+    @param length: the payload length.
+    @param fin: whether this is the final frame of its message.
+    @param maskKey: 4 bytes to announce as the masking key (clients), or
+        C{None} (servers).
+    @param rsv: RSV bits as the 0x70 mask of the first byte.
+    @return: the header bytes (2 to 14 bytes).
+    """
+    b0 = (0x80 if fin else 0) | rsv | opcode
+    maskBit = 0x80 if maskKey is not None else 0
+    if length < 126:
+        header = bytes((b0, maskBit | length))
+    elif length < 0x10000:
+        header = _packLength16(b0, maskBit | 126, length)
+    else:
+        header = _packLength64(b0, maskBit | 127, length)
+    if maskKey is not None:
+        return header + maskKey
+    return header
+
+
+def serializeFrame(
+    opcode: int,
+    payload: bytes,
+    fin: bool = True,
+    maskKey: Optional[bytes] = None,
+    rsv: int = 0,
+) -> bytes:
+    """
+    Serialize a whole frame, masking its payload when C{maskKey} is given.
+
+    @param opcode: the frame's opcode.
+    @param payload: the unmasked payload.
+    @param fin: whether this is the final frame of its message.
+    @param maskKey: the client's 4-byte masking key, or C{None} on a server.
+    @param rsv: RSV bits as the 0x70 mask of the first byte.
+    @return: the frame's bytes.
+    """
+    header = frameHeader(opcode, len(payload), fin, maskKey, rsv)
+    if maskKey is not None and payload:
+        return header + mask(payload, maskKey)
+    return header + payload
+
+
+def buildClosePayload(code: Optional[int] = None, reason: str = "") -> bytes:
+    """
+    Build the payload of a Close frame (RFC 6455 section 5.5.1).
+
+    @param code: the status code, or C{None} for an empty payload.
+    @param reason: a reason, at most 123 bytes once UTF-8 encoded; only
+        allowed with a code.
+    @return: the payload bytes.
+    @raise ValueError: if the code may not be sent, or the reason is too long
+        or given without a code.
+    """
+    if code is None:
+        if reason:
+            raise ValueError("a close reason requires a close code")
+        return b""
+    if not isSendableCloseCode(code):
+        raise ValueError(f"close code {code} may not be sent")
+    encoded = reason.encode("utf-8")
+    if len(encoded) > 123:
+        raise ValueError("close reason is longer than 123 bytes in UTF-8")
+    return code.to_bytes(2, "big") + encoded
+
+
+def parseClosePayload(payload: bytes) -> tuple[int, str]:
+    """
+    Parse the payload of a received Close frame.
+
+    @param payload: the unmasked payload (at most 125 bytes).
+    @return: C{(code, reason)}; an empty payload gives C{(1005, "")}.
+    @raise FrameError: 1002 for a one-byte payload or an invalid code, 1007
+        for a reason that is not valid UTF-8.
+    """
+    if not payload:
+        return 1005, ""
+    if len(payload) == 1:
+        raise FrameError(1002, "close frame payload of one byte")
+    code = int.from_bytes(payload[:2], "big")
+    if not isValidReceivedCloseCode(code):
+        raise FrameError(1002, f"invalid close code {code}")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameError(1007, "close reason is not valid UTF-8") from None
+    return code, reason

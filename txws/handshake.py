@@ -1,0 +1,564 @@
+"""
+The RFC 6455 opening handshake, both sides, as pure functions.
+
+Design: nothing here touches a socket, a clock or an application hook.  The
+server side turns the bytes of an HTTP/1.1 upgrade request into a
+L{RequestHead} (L{parseRequestHead}), validates it into a L{ConnectionRequest}
+(L{validateUpgradeRequest}) and builds the C{101} or error response bytes;
+the client side builds the request (L{buildClientRequest}) and checks the
+server's answer (L{parseResponseHead}, L{validateUpgradeResponse}).  A bad
+request raises L{HandshakeError} carrying the HTTP status to answer with; a
+bad response raises L{ResponseError}.  Header names are compared
+case-insensitively and token lists are split on commas, as RFC 9110 requires.
+
+@see: U{RFC 6455 section 4<https://www.rfc-editor.org/rfc/rfc6455#section-4>}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Optional
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = [
+    "WEBSOCKET_GUID",
+    "ConnectionRequest",
+    "ConnectionResponse",
+    "HandshakeError",
+    "RequestHead",
+    "ResponseError",
+    "acceptValue",
+    "buildAcceptResponse",
+    "buildClientRequest",
+    "buildErrorResponse",
+    "headerTokens",
+    "parseExtensions",
+    "parseRequestHead",
+    "parseResponseHead",
+    "parseWebSocketURL",
+    "validateUpgradeRequest",
+    "validateUpgradeResponse",
+]
+
+#: The GUID of RFC 6455 section 1.3, appended to the key before hashing.
+WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_REQUEST_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)")
+_STATUS_LINE = re.compile(r"HTTP/1\.(\d) (\d{3})(?: (.*))?")
+
+_REASONS = {
+    101: "Switching Protocols",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    426: "Upgrade Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class HandshakeError(Exception):
+    """
+    An opening handshake request was refused.
+
+    @ivar status: the HTTP status to answer with (400, 403, 426, 431, ...).
+    @ivar reason: a short text for the C{text/plain} body and the log.
+    @ivar headers: extra response headers (e.g. C{Sec-WebSocket-Version}).
+    """
+
+    def __init__(
+        self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+        self.headers = list(headers)
+
+
+class ResponseError(Exception):
+    """
+    A client refuses the server's answer to its opening handshake.
+
+    @ivar status: the HTTP status the server answered with (101 when the
+        server accepted but the answer is invalid), 0 if none was parsed.
+    @ivar reason: what was wrong.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"WebSocket handshake failed (HTTP status {self.status}): {self.reason}"
+
+
+@dataclass
+class RequestHead:
+    """
+    A parsed HTTP/1.1 request line and header block.
+
+    @ivar method: the request method, e.g. C{GET}.
+    @ivar target: the request target as sent, e.g. C{/chat?room=1}.
+    @ivar version: C{(major, minor)}.
+    @ivar rawHeaders: C{(lower-case name, value)} pairs in arrival order.
+    """
+
+    method: str
+    target: str
+    version: tuple[int, int]
+    rawHeaders: list[tuple[str, str]]
+
+    def getAll(self, name: str) -> list[str]:
+        """
+        @param name: a lower-case header name.
+        @return: every value of that header, in order.
+        """
+        return [v for n, v in self.rawHeaders if n == name]
+
+
+@dataclass
+class ConnectionRequest:
+    """
+    A valid WebSocket opening handshake, as the server application sees it
+    in C{onConnect} (the attributes mirror Autobahn's C{ConnectionRequest}).
+
+    @ivar peer: the peer's address, as a string such as C{tcp:127.0.0.1:5555}.
+    @ivar headers: header values by lower-case name (repeats joined by C{, }).
+    @ivar rawHeaders: C{(lower-case name, value)} pairs as received.
+    @ivar host: the C{Host} header.
+    @ivar path: the path of the request target, e.g. C{/chat}.
+    @ivar params: query parameters, each name mapped to its list of values.
+    @ivar version: the WebSocket protocol version (13).
+    @ivar origin: the C{Origin} header, or C{None}.
+    @ivar protocols: subprotocols the client offers, in its order.
+    @ivar extensions: extensions the client offers, as C{(name, params)}.
+    @ivar key: the C{Sec-WebSocket-Key} value.
+    """
+
+    peer: str
+    headers: dict[str, str]
+    rawHeaders: list[tuple[str, str]]
+    host: str
+    path: str
+    params: dict[str, list[str]]
+    version: int
+    origin: Optional[str]
+    protocols: list[str]
+    extensions: list[tuple[str, dict[str, Optional[str]]]]
+    key: str
+
+
+@dataclass
+class ConnectionResponse:
+    """
+    The server's accepting answer, as the client application sees it in
+    C{onConnect} (mirroring Autobahn's C{ConnectionResponse}).
+
+    @ivar peer: the server's address, as a string.
+    @ivar headers: header values by lower-case name.
+    @ivar version: the WebSocket protocol version (13).
+    @ivar protocol: the subprotocol the server chose, or C{None}.
+    @ivar extensions: extensions in effect (none yet).
+    """
+
+    peer: str
+    headers: dict[str, str]
+    version: int = 13
+    protocol: Optional[str] = None
+    extensions: list[tuple[str, dict[str, Optional[str]]]] = field(default_factory=list)
+
+
+def acceptValue(key: str | bytes) -> str:
+    """
+    Compute C{Sec-WebSocket-Accept} for a C{Sec-WebSocket-Key}: base64 of the
+    SHA-1 of the key followed by L{WEBSOCKET_GUID} (RFC 6455 section 4.2.2).
+    It is a plain hash, not an HMAC.
+
+    @param key: the key exactly as sent in the request.
+    @return: the accept value.
+    """
+    if isinstance(key, str):
+        key = key.encode("ascii")
+    return base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest()).decode("ascii")
+
+
+def headerTokens(values: Iterable[str]) -> list[str]:
+    """
+    Split comma-separated header values into trimmed, non-empty items.
+
+    @param values: the values of every occurrence of one header.
+    @return: the items, in order.
+    """
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def parseExtensions(values: Iterable[str]) -> list[tuple[str, dict[str, Optional[str]]]]:
+    """
+    Parse C{Sec-WebSocket-Extensions} values (RFC 6455 section 9.1).
+
+    @param values: the values of every occurrence of the header.
+    @return: C{(name, params)} offers in order; a parameter without a value
+        maps to C{None}.
+    @raise ValueError: if an extension or parameter name is not a token.
+    """
+    offers: list[tuple[str, dict[str, Optional[str]]]] = []
+    for item in headerTokens(values):
+        name, *rawParams = (part.strip() for part in item.split(";"))
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid extension name {name!r}")
+        params: dict[str, Optional[str]] = {}
+        for param in rawParams:
+            key, sep, value = param.partition("=")
+            key = key.strip()
+            if not _TOKEN.fullmatch(key):
+                raise ValueError(f"invalid extension parameter {key!r}")
+            params[key] = value.strip().strip('"') if sep else None
+        offers.append((name, params))
+    return offers
+
+
+def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            raise HandshakeError(400, "obsolete header line folding is not allowed")
+        name, colon, value = line.partition(":")
+        if not colon or not _TOKEN.fullmatch(name):
+            raise HandshakeError(400, "malformed header line")
+        value = value.strip(" \t")
+        if _BAD_VALUE.search(value):
+            raise HandshakeError(400, "control character in a header value")
+        headers.append((name.lower(), value))
+    return headers
+
+
+def _splitHead(data: bytes, maxSize: int) -> Optional[tuple[list[str], int]]:
+    end = data.find(b"\r\n\r\n", 0, maxSize + 4)
+    if end < 0:
+        if len(data) >= maxSize:
+            raise HandshakeError(431, f"request head exceeds {maxSize} bytes")
+        return None
+    if end + 4 > maxSize:
+        raise HandshakeError(431, f"request head exceeds {maxSize} bytes")
+    return data[:end].decode("iso-8859-1").split("\r\n"), end + 4
+
+
+def parseRequestHead(data: bytes, maxSize: int = 16384) -> Optional[tuple[RequestHead, int]]:
+    """
+    Parse an HTTP/1.1 request line and headers from the start of C{data}.
+
+    @param data: everything received so far.
+    @param maxSize: the largest head accepted, terminating blank line
+        included.
+    @return: C{(head, consumed)} once the blank line has arrived, else
+        C{None} (wait for more).
+    @raise HandshakeError: 431 when the head is too large (even while still
+        incomplete), 400 when it is malformed.
+    """
+    split = _splitHead(data, maxSize)
+    if split is None:
+        return None
+    lines, consumed = split
+    match = _REQUEST_LINE.fullmatch(lines[0])
+    if match is None:
+        raise HandshakeError(400, "malformed request line")
+    method, target, major, minor = match.groups()
+    head = RequestHead(method, target, (int(major), int(minor)), _parseHeaderLines(lines[1:]))
+    return head, consumed
+
+
+def _one(head: RequestHead, name: str, display: str) -> str:
+    values = head.getAll(name)
+    if len(values) != 1:
+        qualifier = "missing" if not values else "repeated"
+        raise HandshakeError(400, f"{display} header {qualifier}")
+    return values[0]
+
+
+def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionRequest:
+    """
+    Check a request against RFC 6455 section 4.2.1.
+
+    @param head: the parsed request.
+    @param peer: the peer's address, copied into the result.
+    @return: the request, as the application will see it.
+    @raise HandshakeError: 405 for a method other than GET; 426 (with
+        C{Upgrade: websocket}) when the Upgrade or Connection tokens are
+        missing, or (with C{Sec-WebSocket-Version: 13}) for another version;
+        400 for anything else that is wrong.
+    """
+    if head.method != "GET":
+        raise HandshakeError(405, "WebSocket handshakes use GET", [("Allow", "GET")])
+    if head.version < (1, 1):
+        raise HandshakeError(400, "WebSocket handshakes require HTTP/1.1")
+    upgradeRequired = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+    if "websocket" not in (t.lower() for t in headerTokens(head.getAll("upgrade"))):
+        raise HandshakeError(426, "missing 'Upgrade: websocket' header", upgradeRequired)
+    if "upgrade" not in (t.lower() for t in headerTokens(head.getAll("connection"))):
+        raise HandshakeError(426, "missing 'Connection: Upgrade' header", upgradeRequired)
+    versions = head.getAll("sec-websocket-version")
+    if versions != ["13"]:
+        raise HandshakeError(
+            426, "unsupported Sec-WebSocket-Version, 13 required", [("Sec-WebSocket-Version", "13")]
+        )
+    host = _one(head, "host", "Host")
+    key = _one(head, "sec-websocket-key", "Sec-WebSocket-Key")
+    try:
+        decoded = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        decoded = b""
+    if len(decoded) != 16:
+        raise HandshakeError(400, "Sec-WebSocket-Key is not 16 bytes in base64")
+    target = head.target
+    if not target.startswith("/"):
+        parts = urlsplit(target)
+        if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.netloc:
+            raise HandshakeError(400, "malformed request target")
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    path, _, query = target.partition("?")
+    protocols = headerTokens(head.getAll("sec-websocket-protocol"))
+    if not all(_TOKEN.fullmatch(p) for p in protocols):
+        raise HandshakeError(400, "malformed Sec-WebSocket-Protocol header")
+    try:
+        extensions = parseExtensions(head.getAll("sec-websocket-extensions"))
+    except ValueError:
+        raise HandshakeError(400, "malformed Sec-WebSocket-Extensions header") from None
+    origins = head.getAll("origin")
+    if len(origins) > 1:
+        raise HandshakeError(400, "Origin header repeated")
+    headers: dict[str, str] = {}
+    for name, value in head.rawHeaders:
+        headers[name] = headers[name] + ", " + value if name in headers else value
+    return ConnectionRequest(
+        peer=peer,
+        headers=headers,
+        rawHeaders=head.rawHeaders,
+        host=host,
+        path=path,
+        params=parse_qs(query, keep_blank_values=True),
+        version=13,
+        origin=origins[0] if origins else None,
+        protocols=protocols,
+        extensions=extensions,
+        key=key,
+    )
+
+
+def _headerBlock(headers: Iterable[tuple[str, str]]) -> str:
+    lines = []
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if _BAD_VALUE.search(value):
+            raise ValueError(f"invalid character in the value of header {name!r}")
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines)
+
+
+def buildAcceptResponse(
+    key: str,
+    protocol: Optional[str] = None,
+    headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
+    """
+    Build the server's C{101 Switching Protocols} answer.
+
+    @param key: the client's C{Sec-WebSocket-Key}.
+    @param protocol: the chosen subprotocol, if any.
+    @param headers: extra headers from the application.
+    @return: the response head.
+    @raise ValueError: if an extra header is not valid HTTP.
+    """
+    chosen = [("Sec-WebSocket-Protocol", protocol)] if protocol else []
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {acceptValue(key)}\r\n"
+        + _headerBlock([*chosen, *headers])
+        + "\r\n"
+    ).encode("iso-8859-1")
+
+
+def buildErrorResponse(
+    status: int, reason: str, headers: Iterable[tuple[str, str]] = ()
+) -> bytes:
+    """
+    Build a refusal: the status, a C{text/plain} body with the reason, and
+    C{Connection: close}.  It never carries C{Sec-WebSocket-Accept}.
+
+    @param status: the HTTP status.
+    @param reason: the body text.
+    @param headers: extra headers.
+    @return: the whole response.
+    """
+    body = (reason + "\n").encode("utf-8")
+    phrase = _REASONS.get(status, "Error")
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n" + _headerBlock(headers) + "\r\n"
+    )
+    return head.encode("iso-8859-1") + body
+
+
+def parseWebSocketURL(url: str) -> tuple[bool, str, int, str]:
+    """
+    Split a C{ws://} or C{wss://} URL.
+
+    @param url: e.g. C{wss://example.com/chat?room=1}.
+    @return: C{(isSecure, host, port, resource)}, the resource being the
+        path and query to request (C{/} when empty).
+    @raise ValueError: for another scheme, a missing host, a fragment or a
+        bad port.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"not a WebSocket URL (scheme must be ws or wss): {url!r}")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError("WebSocket URLs cannot have a fragment")
+    if not parts.hostname:
+        raise ValueError(f"WebSocket URL without a host: {url!r}")
+    secure = scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    return secure, parts.hostname, port, resource
+
+
+def buildClientRequest(
+    host: str,
+    port: int,
+    resource: str,
+    key: str,
+    isSecure: bool = False,
+    origin: Optional[str] = None,
+    protocols: Sequence[str] = (),
+    useragent: Optional[str] = None,
+    headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
+    """
+    Build a client's opening handshake (RFC 6455 section 4.1).
+
+    @param host: the server's host name or address.
+    @param port: its port (omitted from C{Host} when it is the default).
+    @param resource: path and query.
+    @param key: a fresh base64 C{Sec-WebSocket-Key}.
+    @param isSecure: whether the connection is C{wss://}.
+    @param origin: an C{Origin} header to send, if any.
+    @param protocols: subprotocols to offer, in preference order.
+    @param useragent: a C{User-Agent} header, if any.
+    @param headers: extra headers.
+    @return: the request bytes.
+    @raise ValueError: if a header or subprotocol is not valid HTTP.
+    """
+    hostValue = f"[{host}]" if ":" in host else host
+    if port != (443 if isSecure else 80):
+        hostValue += f":{port}"
+    extra: list[tuple[str, str]] = []
+    if origin is not None:
+        extra.append(("Origin", origin))
+    if protocols:
+        for p in protocols:
+            if not _TOKEN.fullmatch(p):
+                raise ValueError(f"invalid subprotocol {p!r}")
+        extra.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
+    if useragent:
+        extra.append(("User-Agent", useragent))
+    if _BAD_VALUE.search(resource) or " " in resource:
+        raise ValueError("invalid characters in the request resource")
+    return (
+        f"GET {resource} HTTP/1.1\r\n"
+        f"Host: {hostValue}\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n" + _headerBlock([*extra, *headers]) + "\r\n"
+    ).encode("iso-8859-1")
+
+
+def parseResponseHead(
+    data: bytes, maxSize: int = 16384
+) -> Optional[tuple[int, list[tuple[str, str]], int]]:
+    """
+    Parse the status line and headers of the server's answer.
+
+    @param data: everything received so far.
+    @param maxSize: the largest head accepted.
+    @return: C{(status, rawHeaders, consumed)} once complete, else C{None}.
+    @raise ResponseError: when the head is malformed or too large.
+    """
+    try:
+        split = _splitHead(data, maxSize)
+        if split is None:
+            return None
+        lines, consumed = split
+        match = _STATUS_LINE.fullmatch(lines[0])
+        if match is None:
+            raise HandshakeError(400, "malformed status line")
+        return int(match.group(2)), _parseHeaderLines(lines[1:]), consumed
+    except HandshakeError as e:
+        raise ResponseError(0, e.reason) from None
+
+
+def validateUpgradeResponse(
+    status: int,
+    rawHeaders: list[tuple[str, str]],
+    key: str,
+    protocols: Sequence[str] = (),
+) -> tuple[Optional[str], dict[str, str]]:
+    """
+    Check the server's answer (RFC 6455 section 4.1, the client's checks).
+
+    @param status: the HTTP status.
+    @param rawHeaders: C{(lower-case name, value)} pairs.
+    @param key: the C{Sec-WebSocket-Key} the client sent.
+    @param protocols: the subprotocols the client offered.
+    @return: C{(protocol, headers)}: the chosen subprotocol or C{None}, and
+        header values by lower-case name.
+    @raise ResponseError: if the server refused (any status but 101) or its
+        answer is not a valid acceptance.
+    """
+    if status != 101:
+        raise ResponseError(status, "the server refused the WebSocket upgrade")
+    headers: dict[str, str] = {}
+    for name, value in rawHeaders:
+        headers[name] = headers[name] + ", " + value if name in headers else value
+
+    def values(name: str) -> list[str]:
+        return [v for n, v in rawHeaders if n == name]
+
+    if "websocket" not in (t.lower() for t in headerTokens(values("upgrade"))):
+        raise ResponseError(status, "missing 'Upgrade: websocket' in the answer")
+    if "upgrade" not in (t.lower() for t in headerTokens(values("connection"))):
+        raise ResponseError(status, "missing 'Connection: Upgrade' in the answer")
+    accepts = values("sec-websocket-accept")
+    if len(accepts) != 1 or not hmac.compare_digest(
+        accepts[0].strip().encode("utf-8", "replace"), acceptValue(key).encode("ascii")
+    ):
+        raise ResponseError(status, "wrong Sec-WebSocket-Accept")
+    if values("sec-websocket-extensions"):
+        raise ResponseError(status, "the server enabled an extension that was not offered")
+    chosen = headerTokens(values("sec-websocket-protocol"))
+    if len(chosen) > 1:
+        raise ResponseError(status, "the server chose several subprotocols")
+    if chosen and chosen[0] not in protocols:
+        raise ResponseError(
+            status, f"the server chose a subprotocol that was not offered: {chosen[0]!r}"
+        )
+    return (chosen[0] if chosen else None), headers

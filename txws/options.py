@@ -1,0 +1,208 @@
+"""
+One frozen options object shared by server and client factories.
+
+Design: a connection reads its limits from C{factory.options}, never from
+attributes copied onto itself, so changing a factory's options (with
+L{WebSocketOptions.replace} or the factory's C{setProtocolOptions}) affects
+connections made afterwards and never leaves two sources of truth.  Defaults
+follow the best practice of the field (websockets): 1 MiB frames and
+messages, 10 s handshake timeouts, a keepalive ping every 20 s answered
+within 20 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["AUTOBAHN_OPTION_NAMES", "WebSocketOptions", "compileOriginPatterns"]
+
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebSocketOptions:
+    """
+    Limits, timeouts and policies of WebSocket connections.
+
+    @ivar maxFramePayloadSize: largest frame payload accepted, in bytes;
+        0 for no limit.  A larger frame closes the connection with 1009.
+    @ivar maxMessagePayloadSize: largest (reassembled) message accepted, in
+        bytes; 0 for no limit.  A larger message closes with 1009.
+    @ivar maxHandshakeSize: largest HTTP request line plus headers (server)
+        or response head (client), in bytes; a larger request gets 431.
+    @ivar openHandshakeTimeout: seconds allowed for the opening handshake,
+        including an asynchronous C{onConnect}; 0 for none.
+    @ivar closeHandshakeTimeout: seconds to wait for the peer's Close (and,
+        on a client, for the server to close TCP) before aborting; 0 for none.
+    @ivar autoPingInterval: seconds between keepalive pings; 0 disables them.
+    @ivar autoPingTimeout: seconds within which a pong must answer a
+        keepalive ping, else the connection closes with 1011.
+    @ivar autoPingSize: bytes of random payload in keepalive pings (4-125).
+    @ivar autoPingRestartOnAnyTraffic: if true, any data received after a
+        keepalive ping is taken as proof of life, not only its pong.
+    @ivar allowedOrigins: Origin values a server accepts; C{*} wildcards
+        match any run of characters within the host part; C{("*",)} accepts
+        every Origin.
+    @ivar allowNullOrigin: whether a server accepts C{Origin: null}.
+    @ivar autoFragmentSize: if non-zero, outgoing messages larger than this
+        are sent as several frames of at most this many bytes.
+    @ivar maxPendingInput: bytes of input a paused connection keeps before it
+        stops its transport from reading (back-pressure to the peer).
+    @ivar maxConnections: a server factory refuses opening handshakes with
+        503 while this many connections are open; 0 for no limit.
+    @ivar tcpNoDelay: set C{TCP_NODELAY} on TCP transports, so that the last
+        segment of a message is not held back by Nagle's algorithm.
+    """
+
+    maxFramePayloadSize: int = _MiB
+    maxMessagePayloadSize: int = _MiB
+    maxHandshakeSize: int = 16 * 1024
+    openHandshakeTimeout: float = 10.0
+    closeHandshakeTimeout: float = 10.0
+    autoPingInterval: float = 20.0
+    autoPingTimeout: float = 20.0
+    autoPingSize: int = 4
+    autoPingRestartOnAnyTraffic: bool = False
+    allowedOrigins: tuple[str, ...] = ("*",)
+    allowNullOrigin: bool = False
+    autoFragmentSize: int = 0
+    maxPendingInput: int = 64 * 1024
+    maxConnections: int = 0
+    tcpNoDelay: bool = True
+
+    def __post_init__(self) -> None:
+        for name in (
+            "maxFramePayloadSize",
+            "maxMessagePayloadSize",
+            "maxHandshakeSize",
+            "autoFragmentSize",
+            "maxPendingInput",
+            "maxConnections",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+        for name in (
+            "openHandshakeTimeout",
+            "closeHandshakeTimeout",
+            "autoPingInterval",
+            "autoPingTimeout",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, not {value!r}")
+        if not 4 <= self.autoPingSize <= 125:
+            raise ValueError("autoPingSize must be between 4 and 125")
+        if self.maxHandshakeSize < 256:
+            raise ValueError("maxHandshakeSize must be at least 256 bytes")
+        origins: object = self.allowedOrigins
+        if isinstance(origins, str):
+            raise ValueError("allowedOrigins must be a sequence of strings, not a string")
+        object.__setattr__(self, "allowedOrigins", tuple(self.allowedOrigins))
+
+    def replace(self, **changes: Any) -> WebSocketOptions:
+        """
+        Return a copy with some options changed.
+
+        @param changes: option names and their new values.
+        @return: the new options.
+        @raise TypeError: for an unknown option name.
+        @raise ValueError: for an invalid value.
+        """
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            hint = ""
+            foreign = [name for name in unknown if name in AUTOBAHN_OPTION_NAMES]
+            if foreign:
+                hint = " (Autobahn options txws does not implement: " + ", ".join(foreign) + ")"
+            raise TypeError(
+                "unknown WebSocket option(s): "
+                + ", ".join(unknown)
+                + hint
+                + "; known options: "
+                + ", ".join(sorted(known))
+            )
+        return dataclasses.replace(self, **changes)
+
+    def originAllowed(self, origin: str | None) -> bool:
+        """
+        Does the policy accept a request with this C{Origin} header?
+
+        Requests without an Origin come from non-browser clients, which can
+        send any header they like, so the check does not apply to them.
+
+        @param origin: the header's value, or C{None} when absent.
+        @return: whether the request may proceed.
+        """
+        if origin is None:
+            return True
+        if origin.strip().lower() == "null":
+            return self.allowNullOrigin
+        if "*" in self.allowedOrigins:
+            return True
+        patterns = _originPatternCache.get(self.allowedOrigins)
+        if patterns is None:
+            patterns = compileOriginPatterns(self.allowedOrigins)
+            _originPatternCache[self.allowedOrigins] = patterns
+        candidate = origin.strip().lower()
+        return any(p.fullmatch(candidate) for p in patterns)
+
+
+_originPatternCache: dict[tuple[str, ...], list[re.Pattern[str]]] = {}
+
+
+def compileOriginPatterns(origins: tuple[str, ...]) -> list[re.Pattern[str]]:
+    """
+    Compile Origin patterns: C{*} matches any run of characters except
+    C{/}, so C{https://*.example.com} matches C{https://a.b.example.com} but
+    not C{https://example.com.evil.net/.example.com}.  Comparison is
+    case-insensitive.
+
+    @param origins: the patterns.
+    @return: compiled regular expressions, one per pattern.
+    """
+    return [
+        re.compile(re.escape(o.strip().lower()).replace(r"\*", "[^/]*")) for o in origins
+    ]
+
+
+#: Options Autobahn's C{setProtocolOptions} accepts; used to explain a
+#: refusal when an application ported from Autobahn passes one txws lacks.
+AUTOBAHN_OPTION_NAMES = frozenset(
+    {
+        "versions",
+        "webStatus",
+        "utf8validateIncoming",
+        "maskServerFrames",
+        "requireMaskedClientFrames",
+        "applyMask",
+        "maxFramePayloadSize",
+        "maxMessagePayloadSize",
+        "autoFragmentSize",
+        "failByDrop",
+        "echoCloseCodeReason",
+        "openHandshakeTimeout",
+        "closeHandshakeTimeout",
+        "tcpNoDelay",
+        "perMessageCompressionAccept",
+        "perMessageCompressionOffers",
+        "autoPingInterval",
+        "autoPingTimeout",
+        "autoPingSize",
+        "autoPingRestartOnAnyTraffic",
+        "serveFlashSocketPolicy",
+        "flashSocketPolicy",
+        "allowedOrigins",
+        "allowNullOrigin",
+        "maxConnections",
+        "trustXForwardedFor",
+        "acceptMaskedServerFrames",
+        "maskClientFrames",
+        "serverConnectionDropTimeout",
+        "version",
+    }
+)

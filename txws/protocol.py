@@ -1,0 +1,1011 @@
+"""
+The WebSocket connection after (and around) the opening handshake.
+
+Design: one Twisted L{Protocol} per connection, its state a L{State} enum
+member compared with C{is}, every change of state checked against the
+L{TRANSITIONS} table (which the tests assert, h11-style).  Input is parsed
+once per C{dataReceived} by L{txws.frames.parseFrames}, which returns plain
+tuples; a frame whose payload is still arriving is I{streamed}: each chunk is
+unmasked and UTF-8 checked as it arrives (fail-fast, RFC 6455 section 8.1)
+and appended to a list joined once at the end of the message, so large
+messages cost O(n) however they are split.  Every peer violation becomes a
+close code in exactly one place, L{WebSocketProtocol._fail}; application
+callbacks that raise are logged and close the connection with 1011; no
+exception escapes C{dataReceived}.
+
+Flow control works both ways.  The connection registers a small streaming
+producer with its transport: when the transport's write buffer fills, the
+connection stops reading from the peer and pauses the application's own
+producer (L{WebSocketProtocol.registerProducer}), so a peer that does not
+read cannot make us buffer its echoes, pongs or anything else without bound.
+The connection is itself an C{IPushProducer} of messages: an application
+that calls L{WebSocketProtocol.pauseProducing} gets no further messages and
+the transport stops reading until L{WebSocketProtocol.resumeProducing}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Optional
+
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall, IPullProducer, IPushProducer
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txws._mask import mask, rotateKey
+from txws._utf8 import Utf8Validator, isValidUtf8
+from txws.frames import (
+    FrameError,
+    Opcode,
+    ParsedFrame,
+    PendingFrame,
+    buildClosePayload,
+    frameHeader,
+    parseClosePayload,
+    parseFrames,
+)
+
+if TYPE_CHECKING:
+    from txws.factory import WebSocketFactory
+
+__all__ = ["TRANSITIONS", "Disconnected", "State", "WebSocketProtocol", "peerToString"]
+
+_log = Logger()
+
+
+class State(Enum):
+    """
+    The states of a WebSocket connection (RFC 6455 sections 4 and 7).
+    """
+
+    CONNECTING = "CONNECTING"
+    OPEN = "OPEN"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+
+
+#: Every legal change of state.  CONNECTING goes to OPEN when the opening
+#: handshake succeeds, or to CLOSED when it fails or the TCP connection is
+#: lost; OPEN goes to CLOSING when either side sends a Close frame, or to
+#: CLOSED when TCP is lost without one; CLOSING ends in CLOSED.
+TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
+    {
+        (State.CONNECTING, State.OPEN),
+        (State.CONNECTING, State.CLOSED),
+        (State.OPEN, State.CLOSING),
+        (State.OPEN, State.CLOSED),
+        (State.CLOSING, State.CLOSED),
+    }
+)
+
+
+class Disconnected(RuntimeError):
+    """
+    The application tried to send on a connection that is not open (as
+    Autobahn's exception of the same name).
+    """
+
+
+def peerToString(address: object) -> str:
+    """
+    Describe a transport address the way Autobahn's C{peer} does.
+
+    @param address: an L{IPv4Address}, L{IPv6Address}, L{UNIXAddress} or
+        anything else.
+    @return: e.g. C{tcp:127.0.0.1:5555}, C{tcp6:[::1]:5555}, C{unix:/path}.
+    """
+    if isinstance(address, IPv4Address):
+        return f"tcp:{address.host}:{address.port}"
+    if isinstance(address, IPv6Address):
+        return f"tcp6:[{address.host}]:{address.port}"
+    if isinstance(address, UNIXAddress):
+        name = address.name
+        return "unix:" + (name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name))
+    return str(address)
+
+
+class _Partial:
+    """
+    A frame whose header has been parsed and whose payload is arriving.
+    """
+
+    __slots__ = ("chunks", "discard", "fin", "key", "offset", "opcode", "remaining")
+
+    def __init__(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
+        self.fin = fin
+        self.opcode = opcode
+        self.key = key
+        self.remaining = length
+        self.offset = 0
+        self.discard = False
+        self.chunks: list[bytes] = []
+
+
+@implementer(IPushProducer)
+class _TransportBackPressure:
+    """
+    The producer a connection registers with its transport: the transport
+    pauses it when its write buffer is full and resumes it once drained.
+    """
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: WebSocketProtocol) -> None:
+        self._connection = connection
+
+    def pauseProducing(self) -> None:
+        self._connection._writeBufferFull(True)
+
+    def resumeProducing(self) -> None:
+        self._connection._writeBufferFull(False)
+
+    def stopProducing(self) -> None:
+        pass
+
+
+_CONNECTION_DONE = Failure(ConnectionDone())
+_PAUSED_BY_APP = 1
+_PAUSED_BY_TRANSPORT = 2
+
+#: Above this size an outgoing payload is handed to the transport beside its
+#: header instead of being concatenated to it (saves copying large payloads).
+_CONCAT_LIMIT = 16 * 1024
+
+
+@implementer(IPushProducer)
+class WebSocketProtocol(Protocol):
+    """
+    Behaviour common to server and client connections.  Applications
+    subclass L{txws.server.WebSocketServerProtocol} or
+    L{txws.client.WebSocketClientProtocol} and override the C{on*} methods.
+
+    @ivar state: the connection's L{State}.
+    @ivar peer: the peer's address, e.g. C{tcp:127.0.0.1:5555}.
+    @ivar isServer: whether this is the server end (clients mask frames).
+    @ivar remoteCloseCode: the code of the peer's Close frame, if received.
+    @ivar remoteCloseReason: its reason.
+    @ivar localCloseCode: the code of the Close frame we sent, if any.
+    @ivar localCloseReason: its reason.
+    @ivar websocket_protocol_in_use: the negotiated subprotocol, or C{None}.
+    """
+
+    factory: WebSocketFactory
+    isServer = True
+    state = State.CONNECTING
+    peer = "<unknown>"
+    remoteCloseCode: Optional[int] = None
+    remoteCloseReason = ""
+    localCloseCode: Optional[int] = None
+    localCloseReason = ""
+    websocket_protocol_in_use: Optional[str] = None
+
+    # Receiving.  Class attributes are the defaults, so an idle connection's
+    # instance dictionary only holds what has changed.
+    _buf = b""
+    _partial: Optional[_Partial] = None
+    _msgOpcode = 0
+    _msgChunks: Optional[list[bytes]] = None
+    _msgSize = 0
+    _utf8: Optional[Utf8Validator] = None
+    _inputDone = False
+    _discardData = False
+    # Closing.
+    _closeSent = False
+    _closeReceived = False
+    _failedByMe = False
+    _uncleanReason = ""
+    _closeReported = False
+    # Timers.
+    _openTimer: Optional[IDelayedCall] = None
+    _closeTimer: Optional[IDelayedCall] = None
+    _pingTimer: Optional[IDelayedCall] = None
+    _pongTimer: Optional[IDelayedCall] = None
+    _pingPayload = b""
+    # Flow control.
+    _pausedBits = 0
+    _held: Optional[list[bytes]] = None
+    _heldSize = 0
+    _heldBatch: Optional[
+        tuple[list[ParsedFrame], int, Optional[PendingFrame], Optional[FrameError], bytes, int]
+    ] = None
+    _backPressure: Optional[_TransportBackPressure] = None
+    _producer: Optional[IPushProducer] = None
+    # Sending a message frame by frame.
+    _outOpcode = 0
+    _outFirst = True
+    _outUtf8: Optional[Utf8Validator] = None
+
+    # -- Application hooks -------------------------------------------------
+
+    def onOpen(self) -> Any:
+        """
+        The opening handshake has completed; messages may now be sent.
+
+        @return: nothing, or a Deferred (whose failure closes with 1011).
+        """
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> Any:
+        """
+        A whole message has arrived.
+
+        @param payload: the message (text messages are valid UTF-8 bytes).
+        @param isBinary: C{True} for a binary message, C{False} for text.
+        @return: nothing, or a Deferred (whose failure closes with 1011).
+        """
+
+    def onPing(self, payload: bytes) -> Any:
+        """
+        A Ping arrived; the Pong has already been sent.
+
+        @param payload: the ping's application data.
+        """
+
+    def onPong(self, payload: bytes) -> Any:
+        """
+        A Pong arrived.
+
+        @param payload: the pong's application data.
+        """
+
+    def onClose(self, wasClean: bool, code: int, reason: str) -> Any:
+        """
+        The connection is closed.  Called exactly once per connection, also
+        when the opening handshake failed.
+
+        @param wasClean: C{True} when both Close frames were exchanged and
+            neither side failed the connection.
+        @param code: the peer's close code when clean (1005 when it sent
+            none), else 1006.
+        @param reason: the peer's close reason when clean, else a
+            description of what happened.
+        """
+
+    # -- Twisted protocol ----------------------------------------------------
+
+    def connectionMade(self) -> None:
+        """
+        Register with the factory and start the opening handshake.
+        """
+        self.factory._connectionStarted(self)
+        self.peer = peerToString(self.transport.getPeer())  # type: ignore[union-attr]
+        if self.factory.options.tcpNoDelay:
+            setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+            if setNoDelay is not None:
+                with contextlib.suppress(OSError):
+                    setNoDelay(True)
+        self._startHandshake()
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Route received bytes: handshake while connecting, frames once open.
+
+        @param data: the bytes.
+        """
+        state = self.state
+        if state is State.OPEN or state is State.CLOSING:
+            if self._pausedBits or self._held:
+                self._hold(data)
+                return
+            self._safely(self._receive, data)
+        elif state is State.CONNECTING:
+            self._safely(self._handshakeData, data)
+
+    def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
+        """
+        Cancel timers, leave the factory and report the close to the
+        application, exactly once.
+
+        @param reason: why the transport went away.
+        """
+        if self.state is State.CLOSED:
+            return
+        wasOpen = self.state is not State.CONNECTING
+        self._setState(State.CLOSED)
+        for name in ("_openTimer", "_closeTimer", "_pingTimer", "_pongTimer"):
+            timer = getattr(self, name)
+            if timer is not None and timer.active():
+                timer.cancel()
+            setattr(self, name, None)
+        self._producer = None
+        self._held = None
+        self._heldBatch = None
+        self.factory._connectionEnded(self)
+        clean = self._closeSent and self._closeReceived and not self._failedByMe
+        if clean:
+            code = self.remoteCloseCode if self.remoteCloseCode is not None else 1005
+            text = self.remoteCloseReason
+        else:
+            code = 1006
+            text = self._uncleanReason or (
+                "connection lost: " + reason.getErrorMessage()
+                if wasOpen
+                else "connection lost during the opening handshake: " + reason.getErrorMessage()
+            )
+        self._handshakeEnded(reason)
+        if not self._closeReported:
+            self._closeReported = True
+            self._callApp(self.onClose, clean, code, text)
+
+    # -- Hooks for the server and client subclasses ---------------------------
+
+    def _startHandshake(self) -> None:
+        raise NotImplementedError()
+
+    def _handshakeData(self, data: bytes) -> None:
+        raise NotImplementedError()
+
+    def _handshakeEnded(self, reason: Failure) -> None:
+        """
+        The transport is gone; a client reports a handshake that never
+        completed to whoever waits for it.
+        """
+
+    # -- State ----------------------------------------------------------------
+
+    def _setState(self, new: State) -> None:
+        if (self.state, new) not in TRANSITIONS:
+            raise AssertionError(f"illegal WebSocket state change {self.state.name} -> {new.name}")
+        self.state = new
+
+    def _opened(self, leftover: bytes) -> None:
+        """
+        The handshake succeeded: go OPEN, start keepalive and flow control,
+        call C{onOpen}, then process bytes that followed the handshake.
+        """
+        self._setState(State.OPEN)
+        if self._openTimer is not None:
+            if self._openTimer.active():
+                self._openTimer.cancel()
+            self._openTimer = None
+        self._backPressure = _TransportBackPressure(self)
+        self.transport.registerProducer(self._backPressure, True)  # type: ignore[union-attr]
+        self._scheduleKeepalive()
+        self._callApp(self.onOpen)
+        if leftover and self.state is not State.CLOSED:
+            self.dataReceived(leftover)
+
+    # -- Receiving --------------------------------------------------------------
+
+    def _safely(self, method: Callable[..., None], *args: Any) -> None:
+        try:
+            method(*args)
+        except Exception:
+            _log.failure("Internal error on the WebSocket connection with {peer}", peer=self.peer)
+            self._inputDone = True
+            self._fail(1011, "internal error")
+
+    def _receive(self, data: bytes) -> None:
+        if self._inputDone:
+            return
+        if self._pongTimer is not None and self.factory.options.autoPingRestartOnAnyTraffic:
+            self._keepaliveProof()
+        if self._partial is not None:
+            data = self._feedPartial(data)
+            if not data or self._inputDone:
+                return
+            if self._pausedBits:
+                self._hold(data)
+                return
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
+        frames, consumed, pending, error = parseFrames(
+            data, self.isServer, self.factory.options.maxFramePayloadSize
+        )
+        self._deliverBatch(frames, 0, pending, error, data, consumed)
+
+    def _deliverBatch(
+        self,
+        frames: list[ParsedFrame],
+        index: int,
+        pending: Optional[PendingFrame],
+        error: Optional[FrameError],
+        data: bytes,
+        consumed: int,
+    ) -> None:
+        count = len(frames)
+        while index < count:
+            fin, opcode, payload = frames[index]
+            index += 1
+            self._handleFrame(fin, opcode, payload)
+            if self._inputDone:
+                return
+            if self._pausedBits and (
+                index < count or pending or error or consumed < len(data)
+            ):
+                self._heldBatch = (frames, index, pending, error, data, consumed)
+                return
+        if error is not None:
+            self._fail(error.code, error.reason, broken=True)
+        elif pending is not None:
+            self._startPartial(*pending)
+            if not self._inputDone and consumed < len(data):
+                self._feedPartial(memoryview(data)[consumed:])
+        elif consumed < len(data):
+            self._buf = data[consumed:]
+
+    def _handleFrame(self, fin: bool, opcode: int, payload: bytes) -> None:
+        if opcode >= 0x8:
+            self._handleControl(opcode, payload)
+            return
+        if self._discardData:
+            return
+        if opcode:
+            if self._msgOpcode:
+                self._fail(1002, "new data frame while a fragmented message is incomplete")
+                return
+            if fin:
+                # The common case: a whole message in one frame.
+                limit = self.factory.options.maxMessagePayloadSize
+                if limit and len(payload) > limit:
+                    self._fail(1009, f"message exceeds the limit of {limit} bytes")
+                elif opcode == 0x1 and not isValidUtf8(payload):
+                    self._fail(1007, "text message is not valid UTF-8")
+                else:
+                    self._deliverMessage(payload, opcode == 0x2)
+                return
+            self._beginIncoming(opcode)
+        elif not self._msgOpcode:
+            self._fail(1002, "continuation frame without a message to continue")
+            return
+        self._messageChunk(payload)
+        if fin and not self._inputDone and not self._discardData:
+            self._finishIncoming()
+
+    def _beginIncoming(self, opcode: int) -> None:
+        self._msgOpcode = opcode
+        self._msgChunks = []
+        self._msgSize = 0
+        self._utf8 = Utf8Validator() if opcode == 0x1 else None
+
+    def _messageChunk(self, chunk: bytes) -> None:
+        limit = self.factory.options.maxMessagePayloadSize
+        self._msgSize += len(chunk)
+        if limit and self._msgSize > limit:
+            self._fail(1009, f"message exceeds the limit of {limit} bytes")
+            return
+        if self._utf8 is not None and not self._utf8.feed(chunk):
+            self._fail(1007, "text message is not valid UTF-8")
+            return
+        assert self._msgChunks is not None
+        self._msgChunks.append(chunk)
+
+    def _finishIncoming(self) -> None:
+        if self._utf8 is not None and not self._utf8.feed(b"", True):
+            self._fail(1007, "text message ends inside a UTF-8 sequence")
+            return
+        chunks = self._msgChunks or []
+        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        isBinary = self._msgOpcode == 0x2
+        self._msgOpcode = 0
+        self._msgChunks = None
+        self._utf8 = None
+        self._deliverMessage(payload, isBinary)
+
+    def _startPartial(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
+        partial = _Partial(fin, opcode, key, length)
+        self._partial = partial
+        if opcode >= 0x8:
+            return
+        if self._discardData:
+            partial.discard = True
+            return
+        if opcode:
+            if self._msgOpcode:
+                self._fail(1002, "new data frame while a fragmented message is incomplete")
+                return
+            self._beginIncoming(opcode)
+        elif not self._msgOpcode:
+            self._fail(1002, "continuation frame without a message to continue")
+            return
+        limit = self.factory.options.maxMessagePayloadSize
+        if limit and self._msgSize + length > limit:
+            self._fail(1009, f"message exceeds the limit of {limit} bytes")
+
+    def _feedPartial(self, data: bytes | memoryview) -> bytes:
+        """
+        Take the next bytes of the streamed frame's payload.
+
+        @return: what is left of C{data} after the frame's end.
+        """
+        partial = self._partial
+        assert partial is not None
+        size = len(data)
+        take = partial.remaining if partial.remaining < size else size
+        chunk = data[:take] if take < size else data
+        if partial.key is not None:
+            piece = mask(chunk, rotateKey(partial.key, partial.offset)) if take else b""
+        else:
+            piece = bytes(chunk)
+        partial.offset += take
+        partial.remaining -= take
+        if partial.opcode >= 0x8:
+            partial.chunks.append(piece)
+        elif not partial.discard and not self._discardData:
+            self._messageChunk(piece)
+            if self._inputDone or self._discardData:
+                partial.discard = True
+        if partial.remaining:
+            return b""
+        self._partial = None
+        if partial.opcode >= 0x8:
+            self._handleControl(partial.opcode, b"".join(partial.chunks))
+        elif partial.fin and not partial.discard and not self._discardData:
+            self._finishIncoming()
+        return bytes(data[take:]) if take < size else b""
+
+    def _handleControl(self, opcode: int, payload: bytes) -> None:
+        if opcode == Opcode.CLOSE:
+            self._receivedClose(payload)
+        elif opcode == Opcode.PING:
+            if self._discardData:
+                return
+            if self.state is State.OPEN and not self._closeSent:
+                self._writeFrame(0xA, payload, True)
+            self._callApp(self.onPing, payload)
+        else:
+            if self._pongTimer is not None and payload == self._pingPayload:
+                self._keepaliveProof()
+            if not self._discardData:
+                self._callApp(self.onPong, payload)
+
+    def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
+        try:
+            result = self.onMessage(payload, isBinary)
+        except Exception:
+            self._applicationFailed(Failure(), "onMessage")
+            return
+        if isinstance(result, Deferred):
+            result.addErrback(self._applicationFailed, "onMessage")
+
+    def _callApp(self, callback: Callable[..., Any], *args: Any) -> None:
+        try:
+            result = callback(*args)
+        except Exception:
+            self._applicationFailed(Failure(), callback.__name__)
+            return
+        if isinstance(result, Deferred):
+            result.addErrback(self._applicationFailed, callback.__name__)
+
+    def _applicationFailed(self, failure: Failure, where: str) -> None:
+        _log.failure(
+            "WebSocket application callback {callback} raised; closing the connection "
+            "with {peer} with 1011",
+            failure,
+            callback=where,
+            peer=self.peer,
+        )
+        if self.state is State.OPEN or self.state is State.CLOSING:
+            self._fail(1011, "", logIt=False)
+        elif self.state is State.CONNECTING and self.transport is not None:
+            self.transport.loseConnection()
+
+    # -- Closing ------------------------------------------------------------
+
+    def _receivedClose(self, payload: bytes) -> None:
+        try:
+            code, reason = parseClosePayload(payload)
+        except FrameError as e:
+            self._fail(e.code, e.reason, broken=True)
+            return
+        self._closeReceived = True
+        self.remoteCloseCode = code
+        self.remoteCloseReason = reason
+        self._inputDone = True
+        if not self._closeSent:
+            self._sendCloseFrame(None if code == 1005 else code, "")
+            self._setState(State.CLOSING)
+        if self.isServer:
+            # RFC 6455 section 7.1.1: the server closes the TCP connection
+            # first, so that it, not the client, holds TIME_WAIT.
+            self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _sendCloseFrame(self, code: Optional[int], reason: str) -> None:
+        payload = buildClosePayload(code, reason)
+        self._closeSent = True
+        self.localCloseCode = code
+        self.localCloseReason = reason
+        self._stopKeepalive()
+        self._writeFrame(0x8, payload, True)
+        timeout = self.factory.options.closeHandshakeTimeout
+        if timeout and self._closeTimer is None:
+            self._closeTimer = self.factory.reactor.callLater(timeout, self._closeTimedOut)
+
+    def _closeTimedOut(self) -> None:
+        self._closeTimer = None
+        if self.state is State.CLOSED:
+            return
+        if not self._uncleanReason and not self._closeReceived:
+            self._uncleanReason = "closing handshake timed out"
+        elif not self._uncleanReason:
+            self._uncleanReason = "peer did not close the TCP connection in time"
+        _log.info(
+            "WebSocket closing handshake with {peer} timed out; aborting", peer=self.peer
+        )
+        _abort(self.transport)
+
+    def _fail(self, code: int, reason: str, broken: bool = False, logIt: bool = True) -> None:
+        """
+        Fail the WebSocket connection (RFC 6455 section 7.1.7): send a Close
+        frame with C{code} once, discard data from then on and let the
+        closing handshake (bounded by its timeout) end the connection.
+
+        @param code: the close code.
+        @param reason: our own short explanation (never peer data).
+        @param broken: whether the input can no longer be parsed, in which
+            case it is discarded and our side of TCP is shut at once.
+        @param logIt: whether to log the failure (callers that already
+            logged pass C{False}).
+        """
+        if broken:
+            self._inputDone = True
+        if self._failedByMe or self.state is State.CLOSED:
+            return
+        self._failedByMe = True
+        self._discardData = True
+        self._uncleanReason = f"{reason or 'failed'} (close code {code})"
+        self._msgChunks = None
+        self._msgOpcode = 0
+        self._utf8 = None
+        if logIt:
+            _log.info(
+                "Failing WebSocket connection with {peer}: {reason} (close code {code})",
+                peer=self.peer,
+                reason=reason,
+                code=code,
+            )
+        if self.state is State.OPEN:
+            self._sendCloseFrame(code, _truncateReason(reason))
+            self._setState(State.CLOSING)
+        if self.state is State.CLOSING and (self._inputDone or self._closeReceived):
+            if self.isServer and self._closeReceived:
+                self.transport.loseConnection()  # type: ignore[union-attr]
+            else:
+                _halfClose(self.transport)
+
+    def sendClose(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        """
+        Start the closing handshake (RFC 6455 section 7.1.2).  Does nothing
+        if it has already started.
+
+        @param code: a close code (1000, 3000-4999, or another code that may
+            be sent), or C{None} for a Close frame without one.
+        @param reason: a reason of at most 123 UTF-8 bytes; needs a code.
+        @raise ValueError: for a code that may not be sent or a bad reason.
+        """
+        payloadCheck = buildClosePayload(code, reason or "")
+        del payloadCheck
+        if self.state is State.CONNECTING:
+            if self.transport is not None:
+                self.transport.loseConnection()
+            return
+        if self.state is not State.OPEN or self._closeSent:
+            return
+        self._sendCloseFrame(code, reason or "")
+        self._setState(State.CLOSING)
+        if self._closeReceived and self.isServer:
+            self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _shutDown(self, code: int, reason: str) -> None:
+        if self.state is State.OPEN:
+            self.sendClose(code, reason)
+        elif self.state is State.CONNECTING and self.transport is not None:
+            _abort(self.transport)
+
+    # -- Sending ------------------------------------------------------------
+
+    def _writeFrame(self, opcode: int, payload: bytes, fin: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        if self.isServer:
+            length = len(payload)
+            if length < 126:
+                transport.write(bytes(((0x80 if fin else 0) | opcode, length)) + payload)
+            elif length <= _CONCAT_LIMIT:
+                transport.write(frameHeader(opcode, length, fin) + payload)
+            else:
+                transport.writeSequence([frameHeader(opcode, length, fin), payload])
+        else:
+            key = self.factory.randomBytes(4)
+            transport.write(frameHeader(opcode, len(payload), fin, key) + mask(payload, key))
+
+    def _checkCanSend(self) -> None:
+        if self.state is not State.OPEN or self._closeSent:
+            raise Disconnected(f"cannot send: the WebSocket connection is {self.state.name}")
+
+    def sendMessage(
+        self,
+        payload: bytes,
+        isBinary: bool = False,
+        fragmentSize: Optional[int] = None,
+        sync: bool = False,
+        doNotCompress: bool = False,
+    ) -> None:
+        """
+        Send a message.
+
+        @param payload: the message; for text, UTF-8 encoded bytes.
+        @param isBinary: C{True} for a binary message.
+        @param fragmentSize: if given (or if the C{autoFragmentSize} option is
+            set), send frames of at most this many payload bytes.
+        @param sync: accepted for Autobahn compatibility; frames are always
+            handed to the transport at once.
+        @param doNotCompress: accepted for Autobahn compatibility (no
+            compression extension is negotiated).
+        @raise Disconnected: if the connection is not open.
+        @raise TypeError: if C{payload} is not bytes.
+        @raise ValueError: for a text payload that is not valid UTF-8, or
+            while a message started with L{beginMessage} is unfinished.
+        """
+        self._checkCanSend()
+        if type(payload) is not bytes:
+            if not isinstance(payload, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"payload must be bytes, not {type(payload).__name__}; encode text as UTF-8"
+                )
+            payload = bytes(payload)
+        if self._outOpcode:
+            raise ValueError("a message started with beginMessage() is still being sent")
+        if not isBinary and not isValidUtf8(payload):
+            raise ValueError("text message payload is not valid UTF-8")
+        opcode = 0x2 if isBinary else 0x1
+        size = fragmentSize or self.factory.options.autoFragmentSize
+        if size and len(payload) > size:
+            last = len(payload) - size
+            for start in range(0, len(payload), size):
+                chunk = payload[start : start + size]
+                self._writeFrame(opcode if start == 0 else 0x0, chunk, start >= last)
+            return
+        self._writeFrame(opcode, payload, True)
+
+    def beginMessage(self, isBinary: bool = False) -> None:
+        """
+        Start a message to be sent frame by frame with L{sendMessageFrame}
+        and ended with L{endMessage}.  Control frames may still be sent in
+        between; other messages may not.
+
+        @param isBinary: C{True} for a binary message.
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: if another such message is unfinished.
+        """
+        self._checkCanSend()
+        if self._outOpcode:
+            raise ValueError("a message started with beginMessage() is still being sent")
+        self._outOpcode = 0x2 if isBinary else 0x1
+        self._outFirst = True
+        self._outUtf8 = None if isBinary else Utf8Validator()
+
+    def sendMessageFrame(self, payload: bytes) -> None:
+        """
+        Send the next frame of the message begun with L{beginMessage}.
+
+        @param payload: the frame's payload.
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: without a begun message, or for text that cannot
+            be valid UTF-8.
+        """
+        self._checkCanSend()
+        if not self._outOpcode:
+            raise ValueError("sendMessageFrame() needs beginMessage() first")
+        if self._outUtf8 is not None and not self._outUtf8.feed(payload):
+            raise ValueError("text message payload is not valid UTF-8")
+        self._writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload), False)
+        self._outFirst = False
+
+    def endMessage(self) -> None:
+        """
+        Finish the message begun with L{beginMessage} (sends a final, empty
+        frame).
+
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: without a begun message, or if the text ends
+            inside a UTF-8 sequence.
+        """
+        self._checkCanSend()
+        if not self._outOpcode:
+            raise ValueError("endMessage() needs beginMessage() first")
+        if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
+            raise ValueError("text message ends inside a UTF-8 sequence")
+        self._writeFrame(self._outOpcode if self._outFirst else 0x0, b"", True)
+        self._outOpcode = 0
+        self._outUtf8 = None
+
+    def sendPing(self, payload: Optional[bytes] = None) -> None:
+        """
+        Send a Ping (RFC 6455 section 5.5.2).
+
+        @param payload: at most 125 bytes of application data.
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: if the payload is longer than 125 bytes.
+        """
+        self._sendControl(0x9, payload)
+
+    def sendPong(self, payload: Optional[bytes] = None) -> None:
+        """
+        Send an unsolicited Pong (a unidirectional heartbeat, section 5.5.3).
+
+        @param payload: at most 125 bytes of application data.
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: if the payload is longer than 125 bytes.
+        """
+        self._sendControl(0xA, payload)
+
+    def _sendControl(self, opcode: int, payload: Optional[bytes]) -> None:
+        self._checkCanSend()
+        data = bytes(payload) if payload is not None else b""
+        if len(data) > 125:
+            raise ValueError("control frame payload is longer than 125 bytes")
+        self._writeFrame(opcode, data, True)
+
+    # -- Keepalive ------------------------------------------------------------
+
+    def _scheduleKeepalive(self) -> None:
+        interval = self.factory.options.autoPingInterval
+        if interval and self.state is State.OPEN and not self._closeSent:
+            self._pingTimer = self.factory.reactor.callLater(interval, self._keepalivePing)
+
+    def _keepalivePing(self) -> None:
+        self._pingTimer = None
+        if self.state is not State.OPEN or self._closeSent:
+            return
+        options = self.factory.options
+        self._pingPayload = self.factory.randomBytes(options.autoPingSize)
+        self._writeFrame(0x9, self._pingPayload, True)
+        if options.autoPingTimeout:
+            self._pongTimer = self.factory.reactor.callLater(
+                options.autoPingTimeout, self._keepaliveTimedOut
+            )
+        else:
+            self._scheduleKeepalive()
+
+    def _keepaliveProof(self) -> None:
+        if self._pongTimer is not None:
+            if self._pongTimer.active():
+                self._pongTimer.cancel()
+            self._pongTimer = None
+            self._pingPayload = b""
+            self._scheduleKeepalive()
+
+    def _keepaliveTimedOut(self) -> None:
+        self._pongTimer = None
+        self._fail(1011, "keepalive ping timeout")
+
+    def _stopKeepalive(self) -> None:
+        for name in ("_pingTimer", "_pongTimer"):
+            timer = getattr(self, name)
+            if timer is not None:
+                if timer.active():
+                    timer.cancel()
+                setattr(self, name, None)
+
+    # -- Flow control -----------------------------------------------------------
+
+    def pauseProducing(self) -> None:
+        """
+        Stop delivering messages, and stop reading from the peer, until
+        L{resumeProducing} (C{IPushProducer}).
+        """
+        self._setPaused(_PAUSED_BY_APP, True)
+
+    def resumeProducing(self) -> None:
+        """
+        Deliver messages again, starting with any held back while paused.
+        """
+        self._setPaused(_PAUSED_BY_APP, False)
+
+    def stopProducing(self) -> None:
+        """
+        The consumer of our messages is gone: close the connection with 1001.
+        """
+        if self.state is State.OPEN:
+            self.sendClose(1001)
+        elif self.transport is not None and self.state is State.CONNECTING:
+            self.transport.loseConnection()
+
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
+        """
+        Register the application's producer of outgoing messages.  It is
+        paused while the transport's write buffer is over its high-water
+        mark and resumed once it has drained.
+
+        @param producer: an C{IPushProducer}.
+        @param streaming: must be C{True}; pull producers are not supported.
+        @raise ValueError: for a pull producer, or if one is registered.
+        """
+        if not streaming or (IPullProducer.providedBy(producer) and not IPushProducer.providedBy(
+            producer
+        )):
+            raise ValueError("only streaming (push) producers can be registered")
+        if self._producer is not None:
+            raise ValueError("a producer is already registered")
+        self._producer = producer
+        if self._pausedBits & _PAUSED_BY_TRANSPORT:
+            producer.pauseProducing()
+
+    def unregisterProducer(self) -> None:
+        """
+        Forget the producer registered with L{registerProducer}.
+        """
+        self._producer = None
+
+    def _writeBufferFull(self, full: bool) -> None:
+        self._setPaused(_PAUSED_BY_TRANSPORT, full)
+        if self._producer is not None:
+            if full:
+                self._producer.pauseProducing()
+            else:
+                self._producer.resumeProducing()
+
+    def _setPaused(self, bit: int, paused: bool) -> None:
+        before = self._pausedBits
+        after = before | bit if paused else before & ~bit
+        self._pausedBits = after
+        transport = self.transport
+        if transport is None or self.state is State.CLOSED:
+            return
+        if not before and after:
+            transport.pauseProducing()  # type: ignore[attr-defined]
+        elif before and not after:
+            transport.resumeProducing()  # type: ignore[attr-defined]
+            self._safely(self._releaseHeld)
+
+    def _hold(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = []
+        self._held.append(data)
+        self._heldSize += len(data)
+        if self._heldSize > self.factory.options.maxPendingInput + 256 * 1024:
+            self._held = None
+            self._heldSize = 0
+            self._fail(1008, "peer kept sending while reading was paused", broken=True)
+
+    def _releaseHeld(self) -> None:
+        while not self._pausedBits and self.state is not State.CLOSED:
+            if self._heldBatch is not None:
+                batch, self._heldBatch = self._heldBatch, None
+                self._deliverBatch(*batch)
+            elif self._held:
+                data = b"".join(self._held)
+                self._held = None
+                self._heldSize = 0
+                self._receive(data)
+            else:
+                return
+
+
+def _truncateReason(reason: str) -> str:
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= 123:
+        return reason
+    return encoded[:123].decode("utf-8", "ignore")
+
+
+def _abort(transport: object) -> None:
+    abort = getattr(transport, "abortConnection", None)
+    if abort is not None:
+        abort()
+    else:
+        transport.loseConnection()  # type: ignore[attr-defined]
+
+
+def _halfClose(transport: object) -> None:
+    """
+    Shut our sending side after a Close frame while still reading, so that
+    data the peer sent before it saw our Close does not turn our close into
+    a reset that could destroy the Close frame in flight.
+    """
+    loseWrite = getattr(transport, "loseWriteConnection", None)
+    if loseWrite is not None:
+        try:
+            loseWrite()
+            return
+        except (AttributeError, NotImplementedError):
+            pass
+    transport.loseConnection()  # type: ignore[attr-defined]

@@ -1,0 +1,423 @@
+"""
+The server side: a protocol that reads the HTTP upgrade itself, its factory,
+and a C{twisted.web} resource that hands an upgrade request's connection to
+the same protocol.
+
+Design: both entry points end in L{WebSocketServerProtocol.processHandshake}
+with a parsed L{RequestHead}; validation, the Origin policy, C{onConnect}
+(possibly asynchronous) and the C{101} or refusal are one code path.  The
+resource never re-serializes the request: L{takeOverChannel} detaches the
+connection from C{twisted.web}'s HTTP channel in one small function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional, Union
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from txws._version import __version__
+from txws.factory import WebSocketFactory
+from txws.handshake import (
+    ConnectionRequest,
+    HandshakeError,
+    RequestHead,
+    buildAcceptResponse,
+    buildErrorResponse,
+    headerTokens,
+    parseRequestHead,
+    parseWebSocketURL,
+    validateUpgradeRequest,
+)
+from txws.options import WebSocketOptions
+from txws.protocol import State, WebSocketProtocol, _abort
+
+__all__ = [
+    "ConnectionDeny",
+    "WebSocketResource",
+    "WebSocketServerFactory",
+    "WebSocketServerProtocol",
+    "listenWS",
+    "takeOverChannel",
+]
+
+_log = Logger()
+
+#: What C{onConnect} may return: nothing, a subprotocol, or a subprotocol
+#: and extra response headers.
+ConnectResult = Union[None, str, tuple[Optional[str], Mapping[str, str]]]
+
+
+class ConnectionDeny(Exception):
+    """
+    Raise from C{onConnect} (or fail its Deferred with it) to refuse the
+    opening handshake with an HTTP status, as Autobahn's exception of the
+    same name.
+
+    @ivar code: the HTTP status.
+    @ivar reason: the C{text/plain} body.
+    """
+
+    BAD_REQUEST = 400
+    FORBIDDEN = 403
+    NOT_FOUND = 404
+    NOT_ACCEPTABLE = 406
+    REQUEST_TIMEOUT = 408
+    INTERNAL_SERVER_ERROR = 500
+    NOT_IMPLEMENTED = 501
+    SERVICE_UNAVAILABLE = 503
+
+    def __init__(self, code: int, reason: Optional[str] = None) -> None:
+        if not 400 <= code <= 599:
+            raise ValueError("ConnectionDeny needs a 4xx or 5xx HTTP status")
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason or "WebSocket connection denied"
+
+
+class WebSocketServerProtocol(WebSocketProtocol):
+    """
+    The server end of a WebSocket connection.  Override C{onConnect} to
+    inspect, accept or refuse the opening handshake, and the C{on*} methods
+    of L{WebSocketProtocol} to handle the connection.
+
+    @ivar request: the L{ConnectionRequest} once the handshake has been
+        validated.
+    """
+
+    factory: WebSocketServerFactory
+    isServer = True
+    request: Optional[ConnectionRequest] = None
+
+    def onConnect(self, request: ConnectionRequest) -> ConnectResult | Deferred[ConnectResult]:
+        """
+        Decide on an opening handshake.  The default accepts it, choosing
+        the first subprotocol the client offers among the factory's.
+
+        @param request: the validated request.
+        @return: C{None}; a subprotocol (one the client offered); a tuple of
+            a subprotocol (or C{None}) and a mapping of extra response
+            headers; or a Deferred firing with one of these.
+        @raise ConnectionDeny: to refuse with an HTTP status.
+        """
+        return None
+
+    # -- Handshake ------------------------------------------------------------
+
+    def _startHandshake(self) -> None:
+        timeout = self.factory.options.openHandshakeTimeout
+        if timeout:
+            self._openTimer = self.factory.reactor.callLater(timeout, self._openTimedOut)
+
+    def _openTimedOut(self) -> None:
+        self._openTimer = None
+        if self.state is State.CONNECTING:
+            self._uncleanReason = "opening handshake timed out"
+            _log.info("WebSocket opening handshake with {peer} timed out", peer=self.peer)
+            _abort(self.transport)
+
+    def _handshakeData(self, data: bytes) -> None:
+        if self.request is not None:
+            # Bytes after the request while onConnect runs: kept for later
+            # (reading is paused meanwhile, so this stays small).
+            self._buf += data
+            return
+        buf = self._buf + data if self._buf else data
+        try:
+            parsed = parseRequestHead(buf, self.factory.options.maxHandshakeSize)
+        except HandshakeError as e:
+            self._refuse(e.status, e.reason, e.headers)
+            return
+        if parsed is None:
+            self._buf = buf
+            return
+        head, consumed = parsed
+        self._buf = b""
+        self.processHandshake(head, buf[consumed:])
+
+    def processHandshake(self, head: RequestHead, leftover: bytes = b"") -> None:
+        """
+        Validate an upgrade request, apply the factory's policies, consult
+        C{onConnect}, and answer with C{101} or a refusal.
+
+        @param head: the parsed request.
+        @param leftover: bytes received after the request's head.
+        """
+        options = self.factory.options
+        try:
+            request = validateUpgradeRequest(head, self.peer)
+            if not options.originAllowed(request.origin):
+                raise HandshakeError(403, "Origin not allowed")
+            limit = options.maxConnections
+            if limit and self.factory.connectionCount > limit:
+                raise HandshakeError(503, "too many WebSocket connections")
+        except HandshakeError as e:
+            self._refuse(e.status, e.reason, e.headers)
+            return
+        self.request = request
+        self._buf = leftover
+        try:
+            result = self.onConnect(request)
+        except ConnectionDeny as e:
+            self._refuse(e.code, e.reason)
+            return
+        except Exception:
+            _log.failure("onConnect raised for the WebSocket request from {peer}", peer=self.peer)
+            self._refuse(500, "internal server error")
+            return
+        if isinstance(result, Deferred):
+            self.transport.pauseProducing()  # type: ignore[union-attr]
+            result.addCallbacks(self._connectDecided, self._connectRefused)
+            result.addErrback(self._connectRefused)
+        else:
+            self._connectDecided(result)
+
+    def _connectRefused(self, failure: Failure) -> None:
+        if self.state is not State.CONNECTING:
+            return
+        deny = failure.check(ConnectionDeny)
+        if deny is not None:
+            error = failure.value
+            assert isinstance(error, ConnectionDeny)
+            self._refuse(error.code, error.reason)
+        else:
+            _log.failure(
+                "onConnect failed for the WebSocket request from {peer}", failure, peer=self.peer
+            )
+            self._refuse(500, "internal server error")
+
+    def _connectDecided(self, result: ConnectResult) -> None:
+        if self.state is not State.CONNECTING or self.transport is None:
+            return
+        request = self.request
+        assert request is not None
+        headers: list[tuple[str, str]] = list(self.factory.headers)
+        if isinstance(result, tuple):
+            protocol, extra = result
+            headers.extend(extra.items())
+        else:
+            protocol = result
+        if protocol is None:
+            protocol = next((p for p in request.protocols if p in self.factory.protocols), None)
+        elif protocol not in request.protocols:
+            _log.error(
+                "onConnect chose subprotocol {protocol!r}, which {peer} did not offer",
+                protocol=protocol,
+                peer=self.peer,
+            )
+            self._refuse(500, "internal server error")
+            return
+        try:
+            response = buildAcceptResponse(request.key, protocol, headers)
+        except ValueError:
+            _log.failure("invalid response header from onConnect for {peer}", peer=self.peer)
+            self._refuse(500, "internal server error")
+            return
+        self.websocket_protocol_in_use = protocol
+        self.transport.write(response)
+        leftover, self._buf = self._buf, b""
+        if self.transport is not None:
+            self.transport.resumeProducing()  # type: ignore[attr-defined]
+        self._opened(leftover)
+
+    def _refuse(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        """
+        Answer the handshake with an error status and close.
+        """
+        _log.info(
+            "Refused WebSocket handshake from {peer}: {status} {reason}",
+            peer=self.peer,
+            status=status,
+            reason=reason,
+        )
+        self._uncleanReason = f"opening handshake refused: {status} {reason}"
+        self._inputDone = True
+        transport = self.transport
+        assert transport is not None
+        transport.write(buildErrorResponse(status, reason, headers))
+        transport.loseConnection()
+
+
+class WebSocketServerFactory(WebSocketFactory, ServerFactory):
+    """
+    Builds L{WebSocketServerProtocol} connections (Autobahn-compatible
+    constructor).
+
+    @ivar protocols: subprotocols this server speaks, in preference order.
+    @ivar headers: extra headers sent with every C{101} response.
+    @ivar url: the URL the server is reached at, if given.
+    @ivar isSecure: whether C{url} is C{wss://}.
+    @ivar port: the port of C{url} (or C{externalPort}).
+    """
+
+    protocol: type[Protocol] = WebSocketServerProtocol
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        protocols: Optional[Sequence[str]] = None,
+        server: Optional[str] = "txws/" + __version__,
+        headers: Optional[Mapping[str, str]] = None,
+        externalPort: Optional[int] = None,
+        reactor: Optional[IReactorTime] = None,
+        options: Optional[WebSocketOptions] = None,
+    ) -> None:
+        """
+        @param url: e.g. C{ws://127.0.0.1:9000}, used by L{listenWS}.
+        @param protocols: subprotocols this server speaks.
+        @param server: the C{Server} header value, or C{None} for none.
+        @param headers: extra headers for every C{101} response.
+        @param externalPort: the port clients see, if it differs from the
+            URL's (e.g. behind a proxy).
+        @param reactor: the reactor (default: the global one).
+        @param options: initial L{WebSocketOptions}.
+        """
+        super().__init__(reactor, options)
+        self.protocols = list(protocols or [])
+        extra = [("Server", server)] if server else []
+        self.headers: list[tuple[str, str]] = extra + list((headers or {}).items())
+        self.url = url
+        self.isSecure = False
+        self.host: Optional[str] = None
+        self.port = 80
+        if url is not None:
+            self.isSecure, self.host, self.port, _ = parseWebSocketURL(url)
+        if externalPort is not None:
+            self.port = externalPort
+
+
+def listenWS(
+    factory: WebSocketServerFactory,
+    contextFactory: Any = None,
+    backlog: int = 50,
+    interface: str = "",
+) -> Any:
+    """
+    Listen on the port of the factory's URL (Autobahn's C{listenWS}).
+
+    @param factory: a factory made with a C{url}.
+    @param contextFactory: TLS context factory, required for C{wss://}.
+    @param backlog: the listen backlog.
+    @param interface: the interface to bind.
+    @return: the C{IListeningPort}.
+    @raise ValueError: for C{wss://} without a context factory.
+    """
+    reactor: Any = factory.reactor
+    if factory.isSecure:
+        if contextFactory is None:
+            raise ValueError("wss:// needs a TLS context factory")
+        return reactor.listenSSL(factory.port, factory, contextFactory, backlog, interface)
+    return reactor.listenTCP(factory.port, factory, backlog, interface)
+
+
+def takeOverChannel(request: Request, protocol: Protocol) -> bytes:
+    """
+    Detach a request's connection from C{twisted.web} and give it to
+    C{protocol}.  This is the only place that knows C{HTTPChannel}'s
+    internals: the channel's idle timeout and producer registration are
+    cancelled, its C{dataReceived} and C{connectionLost} are pointed at the
+    new protocol (which works whatever wraps the channel: TLS, the HTTP/2
+    negotiating wrapper), and bytes it had buffered are handed back.
+
+    @param request: a request on an HTTP/1.1 channel.
+    @param protocol: the protocol that takes over.
+    @return: bytes the channel received after the request's head.
+    @raise TypeError: if the request is not on an HTTP/1.1 channel.
+    """
+    channel = request.channel
+    if not isinstance(channel, HTTPChannel) or channel.transport is None:
+        raise TypeError("only an HTTP/1.1 connection can be upgraded to WebSocket")
+    transport = channel.transport
+    channel.setTimeout(None)
+    transport.unregisterProducer()  # type: ignore[attr-defined]
+    leftover = b"".join(getattr(channel, "_dataBuffer", []))
+    channel._dataBuffer = []
+    leftover += bytes(channel.clearLineBuffer())
+    channel.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
+    channel.connectionLost = protocol.connectionLost  # type: ignore[method-assign]
+    protocol.makeConnection(transport)
+    # The channel stopped reading while it handled the request.
+    transport.resumeProducing()  # type: ignore[attr-defined]
+    return leftover
+
+
+def _requestHead(request: Request) -> RequestHead:
+    clientproto = request.clientproto.decode("ascii", "replace")
+    try:
+        major, minor = (int(x) for x in clientproto.rpartition("/")[2].split("."))
+    except ValueError:
+        major, minor = 1, 0
+    rawHeaders = [
+        (name.decode("iso-8859-1").lower(), value.decode("iso-8859-1"))
+        for name, values in request.requestHeaders.getAllRawHeaders()
+        for value in values
+    ]
+    return RequestHead(
+        request.method.decode("iso-8859-1"),
+        request.uri.decode("iso-8859-1"),
+        (major, minor),
+        rawHeaders,
+    )
+
+
+class WebSocketResource(Resource):
+    """
+    A C{twisted.web} resource that accepts WebSocket connections, served by
+    a L{WebSocketServerFactory}, beside ordinary resources on the same
+    site and port.  Requests that are not WebSocket upgrades get C{426
+    Upgrade Required}.
+    """
+
+    isLeaf = True
+
+    def __init__(self, factory: WebSocketServerFactory) -> None:
+        """
+        @param factory: builds the protocol for each connection.
+        """
+        Resource.__init__(self)
+        self.factory = factory
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:
+        """
+        Serve every path below this one too (the application sees the full
+        path in C{onConnect}).
+        """
+        return self
+
+    def render(self, request: Request) -> bytes | int:
+        """
+        Take over the connection of an upgrade request; answer others.
+
+        @param request: the request.
+        @return: C{NOT_DONE_YET} after a takeover, else the error body.
+        """
+        upgrade = request.getHeader(b"upgrade") or b""
+        tokens = headerTokens([upgrade.decode("iso-8859-1")])
+        if "websocket" not in (t.lower() for t in tokens):
+            request.setResponseCode(426)
+            request.setHeader(b"Upgrade", b"websocket")
+            request.setHeader(b"Connection", b"Upgrade")
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"This resource is a WebSocket endpoint; connect with a WebSocket client.\n"
+        address = request.getClientAddress()
+        protocol: object = self.factory.buildProtocol(address)
+        if not isinstance(protocol, WebSocketServerProtocol):
+            request.setResponseCode(503)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"WebSocket connection not accepted\n"
+        try:
+            leftover = takeOverChannel(request, protocol)
+        except TypeError as e:
+            request.setResponseCode(400)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return str(e).encode("utf-8") + b"\n"
+        protocol.processHandshake(_requestHead(request), leftover)
+        return NOT_DONE_YET
