@@ -144,6 +144,47 @@ def isSendableCloseCode(code: int) -> bool:
     return isValidReceivedCloseCode(code)
 
 
+def _firstByteTable(allowedRsv: int) -> bytes:
+    """
+    For every possible first header byte, 1 if it is acceptable: RSV bits
+    within C{allowedRsv}, a defined opcode, and for control frames FIN set
+    and no RSV bit.  One table lookup replaces four tests per frame.
+    """
+    table = bytearray(256)
+    for b0 in range(256):
+        opcode = b0 & 0x0F
+        rsv = b0 & 0x70
+        if rsv & ~allowedRsv:
+            continue
+        if opcode in _CONTROL_OPCODES:
+            table[b0] = b0 & 0x80 and not rsv
+        elif opcode in _DATA_OPCODES:
+            table[b0] = 1
+    return bytes(table)
+
+
+_FIRST_BYTE_OK = {0: _firstByteTable(0)}
+
+#: Payloads at least this long are unmasked from a memoryview of the input,
+#: which saves copying them once; shorter ones are cheaper to slice.
+_VIEW_THRESHOLD = 2048
+
+
+def _headerError(b0: int, b1: int, requireMask: bool, allowedRsv: int) -> FrameError:
+    opcode = b0 & 0x0F
+    if b0 & 0x70 & ~allowedRsv:
+        return FrameError(1002, "reserved bits set without an extension")
+    if opcode not in _DATA_OPCODES and opcode not in _CONTROL_OPCODES:
+        return FrameError(1002, f"reserved opcode {opcode}")
+    if opcode >= 0x8 and not b0 & 0x80:
+        return FrameError(1002, "fragmented control frame")
+    if opcode >= 0x8 and b0 & 0x70:
+        return FrameError(1002, "reserved bits set on a control frame")
+    if requireMask:
+        return FrameError(1002, "client frame is not masked")
+    return FrameError(1002, "server frame is masked")
+
+
 def parseFrames(
     data: bytes,
     requireMask: bool,
@@ -174,68 +215,70 @@ def parseFrames(
         are an incomplete header, to be kept and prefixed to the next chunk.
     """
     frames: list[ParsedFrame] = []
+    append = frames.append
     end = len(data)
     pos = 0
+    maskBit = 0x80 if requireMask else 0
+    firstByteOk = _FIRST_BYTE_OK.get(allowedRsv)
+    if firstByteOk is None:
+        firstByteOk = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
     view: Optional[memoryview] = None
     while end - pos >= 2:
         b0 = data[pos]
         b1 = data[pos + 1]
-        opcode = b0 & 0x0F
+        if not firstByteOk[b0] or b1 & 0x80 != maskBit:
+            return frames, pos, None, _headerError(b0, b1, requireMask, allowedRsv)
         length = b1 & 0x7F
-        masked = b1 & 0x80
-        headerEnd = pos + 2
-        if b0 & 0x70 & ~allowedRsv:
-            return frames, pos, None, FrameError(1002, "reserved bits set without an extension")
-        if opcode not in _DATA_OPCODES and opcode not in _CONTROL_OPCODES:
-            return frames, pos, None, FrameError(1002, f"reserved opcode {opcode}")
-        if bool(masked) is not requireMask:
-            if requireMask:
-                return frames, pos, None, FrameError(1002, "client frame is not masked")
-            return frames, pos, None, FrameError(1002, "server frame is masked")
-        if opcode >= 0x8:
-            if not b0 & 0x80:
-                return frames, pos, None, FrameError(1002, "fragmented control frame")
-            if length > 125:
+        start = pos + 2
+        if length > 125:
+            if b0 & 0x08:
                 return frames, pos, None, FrameError(1002, "control frame payload over 125 bytes")
-            if b0 & 0x70:
-                return frames, pos, None, FrameError(1002, "reserved bits set on a control frame")
-        if length == 126:
-            if end - headerEnd < 2:
-                break
-            length = _unpackLength16(data, headerEnd)[0]
-            headerEnd += 2
-            if length < 126:
-                return frames, pos, None, FrameError(1002, "non-minimal 16-bit length")
-        elif length == 127:
-            if end - headerEnd < 8:
-                break
-            length = _unpackLength64(data, headerEnd)[0]
-            headerEnd += 8
-            if length >> 63:
-                return frames, pos, None, FrameError(1002, "64-bit length has its top bit set")
-            if length < 0x10000:
-                return frames, pos, None, FrameError(1002, "non-minimal 64-bit length")
-        if maxFramePayload and length > maxFramePayload:
+            if length == 126:
+                if end - start < 2:
+                    break
+                length = _unpackLength16(data, start)[0]
+                start += 2
+                if length < 126:
+                    return frames, pos, None, FrameError(1002, "non-minimal 16-bit length")
+            else:
+                if end - start < 8:
+                    break
+                length = _unpackLength64(data, start)[0]
+                start += 8
+                if length >> 63:
+                    return frames, pos, None, FrameError(1002, "64-bit length has its top bit set")
+                if length < 0x10000:
+                    return frames, pos, None, FrameError(1002, "non-minimal 64-bit length")
+            if maxFramePayload and length > maxFramePayload:
+                return frames, pos, None, FrameError(
+                    1009, f"frame payload of {length} bytes exceeds the limit of {maxFramePayload}"
+                )
+        elif maxFramePayload and length > maxFramePayload:
             return frames, pos, None, FrameError(
                 1009, f"frame payload of {length} bytes exceeds the limit of {maxFramePayload}"
             )
-        key: Optional[bytes] = None
-        if masked:
-            if end - headerEnd < 4:
+        if maskBit:
+            keyStart = start
+            start += 4
+            if start > end:
                 break
-            key = data[headerEnd : headerEnd + 4]
-            headerEnd += 4
-        payloadEnd = headerEnd + length
-        if payloadEnd > end:
-            return frames, headerEnd, (bool(b0 & 0x80), opcode, key, length), None
-        if key is None:
-            payload = data[headerEnd:payloadEnd]
+            stop = start + length
+            if stop > end:
+                return frames, start, (b0 > 127, b0 & 0x0F, data[keyStart:start], length), None
+            if length >= _VIEW_THRESHOLD:
+                if view is None:
+                    view = memoryview(data)
+                append((b0 > 127, b0 & 0x0F, mask(view[start:stop], data[keyStart:start])))
+            elif length:
+                append((b0 > 127, b0 & 0x0F, mask(data[start:stop], data[keyStart:start])))
+            else:
+                append((b0 > 127, b0 & 0x0F, b""))
         else:
-            if view is None:
-                view = memoryview(data)
-            payload = mask(view[headerEnd:payloadEnd], key) if length else b""
-        frames.append((bool(b0 & 0x80), opcode, payload))
-        pos = payloadEnd
+            stop = start + length
+            if stop > end:
+                return frames, start, (b0 > 127, b0 & 0x0F, None, length), None
+            append((b0 > 127, b0 & 0x0F, data[start:stop]))
+        pos = stop
     return frames, pos, None, None
 
 

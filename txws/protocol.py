@@ -293,7 +293,10 @@ class WebSocketProtocol(Protocol):
             if self._pausedBits or self._held:
                 self._hold(data)
                 return
-            self._safely(self._receive, data)
+            try:
+                self._receive(data)
+            except Exception:
+                self._internalError()
         elif state is State.CONNECTING:
             self._safely(self._handshakeData, data)
 
@@ -377,9 +380,12 @@ class WebSocketProtocol(Protocol):
         try:
             method(*args)
         except Exception:
-            _log.failure("Internal error on the WebSocket connection with {peer}", peer=self.peer)
-            self._inputDone = True
-            self._fail(1011, "internal error")
+            self._internalError()
+
+    def _internalError(self) -> None:
+        _log.failure("Internal error on the WebSocket connection with {peer}", peer=self.peer)
+        self._inputDone = True
+        self._fail(1011, "internal error")
 
     def _receive(self, data: bytes) -> None:
         if self._inputDone:
@@ -411,10 +417,20 @@ class WebSocketProtocol(Protocol):
         consumed: int,
     ) -> None:
         count = len(frames)
+        limit = self.factory.options.maxMessagePayloadSize
         while index < count:
             fin, opcode, payload = frames[index]
             index += 1
-            self._handleFrame(fin, opcode, payload)
+            if fin and 0 < opcode < 3 and not self._msgOpcode and not self._discardData:
+                # The common case, inlined: a whole message in one frame.
+                if limit and len(payload) > limit:
+                    self._fail(1009, f"message exceeds the limit of {limit} bytes")
+                elif opcode == 0x1 and not payload.isascii() and not isValidUtf8(payload):
+                    self._fail(1007, "text message is not valid UTF-8")
+                else:
+                    self._deliverMessage(payload, opcode == 0x2)
+            else:
+                self._handleFrame(fin, opcode, payload)
             if self._inputDone:
                 return
             if self._pausedBits and (
@@ -744,6 +760,20 @@ class WebSocketProtocol(Protocol):
         @raise ValueError: for a text payload that is not valid UTF-8, or
             while a message started with L{beginMessage} is unfinished.
         """
+        if (
+            type(payload) is bytes
+            and self.state is State.OPEN
+            and not (self._closeSent or self._outOpcode or fragmentSize)
+            and len(payload) <= (self.factory.options.autoFragmentSize or len(payload))
+        ):
+            # The common case: checks that cannot fail skipped, one frame.
+            if isBinary:
+                self._writeFrame(0x2, payload, True)
+            elif payload.isascii() or isValidUtf8(payload):
+                self._writeFrame(0x1, payload, True)
+            else:
+                raise ValueError("text message payload is not valid UTF-8")
+            return
         self._checkCanSend()
         if type(payload) is not bytes:
             if not isinstance(payload, (bytes, bytearray, memoryview)):
