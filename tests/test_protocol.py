@@ -814,6 +814,17 @@ class FlowControlTests(SynchronousTestCase):
         protocol.resumeProducing()
         self.assertEqual([m[0] for m in protocol.messages()], [b"0", b"1", b"2"])
 
+    def test_producerStoppedWhenConnectionLost(self) -> None:
+        """
+        As with Twisted's transports, a registered producer is stopped when
+        the connection goes away.
+        """
+        protocol, _, _ = openServer()
+        producer = FakeProducer()
+        protocol.registerProducer(producer, True)
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(producer.calls, ["stop"])
+
     def test_pullProducerRefused(self) -> None:
         """
         Only streaming producers can be registered.

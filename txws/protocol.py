@@ -316,7 +316,14 @@ class WebSocketProtocol(Protocol):
             if timer is not None and timer.active():
                 timer.cancel()
             setattr(self, name, None)
-        self._producer = None
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            # As Twisted's transports do: the producer learns that nobody
+            # will consume what it makes any more.
+            try:
+                producer.stopProducing()
+            except Exception:
+                _log.failure("stopProducing raised for the connection with {peer}", peer=self.peer)
         self._held = None
         self._heldBatch = None
         self.factory._connectionEnded(self)
