@@ -1,0 +1,499 @@
+"""
+The guard: a resource that lets only HMAC-signed requests reach another.
+
+Design, after C{twisted.web.guard.HTTPAuthSessionWrapper}: L{HMACGuard}
+wraps any resource tree and stays transparent during traversal (it consumes
+no path segment).  For each request it reads the exact body bytes Twisted
+buffered, verifies the signature with the pure functions of
+L{txws.hmacauth.schemes} against the time of the injected reactor, then asks
+the replay store (which may answer later: a shared store is asynchronous)
+whether the request was seen; only then does traversal continue into the
+wrapped tree, with the verified identity readable through L{getIdentity}.
+Any refusal is a small leaf resource rendering JSON; it is logged once with
+the peer and the code, never with header values or secrets.
+
+C{twisted.web} reads a whole request body before any resource runs, so a
+body cap in the guard comes too late to protect memory.  L{HMACSite} (with
+L{CappedRequest}) enforces the cap while the body arrives: a
+C{Content-Length} over the cap is answered 413 before a byte of body is
+read, and a chunked body is cut off with 413 as soon as it passes the cap.
+The guard repeats the check on the buffered body for sites that do not use
+L{HMACSite}.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
+from twisted.web.resource import IResource, getChildForRequest
+from twisted.web.server import NOT_DONE_YET, Request, Site
+from zope.interface import implementer
+
+from txws.hmacauth._types import defaultReactor
+from txws.hmacauth.keys import KeyRing
+from txws.hmacauth.replay import MemoryReplayStore, ReplayStore, ReplayStoreFull
+from txws.hmacauth.schemes import (
+    DEFAULT_SKEW,
+    SEED_SIGNATURE_HEADER,
+    SEED_TIMESTAMP_HEADER,
+    V2_AUTH_SCHEME,
+    FailureCode,
+    Scheme,
+    VerificationError,
+    Verified,
+    isV2Authorization,
+    verifySeed,
+    verifyV2,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "SERVER_TIME_HEADER",
+    "CappedRequest",
+    "HMACGuard",
+    "HMACIdentity",
+    "HMACSite",
+    "getIdentity",
+]
+
+DEFAULT_MAX_BODY_SIZE = 1 << 20
+"""The default body cap, bytes (1 MiB)."""
+
+SERVER_TIME_HEADER = b"X-HMAC-Server-Time"
+"""Response header of every refusal: the guard's clock, Unix seconds."""
+
+_IDENTITY_ATTRIBUTE = "hmacIdentity"
+_REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,100}")
+_SEED_CHALLENGE = b"HMAC-SHA256"
+_log = Logger()
+
+
+@dataclass(frozen=True)
+class HMACIdentity:
+    """
+    Who signed a request that the guard let through.
+
+    @ivar keyId: The id of the key that verified the signature.
+    @ivar scheme: The scheme the request was signed with.
+    @ivar timestamp: The signed timestamp, Unix seconds.
+    @ivar nonce: The v2 nonce; C{None} for the seed scheme.
+    """
+
+    keyId: str
+    scheme: Scheme
+    timestamp: int
+    nonce: str | None
+
+
+def getIdentity(request: object) -> HMACIdentity | None:
+    """
+    Tell a wrapped resource who signed the request it is rendering.
+
+    The guard stores the identity on the request as the attribute
+    C{hmacIdentity}; this function is the typed way to read it.
+
+    @param request: The request being rendered.
+    @return: The verified identity, or C{None} if the request did not pass
+        through an L{HMACGuard}.
+    """
+    identity = getattr(request, _IDENTITY_ATTRIBUTE, None)
+    return identity if isinstance(identity, HMACIdentity) else None
+
+
+def _describePeer(address: object) -> str:
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is not None and port is not None:
+        return f"{host}:{port}"
+    return str(address)
+
+
+def _errorBody(code: str, message: str) -> bytes:
+    return json.dumps(
+        {"code": code, "message": message}, sort_keys=True, separators=(",", ":")
+    ).encode("utf-8")
+
+
+@implementer(IResource)
+class _Refusal:
+    """
+    A leaf that answers every request with one JSON error.
+    """
+
+    isLeaf = True
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Iterable[tuple[bytes, bytes]]
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = list(headers)
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> _Refusal:
+        return self
+
+    def putChild(self, path: bytes, child: object) -> None:
+        raise NotImplementedError("a refusal has no children")
+
+    def render(self, request: Request) -> bytes:
+        request.setResponseCode(self.status)
+        headers = request.responseHeaders
+        for name, value in self.headers:
+            headers.addRawHeader(name, value)
+        headers.setRawHeaders(b"Content-Type", [b"application/json"])
+        headers.setRawHeaders(b"Cache-Control", [b"no-store"])
+        return _errorBody(self.code, self.message)
+
+
+@implementer(IResource)
+class _Deferred:
+    """
+    A leaf that renders, once known, the resource a L{Deferred} fires with,
+    continuing traversal below it (like C{twisted.web.util.DeferredResource}).
+    """
+
+    isLeaf = True
+
+    def __init__(self, result: Deferred[Any]) -> None:
+        self._result = result
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> _Deferred:
+        return self
+
+    def putChild(self, path: bytes, child: object) -> None:
+        raise NotImplementedError("not a container")
+
+    def render(self, request: Request) -> int:
+        def renderChild(child: object) -> None:
+            request.render(getChildForRequest(child, request))  # type: ignore[no-untyped-call, unused-ignore]
+
+        def failed(reason: Failure) -> None:
+            request.processingFailed(reason)
+
+        self._result.addCallback(renderChild).addErrback(failed)
+        return NOT_DONE_YET
+
+
+@implementer(IResource)
+class HMACGuard:
+    """
+    Protect a resource tree: only correctly signed, fresh, first-use
+    requests reach it.
+
+    The key ring may be replaced at run time by assigning L{keyRing} (for
+    example on C{SIGHUP}); requests already verified are unaffected.
+
+    @ivar keyRing: The active keys.
+    """
+
+    isLeaf = False
+
+    def __init__(
+        self,
+        wrapped: object,
+        keyRing: Mapping[str, bytes],
+        *,
+        reactor: IReactorTime | None = None,
+        replayStore: ReplayStore | None = None,
+        skew: float = DEFAULT_SKEW,
+        schemes: Iterable[Scheme] = (Scheme.SEED, Scheme.V2),
+        hosts: Iterable[str] | None = None,
+        maxBodySize: int = DEFAULT_MAX_BODY_SIZE,
+        realm: str = "txws",
+    ) -> None:
+        """
+        @param wrapped: The L{IResource} to protect; it renders only verified
+            requests and reads the signer with L{getIdentity}.
+        @param keyRing: The active keys (a L{KeyRing} or a mapping of key id
+            to secret bytes).
+        @param reactor: The clock (an C{IReactorTime}); the global reactor
+            if C{None}.
+        @param replayStore: Where verified requests are remembered; a
+            L{MemoryReplayStore} on C{reactor} if C{None}.
+        @param skew: Seconds a timestamp may differ from our clock either way.
+        @param schemes: The schemes accepted (default: both).
+        @param hosts: If given, the C{Host} header values (host, or host:port
+            when not the default port) this server answers to; a v2 request
+            signed for any other host is refused.
+        @param maxBodySize: Larger bodies are refused with 413.
+        @param realm: The realm in C{WWW-Authenticate} challenges.
+        @raise ValueError: For an empty scheme set, a non-positive skew or
+            body cap, or a realm that cannot be quoted safely.
+        """
+        self.schemes = frozenset(schemes)
+        if not self.schemes:
+            raise ValueError("enable at least one scheme")
+        if skew <= 0 or maxBodySize < 0:
+            raise ValueError("skew must be positive and maxBodySize not negative")
+        if _REALM.fullmatch(realm) is None:
+            raise ValueError("realm must be printable ASCII without quotes or backslashes")
+        self._wrapped = IResource(wrapped)
+        self.keyRing = keyRing if isinstance(keyRing, KeyRing) else KeyRing(keyRing)
+        self._reactor = reactor if reactor is not None else defaultReactor()
+        self._replayStore: ReplayStore = (
+            replayStore if replayStore is not None else MemoryReplayStore(self._reactor)
+        )
+        self._skew = skew
+        self._hosts = None if hosts is None else frozenset(h.lower().encode() for h in hosts)
+        self._maxBodySize = maxBodySize
+        self._realm = realm.encode("ascii")
+
+    def render(self, request: Request) -> bytes | int:
+        """
+        Render the wrapped resource itself, if the request is authorized.
+
+        @param request: The request.
+        @return: C{NOT_DONE_YET} or the refusal's body.
+        """
+        result: bytes | int = self._authorizedResource(request).render(request)
+        return result
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> _Deferred | _Refusal:
+        """
+        Check the request, then let traversal continue in the wrapped tree
+        from the same segment (the guard consumes none).
+
+        @param path: The next path segment.
+        @param request: The request.
+        @return: A resource that renders the wrapped tree or the refusal.
+        """
+        assert request.prepath is not None and request.postpath is not None
+        request.postpath.insert(0, request.prepath.pop())
+        return self._authorizedResource(request)
+
+    def putChild(self, path: bytes, child: object) -> None:
+        """
+        Refuse: children belong on the wrapped resource.
+
+        @raise NotImplementedError: Always.
+        """
+        raise NotImplementedError("put children on the wrapped resource")
+
+    def _authorizedResource(self, request: Request) -> _Deferred | _Refusal:
+        setattr(request, _IDENTITY_ATTRIBUTE, None)
+        body = self._readBody(request)
+        if body is None:
+            return self._refuse(
+                request, 413, "body_too_large",
+                f"Request body is larger than {self._maxBodySize} bytes",
+            )
+        try:
+            verified = self._verify(request, body)
+        except VerificationError as e:
+            return self._refuse(request, 401, e.code.value, e.message)
+        lifetime = 2 * self._skew
+        result = maybeDeferred(self._replayStore.remember, verified.replayTokens, lifetime)
+        return _Deferred(result.addCallbacks(
+            self._remembered, self._storeFailed,
+            callbackArgs=(request, verified), errbackArgs=(request,),
+        ))
+
+    def _readBody(self, request: Request) -> bytes | None:
+        content = request.content
+        if content is None:
+            return b""
+        content.seek(0, 2)
+        if content.tell() > self._maxBodySize:
+            return None
+        content.seek(0)
+        body: bytes = content.read()
+        content.seek(0)
+        return body
+
+    def _verify(self, request: Request, body: bytes) -> Verified:
+        headers = request.requestHeaders
+        now = self._reactor.seconds()
+        if Scheme.V2 in self.schemes:
+            authorizations = headers.getRawHeaders(b"Authorization", [])
+            values = [v for v in authorizations if isV2Authorization(v)]
+            if len(values) > 1:
+                raise VerificationError(FailureCode.BAD_SIGNATURE, "Repeated Authorization header")
+            if values:
+                hosts = headers.getRawHeaders(b"Host", [])
+                if len(hosts) != 1:
+                    raise VerificationError(FailureCode.MISSING_HEADERS, "Missing Host header")
+                verified = verifyV2(
+                    self.keyRing, values[0], request.method, hosts[0], request.uri, body, now,
+                    self._skew,
+                )
+                if self._hosts is not None and hosts[0].lower() not in self._hosts:
+                    raise VerificationError(
+                        FailureCode.BAD_SIGNATURE, "Request was signed for another host"
+                    )
+                return verified
+        if Scheme.SEED in self.schemes:
+            signatures = headers.getRawHeaders(SEED_SIGNATURE_HEADER)
+            timestamps = headers.getRawHeaders(SEED_TIMESTAMP_HEADER)
+            if signatures is not None or timestamps is not None:
+                return verifySeed(self.keyRing, signatures, timestamps, body, now, self._skew)
+        raise VerificationError(FailureCode.MISSING_HEADERS, "Missing HMAC headers")
+
+    def _remembered(self, fresh: bool, request: Request, verified: Verified) -> object:
+        if not fresh:
+            return self._refuse(
+                request, 401, FailureCode.REPLAYED.value, "Request was already accepted once"
+            )
+        identity = HMACIdentity(verified.keyId, verified.scheme, verified.timestamp,
+                                verified.nonce)
+        setattr(request, _IDENTITY_ATTRIBUTE, identity)
+        return self._wrapped
+
+    def _storeFailed(self, reason: Failure, request: Request) -> _Refusal:
+        retryAfter = 1.0
+        if isinstance(reason.value, ReplayStoreFull):
+            retryAfter = reason.value.retryAfter
+            code, message = "replay_store_full", "Too many recent requests; retry later"
+        else:
+            _log.failure("HMAC guard: the replay store failed", failure=reason)
+            code, message = "replay_store_unavailable", "Replay store unavailable; retry later"
+        return self._refuse(request, 503, code, message,
+                            [(b"Retry-After", b"%d" % math.ceil(retryAfter))])
+
+    def _refuse(
+        self,
+        request: Request,
+        status: int,
+        code: str,
+        message: str,
+        extraHeaders: Iterable[tuple[bytes, bytes]] = (),
+    ) -> _Refusal:
+        peer = _describePeer(request.getClientAddress())  # type: ignore[no-untyped-call, unused-ignore]
+        _log.warn(
+            "HMAC guard refused {method} {path} from {peer}: {code}",
+            method=request.method.decode("latin-1")[:16],
+            path=request.uri.decode("latin-1")[:200],
+            peer=peer,
+            code=code,
+        )
+        headers = [(SERVER_TIME_HEADER, b"%d" % int(self._reactor.seconds())), *extraHeaders]
+        if status == 401:
+            error = b'realm="%s", error="%s"' % (self._realm, code.encode("ascii"))
+            if Scheme.V2 in self.schemes:
+                headers.append((b"WWW-Authenticate", V2_AUTH_SCHEME + b" " + error))
+            if Scheme.SEED in self.schemes:
+                headers.append((b"WWW-Authenticate", _SEED_CHALLENGE + b" " + error))
+        return _Refusal(status, code, message, headers)
+
+
+class CappedRequest(Request):
+    """
+    A request that refuses a body larger than its site's C{maxBodySize}
+    while the body arrives, before it is buffered.
+
+    Over the cap, it writes a 413 response with a JSON body, closes the
+    connection, discards what else arrives and never reaches a resource.
+    """
+
+    maxBodySize = DEFAULT_MAX_BODY_SIZE
+    """The cap used when the site does not define C{maxBodySize}."""
+
+    _bodyReceived = 0
+    _bodyRefused = False
+
+    def _bodyLimit(self) -> int:
+        site = getattr(self.channel, "site", None)
+        return int(getattr(site, "maxBodySize", self.maxBodySize))
+
+    def gotLength(self, length: int | None) -> None:
+        """
+        Refuse at once a declared length over the cap; otherwise prepare to
+        buffer the body as usual.
+
+        @param length: The C{Content-Length}, or C{None} (chunked).
+        """
+        if length is not None and length > self._bodyLimit():
+            self._refuseBody()
+            return
+        super().gotLength(length)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """
+        Buffer a piece of body, unless the body has passed the cap.
+
+        @param data: Body bytes (after chunked decoding).
+        """
+        if self._bodyRefused:
+            return
+        self._bodyReceived += len(data)
+        if self._bodyReceived > self._bodyLimit():
+            self._refuseBody()
+            return
+        super().handleContentChunk(data)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        """
+        Process the request, unless its body was refused.
+
+        @param command: The method.
+        @param path: The request-target.
+        @param version: The HTTP version.
+        """
+        if not self._bodyRefused:
+            super().requestReceived(command, path, version)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def _refuseBody(self) -> None:
+        self._bodyRefused = True
+        if self.content is not None:
+            self.content.close()
+        self.content = BytesIO()
+        # Otherwise the channel would send "100 Continue" after our answer.
+        self.requestHeaders.removeHeader(b"Expect")
+        limit = self._bodyLimit()
+        body = _errorBody("body_too_large", f"Request body is larger than {limit} bytes")
+        channel: Any = self.channel
+        _log.warn(
+            "HMAC site refused a body over {limit} bytes from {peer}: body_too_large",
+            limit=limit, peer=_describePeer(channel.getPeer()),
+        )
+        if not isinstance(channel, HTTPChannel):
+            # An HTTP/2 stream (only with the optional h2 package): reset it.
+            channel.abortConnection()
+            return
+        assert channel.transport is not None
+        channel.transport.write(
+            b"HTTP/1.1 413 Content Too Large\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (len(body), body)
+        )
+        channel.loseConnection()
+
+
+class HMACSite(Site):
+    """
+    A L{Site} whose requests are L{CappedRequest}s: bodies over
+    C{maxBodySize} are refused with 413 before they are buffered.
+
+    @ivar maxBodySize: The cap, in bytes, for every request on this site.
+    """
+
+    requestFactory = CappedRequest
+
+    def __init__(
+        self, resource: object, *, maxBodySize: int = DEFAULT_MAX_BODY_SIZE, **kwargs: Any
+    ) -> None:
+        """
+        @param resource: The root resource (e.g. an L{HMACGuard}).
+        @param maxBodySize: The body cap, bytes; use the same value as the
+            guard's.
+        @param kwargs: Passed to L{Site}; a C{requestFactory} must be a
+            L{CappedRequest} subclass.
+        @raise TypeError: For a request factory that would not enforce the cap.
+        """
+        super().__init__(resource, **kwargs)  # type: ignore[no-untyped-call, unused-ignore]
+        factory = self.requestFactory
+        if not (isinstance(factory, type) and issubclass(factory, CappedRequest)):
+            raise TypeError("HMACSite needs a CappedRequest subclass as requestFactory")
+        self.maxBodySize = maxBodySize
