@@ -814,6 +814,15 @@ class FlowControlTests(SynchronousTestCase):
         protocol.resumeProducing()
         self.assertEqual([m[0] for m in protocol.messages()], [b"0", b"1", b"2"])
 
+    def test_transportReleasedOnClose(self) -> None:
+        """
+        Once our Close frame is written the connection unregisters from the
+        transport (a TLS transport's C{loseConnection} waits for that).
+        """
+        protocol, transport, _ = openServer()
+        protocol.sendClose(1000)
+        self.assertIsNone(transport.producer)
+
     def test_producerStoppedWhenConnectionLost(self) -> None:
         """
         As with Twisted's transports, a registered producer is stopped when

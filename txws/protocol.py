@@ -637,9 +637,24 @@ class WebSocketProtocol(Protocol):
         self.localCloseReason = reason
         self._stopKeepalive()
         self._writeFrame(0x8, payload, True)
+        self._releaseTransport()
         timeout = self.factory.options.closeHandshakeTimeout
         if timeout and self._closeTimer is None:
             self._closeTimer = self.factory.reactor.callLater(timeout, self._closeTimedOut)
+
+    def _releaseTransport(self) -> None:
+        """
+        Nothing but a Close frame is written after ours, so stop being the
+        transport's producer: a TLS transport's C{loseConnection} waits for
+        C{unregisterProducer} before it sends close_notify and closes TCP.
+        """
+        if self._backPressure is None:
+            return
+        self._backPressure = None
+        if self.transport is not None:
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
+        if self._pausedBits & _PAUSED_BY_TRANSPORT:
+            self._writeBufferFull(False)
 
     def _closeTimedOut(self) -> None:
         self._closeTimer = None

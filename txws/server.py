@@ -402,7 +402,7 @@ class WebSocketResource(Resource):
         upgrade = request.getHeader(b"upgrade") or b""
         tokens = headerTokens([upgrade.decode("iso-8859-1")])
         if "websocket" not in (t.lower() for t in tokens):
-            request.setResponseCode(426)
+            request.setResponseCode(426, b"Upgrade Required")
             request.setHeader(b"Upgrade", b"websocket")
             request.setHeader(b"Connection", b"Upgrade")
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")

@@ -1,0 +1,246 @@
+"""
+A C{websockets} (asyncio) client that runs one scenario against a server and
+prints its observations as one JSON object on the last line of stdout.
+
+Run as C{python -m tests.peers.websockets_client '<json spec>'}.  The spec
+holds C{url}, C{scenario} and the scenario's parameters; C{cafile} (PEM)
+enables TLS verification against a test CA.  Every wait is bounded, so the
+script always ends; it exits 0 whenever it could report, since the test
+decides what the observations mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+from websockets.typing import Subprotocol
+
+from tests.peers.payloads import makePayload, splitFragments
+
+#: The bound on every single wait in a scenario, in seconds.
+WAIT = 10.0
+
+Report = dict[str, Any]
+
+
+def closeInfo(frame: Optional[Close]) -> Optional[list[object]]:
+    """
+    @return: C{[code, reason]} of a Close frame, or C{None}.
+    """
+    return None if frame is None else [frame.code, frame.reason]
+
+
+def closedReport(ws: ClientConnection, error: Optional[ConnectionClosed] = None) -> Report:
+    """
+    @return: what the connection knows about its closing handshake.
+    """
+    report: Report = {
+        "closeCode": ws.close_code,
+        "closeReason": ws.close_reason,
+        "rcvd": closeInfo(ws.protocol.close_rcvd),
+        "sent": closeInfo(ws.protocol.close_sent),
+    }
+    if error is not None:
+        report["error"] = type(error).__name__
+    return report
+
+
+async def recvUntilClosed(ws: ClientConnection) -> Report:
+    """
+    Read until the server closes the connection.
+
+    @return: the close report, with the messages received before the close.
+    """
+    received: list[object] = []
+    try:
+        while True:
+            message = await asyncio.wait_for(ws.recv(), WAIT)
+            received.append(len(message))
+    except ConnectionClosed as e:
+        report = closedReport(ws, e)
+    report["received"] = received
+    return report
+
+
+async def timedClose(ws: ClientConnection, spec: Report, code: int, reason: str) -> Report:
+    """
+    Close, allowing the spec's C{closeWithin} seconds (default L{WAIT}) for
+    the closing handshake and the server's closing of TCP.
+
+    @return: the close report, with C{closeSeconds} (C{None} if the close
+        did not complete in time).
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    seconds: Optional[float] = None
+    try:
+        await asyncio.wait_for(ws.close(code, reason), spec.get("closeWithin", WAIT))
+        seconds = round(loop.time() - start, 3)
+    except asyncio.TimeoutError:
+        pass
+    return {"closeSeconds": seconds, **closedReport(ws)}
+
+
+async def echo(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Send a text and a binary message of every size and compare the echoes.
+    """
+    results: list[list[object]] = []
+    for size in spec["sizes"]:
+        for isBinary in (False, True):
+            payload = makePayload(size, isBinary)
+            await ws.send(payload if isBinary else payload.decode("utf-8"))
+            answer = await asyncio.wait_for(ws.recv(), WAIT)
+            answerBinary = isinstance(answer, bytes)
+            answerBytes = answer if isinstance(answer, bytes) else answer.encode("utf-8")
+            results.append(
+                ["binary" if isBinary else "text", size, answerBinary, answerBytes == payload]
+            )
+    return {"results": results, **await timedClose(ws, spec, 1000, "echo done")}
+
+
+async def fragments(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Send a text message as fragments split inside UTF-8 characters (and a
+    binary one as fragments), and return the echoes.
+    """
+    pieces = splitFragments()
+    await ws.send(pieces, text=True)
+    text = await asyncio.wait_for(ws.recv(), WAIT)
+    await ws.send(pieces)
+    binary = await asyncio.wait_for(ws.recv(), WAIT)
+    await asyncio.wait_for(ws.close(), WAIT)
+    return {
+        "text": text if isinstance(text, str) else None,
+        "binary": binary.hex() if isinstance(binary, bytes) else None,
+        "fragmentCount": len(pieces),
+    }
+
+
+async def ping(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Send pings and wait for the matching pongs (websockets matches a pong to
+    its ping by payload).
+    """
+    latencies = []
+    for payload in (b"", b"txws-ping", bytes(range(125))):
+        waiter = await ws.ping(payload)
+        latencies.append(await asyncio.wait_for(waiter, WAIT))
+    await ws.send("after pings")
+    after = await asyncio.wait_for(ws.recv(), WAIT)
+    await asyncio.wait_for(ws.close(), WAIT)
+    return {"pongs": len(latencies), "after": after}
+
+
+async def clientClose(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Start the closing handshake with the spec's code and reason.
+    """
+    await ws.send("before close")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    await asyncio.wait_for(ws.close(spec["code"], spec["reason"]), WAIT)
+    return closedReport(ws)
+
+
+async def awaitClose(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Say hello, then wait for the server to close the connection.
+    """
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send("waiting for your close")
+    return await recvUntilClosed(ws)
+
+
+async def tooBig(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Send a message of the spec's size, then wait for the server's reaction.
+    """
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(makePayload(spec["size"], True))
+    return await recvUntilClosed(ws)
+
+
+async def drop(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Exchange one message, then drop the TCP connection without a Close frame.
+    """
+    await ws.send("about to drop")
+    answer = await asyncio.wait_for(ws.recv(), WAIT)
+    ws.transport.abort()
+    return {"answer": answer}
+
+
+async def idle(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Exchange a message, stay idle for the spec's seconds, exchange another.
+    """
+    await ws.send("before idle")
+    first = await asyncio.wait_for(ws.recv(), WAIT)
+    await asyncio.sleep(spec["seconds"])
+    try:
+        await ws.send("after idle")
+        second: object = await asyncio.wait_for(ws.recv(), WAIT)
+    except ConnectionClosed as e:
+        return {"first": first, "second": None, **closedReport(ws, e)}
+    await asyncio.wait_for(ws.close(), WAIT)
+    return {"first": first, "second": second, **closedReport(ws)}
+
+
+SCENARIOS: dict[str, Callable[[ClientConnection, Report], Awaitable[Report]]] = {
+    "echo": echo,
+    "fragments": fragments,
+    "ping": ping,
+    "clientClose": clientClose,
+    "awaitClose": awaitClose,
+    "tooBig": tooBig,
+    "drop": drop,
+    "idle": idle,
+}
+
+
+async def run(spec: Report) -> Report:
+    """
+    Connect and run the scenario named in C{spec}.
+    """
+    context: Optional[ssl.SSLContext] = None
+    if spec.get("cafile"):
+        context = ssl.create_default_context(cafile=spec["cafile"])
+    scenario = SCENARIOS[spec["scenario"]]
+    async with connect(
+        spec["url"],
+        ssl=context,
+        proxy=None,
+        subprotocols=[Subprotocol(p) for p in spec.get("subprotocols", [])] or None,
+        open_timeout=WAIT,
+        close_timeout=spec.get("closeWithin", WAIT),
+        ping_interval=None,
+    ) as ws:
+        report = await scenario(ws, spec)
+        report["subprotocol"] = ws.subprotocol
+        return report
+
+
+def main(argv: list[str]) -> int:
+    """
+    Run the scenario given as JSON in C{argv[1]} and print the report.
+    """
+    spec = json.loads(argv[1])
+    try:
+        report = asyncio.run(run(spec))
+    except Exception as e:
+        report = {"exception": f"{type(e).__name__}: {e}"}
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
