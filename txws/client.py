@@ -103,13 +103,11 @@ class WebSocketClientProtocol(WebSocketProtocol):
             useragent=factory.useragent,
             headers=factory.headers.items(),
         )
-        timeout = factory.options.openHandshakeTimeout
-        if timeout:
-            self._openTimer = factory.reactor.callLater(timeout, self._openTimedOut)
+        self._startOpenTimeout()
         self.transport.write(request)  # type: ignore[union-attr]
 
     def _openTimedOut(self) -> None:
-        self._openTimer = None
+        self._openTick = None
         if self.state is State.CONNECTING:
             self._handshakeFailed(Failure(TimeoutError("WebSocket opening handshake timed out")))
 

@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
 
+from txws._timers import TimerWheel
 from txws.options import WebSocketOptions
 
 if TYPE_CHECKING:
@@ -49,6 +50,12 @@ class WebSocketFactory(Factory):
         self.options = options if options is not None else WebSocketOptions()
         self.randomBytes = os.urandom
         self._connections: set[WebSocketProtocol] = set()
+        # One timer per factory for all keepalive and handshake deadlines
+        # (see txws._timers); the callbacks are the protocols' methods.
+        self._keepaliveWheel: TimerWheel[WebSocketProtocol] = TimerWheel(
+            reactor, _keepaliveDue
+        )
+        self._openWheel: TimerWheel[WebSocketProtocol] = TimerWheel(reactor, _openDue, 1.0)
         self._whenEmpty: list[Deferred[None]] = []
 
     def setProtocolOptions(self, **options: Any) -> None:
@@ -102,3 +109,11 @@ class WebSocketFactory(Factory):
             waiting, self._whenEmpty = self._whenEmpty, []
             for d in waiting:
                 d.callback(None)
+
+
+def _keepaliveDue(connection: WebSocketProtocol) -> None:
+    connection._keepalivePing()
+
+
+def _openDue(connection: WebSocketProtocol) -> None:
+    connection._openTimedOut()

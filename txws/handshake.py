@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
@@ -38,6 +39,7 @@ __all__ = [
     "buildClientRequest",
     "buildErrorResponse",
     "headerTokens",
+    "joinHeaders",
     "parseExtensions",
     "parseRequestHead",
     "parseResponseHead",
@@ -130,14 +132,15 @@ class RequestHead:
         return [v for n, v in self.rawHeaders if n == name]
 
 
-@dataclass
 class ConnectionRequest:
     """
     A valid WebSocket opening handshake, as the server application sees it
     in C{onConnect} (the attributes mirror Autobahn's C{ConnectionRequest}).
 
+    Kept compact because a connection keeps it for its lifetime: slots, and
+    C{headers} computed from C{rawHeaders} when asked for.
+
     @ivar peer: the peer's address, as a string such as C{tcp:127.0.0.1:5555}.
-    @ivar headers: header values by lower-case name (repeats joined by C{, }).
     @ivar rawHeaders: C{(lower-case name, value)} pairs as received.
     @ivar host: the C{Host} header.
     @ivar path: the path of the request target, e.g. C{/chat}.
@@ -149,17 +152,53 @@ class ConnectionRequest:
     @ivar key: the C{Sec-WebSocket-Key} value.
     """
 
-    peer: str
-    headers: dict[str, str]
-    rawHeaders: list[tuple[str, str]]
-    host: str
-    path: str
-    params: dict[str, list[str]]
-    version: int
-    origin: Optional[str]
-    protocols: list[str]
-    extensions: list[tuple[str, dict[str, Optional[str]]]]
-    key: str
+    __slots__ = (
+        "extensions",
+        "host",
+        "key",
+        "origin",
+        "params",
+        "path",
+        "peer",
+        "protocols",
+        "rawHeaders",
+        "version",
+    )
+
+    def __init__(
+        self,
+        peer: str,
+        rawHeaders: list[tuple[str, str]],
+        host: str,
+        path: str,
+        params: dict[str, list[str]],
+        origin: Optional[str],
+        protocols: list[str],
+        extensions: list[tuple[str, dict[str, Optional[str]]]],
+        key: str,
+        version: int = 13,
+    ) -> None:
+        self.peer = peer
+        self.rawHeaders = rawHeaders
+        self.host = host
+        self.path = path
+        self.params = params
+        self.origin = origin
+        self.protocols = protocols
+        self.extensions = extensions
+        self.key = key
+        self.version = version
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """
+        Header values by lower-case name, repeated headers joined by C{, }
+        (a new dictionary on each access).
+        """
+        return joinHeaders(self.rawHeaders)
+
+    def __repr__(self) -> str:
+        return f"<ConnectionRequest {self.path!r} from {self.peer}>"
 
 
 @dataclass
@@ -206,6 +245,17 @@ def headerTokens(values: Iterable[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def joinHeaders(rawHeaders: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """
+    @param rawHeaders: C{(name, value)} pairs.
+    @return: values by name, those of a repeated header joined by C{, }.
+    """
+    headers: dict[str, str] = {}
+    for name, value in rawHeaders:
+        headers[name] = headers[name] + ", " + value if name in headers else value
+    return headers
+
+
 def parseExtensions(values: Iterable[str]) -> list[tuple[str, dict[str, Optional[str]]]]:
     """
     Parse C{Sec-WebSocket-Extensions} values (RFC 6455 section 9.1).
@@ -242,7 +292,8 @@ def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
         value = value.strip(" \t")
         if _BAD_VALUE.search(value):
             raise HandshakeError(400, "control character in a header value")
-        headers.append((name.lower(), value))
+        # Interned: every connection's request shares the name strings.
+        headers.append((sys.intern(name.lower()), value))
     return headers
 
 
@@ -340,17 +391,12 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
     origins = head.getAll("origin")
     if len(origins) > 1:
         raise HandshakeError(400, "Origin header repeated")
-    headers: dict[str, str] = {}
-    for name, value in head.rawHeaders:
-        headers[name] = headers[name] + ", " + value if name in headers else value
     return ConnectionRequest(
         peer=peer,
-        headers=headers,
         rawHeaders=head.rawHeaders,
         host=host,
         path=path,
-        params=parse_qs(query, keep_blank_values=True),
-        version=13,
+        params=parse_qs(query, keep_blank_values=True) if query else {},
         origin=origins[0] if origins else None,
         protocols=protocols,
         extensions=extensions,
@@ -436,7 +482,7 @@ def parseWebSocketURL(url: str) -> tuple[bool, str, int, str]:
     if not parts.hostname:
         raise ValueError(f"WebSocket URL without a host: {url!r}")
     secure = scheme == "wss"
-    port = parts.port or (443 if secure else 80)
+    port = parts.port if parts.port is not None else (443 if secure else 80)
     resource = (parts.path or "/") + ("?" + parts.query if parts.query else "")
     return secure, parts.hostname, port, resource
 
@@ -536,9 +582,7 @@ def validateUpgradeResponse(
     """
     if status != 101:
         raise ResponseError(status, "the server refused the WebSocket upgrade")
-    headers: dict[str, str] = {}
-    for name, value in rawHeaders:
-        headers[name] = headers[name] + ", " + value if name in headers else value
+    headers = joinHeaders(rawHeaders)
 
     def values(name: str) -> list[str]:
         return [v for n, v in rawHeaders if n == name]

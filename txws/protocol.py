@@ -203,9 +203,9 @@ class WebSocketProtocol(Protocol):
     _uncleanReason = ""
     _closeReported = False
     # Timers.
-    _openTimer: Optional[IDelayedCall] = None
+    _openTick: Optional[int] = None
     _closeTimer: Optional[IDelayedCall] = None
-    _pingTimer: Optional[IDelayedCall] = None
+    _pingTick: Optional[int] = None
     _pongTimer: Optional[IDelayedCall] = None
     _pingPayload = b""
     # Flow control.
@@ -311,11 +311,12 @@ class WebSocketProtocol(Protocol):
             return
         wasOpen = self.state is not State.CONNECTING
         self._setState(State.CLOSED)
-        for name in ("_openTimer", "_closeTimer", "_pingTimer", "_pongTimer"):
-            timer = getattr(self, name)
-            if timer is not None and timer.active():
-                timer.cancel()
-            setattr(self, name, None)
+        self._cancelOpenTimeout()
+        self._stopKeepalive()
+        if self._closeTimer is not None:
+            if self._closeTimer.active():
+                self._closeTimer.cancel()
+            self._closeTimer = None
         producer, self._producer = self._producer, None
         if producer is not None:
             # As Twisted's transports do: the producer learns that nobody
@@ -370,10 +371,7 @@ class WebSocketProtocol(Protocol):
         call C{onOpen}, then process bytes that followed the handshake.
         """
         self._setState(State.OPEN)
-        if self._openTimer is not None:
-            if self._openTimer.active():
-                self._openTimer.cancel()
-            self._openTimer = None
+        self._cancelOpenTimeout()
         self._backPressure = _TransportBackPressure(self)
         self.transport.registerProducer(self._backPressure, True)  # type: ignore[union-attr]
         self._scheduleKeepalive()
@@ -901,10 +899,10 @@ class WebSocketProtocol(Protocol):
     def _scheduleKeepalive(self) -> None:
         interval = self.factory.options.autoPingInterval
         if interval and self.state is State.OPEN and not self._closeSent:
-            self._pingTimer = self.factory.reactor.callLater(interval, self._keepalivePing)
+            self._pingTick = self.factory._keepaliveWheel.schedule(self, interval)
 
     def _keepalivePing(self) -> None:
-        self._pingTimer = None
+        self._pingTick = None
         if self.state is not State.OPEN or self._closeSent:
             return
         options = self.factory.options
@@ -930,12 +928,31 @@ class WebSocketProtocol(Protocol):
         self._fail(1011, "keepalive ping timeout")
 
     def _stopKeepalive(self) -> None:
-        for name in ("_pingTimer", "_pongTimer"):
-            timer = getattr(self, name)
-            if timer is not None:
-                if timer.active():
-                    timer.cancel()
-                setattr(self, name, None)
+        if self._pingTick is not None:
+            self.factory._keepaliveWheel.cancel(self, self._pingTick)
+            self._pingTick = None
+        if self._pongTimer is not None:
+            if self._pongTimer.active():
+                self._pongTimer.cancel()
+            self._pongTimer = None
+
+    # -- Opening handshake timeout ----------------------------------------------
+
+    def _startOpenTimeout(self) -> None:
+        timeout = self.factory.options.openHandshakeTimeout
+        if timeout:
+            self._openTick = self.factory._openWheel.schedule(self, timeout)
+
+    def _cancelOpenTimeout(self) -> None:
+        if self._openTick is not None:
+            self.factory._openWheel.cancel(self, self._openTick)
+            self._openTick = None
+
+    def _openTimedOut(self) -> None:
+        """
+        The opening handshake did not complete in time.
+        """
+        raise NotImplementedError()
 
     # -- Flow control -----------------------------------------------------------
 

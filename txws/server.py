@@ -113,12 +113,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
     # -- Handshake ------------------------------------------------------------
 
     def _startHandshake(self) -> None:
-        timeout = self.factory.options.openHandshakeTimeout
-        if timeout:
-            self._openTimer = self.factory.reactor.callLater(timeout, self._openTimedOut)
+        self._startOpenTimeout()
 
     def _openTimedOut(self) -> None:
-        self._openTimer = None
+        self._openTick = None
         if self.state is State.CONNECTING:
             self._uncleanReason = "opening handshake timed out"
             _log.info("WebSocket opening handshake with {peer} timed out", peer=self.peer)
