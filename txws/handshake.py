@@ -53,7 +53,8 @@ WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_REQUEST_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)")
+_REQUEST_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)")
+_HOST = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:]+")
 _STATUS_LINE = re.compile(r"HTTP/1\.(\d) (\d{3})(?: (.*))?")
 
 _REASONS = {
@@ -123,13 +124,24 @@ class RequestHead:
     target: str
     version: tuple[int, int]
     rawHeaders: list[tuple[str, str]]
+    _index: Optional[dict[str, list[str]]] = field(default=None, repr=False, compare=False)
 
     def getAll(self, name: str) -> list[str]:
         """
         @param name: a lower-case header name.
         @return: every value of that header, in order.
         """
-        return [v for n, v in self.rawHeaders if n == name]
+        index = self._index
+        if index is None:
+            # Built once: validation asks for about ten headers.
+            index = self._index = {}
+            for key, value in self.rawHeaders:
+                values = index.get(key)
+                if values is None:
+                    index[key] = [value]
+                else:
+                    values.append(value)
+        return index.get(name, [])
 
 
 class ConnectionRequest:
@@ -281,7 +293,22 @@ def parseExtensions(values: Iterable[str]) -> list[tuple[str, dict[str, Optional
     return offers
 
 
+#: A header block (lines after the start line) that needs no closer look:
+#: every line a token, a colon and a value without control characters.
+_PLAIN_HEADER_LINES = re.compile(
+    r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n|$))*"
+)
+_intern = sys.intern
+
+
 def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
+    if _PLAIN_HEADER_LINES.fullmatch("\r\n".join(lines)):
+        # One regular expression checked every line; split them cheaply.
+        # Names are interned: every connection's request shares them.
+        return [
+            (_intern(name.lower()), value.strip(" \t"))
+            for name, _, value in (line.partition(":") for line in lines)
+        ]
     headers: list[tuple[str, str]] = []
     for line in lines:
         if line[:1] in (" ", "\t"):
@@ -376,7 +403,10 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
         raise HandshakeError(400, "Sec-WebSocket-Key is not 16 bytes in base64")
     target = head.target
     if not target.startswith("/"):
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            raise HandshakeError(400, "malformed request target") from None
         if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.netloc:
             raise HandshakeError(400, "malformed request target")
         target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
@@ -513,6 +543,8 @@ def buildClientRequest(
     @return: the request bytes.
     @raise ValueError: if a header or subprotocol is not valid HTTP.
     """
+    if not _HOST.fullmatch(host):
+        raise ValueError(f"invalid host {host!r}")
     hostValue = f"[{host}]" if ":" in host else host
     if port != (443 if isSecure else 80):
         hostValue += f":{port}"

@@ -154,6 +154,13 @@ _CONNECTION_DONE = Failure(ConnectionDone())
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
 
+#: The two header bytes of every unmasked final frame shorter than 126
+#: bytes, by opcode and length: a lookup instead of building them per frame.
+_SHORT_HEADERS = {
+    opcode: [bytes((0x80 | opcode, length)) for length in range(126)]
+    for opcode in (0x0, 0x1, 0x2, 0x8, 0x9, 0xA)
+}
+
 #: Above this size an outgoing payload is handed to the transport beside its
 #: header instead of being concatenated to it (saves copying large payloads).
 _CONCAT_LIMIT = 16 * 1024
@@ -221,6 +228,7 @@ class WebSocketProtocol(Protocol):
     _outOpcode = 0
     _outFirst = True
     _outUtf8: Optional[Utf8Validator] = None
+    _validatedText: Optional[bytes] = None
 
     # -- Application hooks -------------------------------------------------
 
@@ -578,12 +586,26 @@ class WebSocketProtocol(Protocol):
                 self._callApp(self.onPong, payload)
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
-        try:
-            result = self.onMessage(payload, isBinary)
-        except Exception:
-            self._applicationFailed(Failure(), "onMessage")
-            return
-        if isinstance(result, Deferred):
+        if isBinary:
+            try:
+                result = self.onMessage(payload, isBinary)
+            except Exception:
+                self._applicationFailed(Failure(), "onMessage")
+                return
+        else:
+            # While onMessage runs, sending this very (immutable, already
+            # validated) text back needs no second UTF-8 check: an echo of
+            # non-ASCII text would otherwise decode it twice.
+            self._validatedText = payload
+            try:
+                result = self.onMessage(payload, isBinary)
+            except Exception:
+                self._applicationFailed(Failure(), "onMessage")
+                return
+            finally:
+                self._validatedText = None
+        # (isinstance against Deferred, an ABCMeta class, is slow: test None first.)
+        if result is not None and isinstance(result, Deferred):
             result.addErrback(self._applicationFailed, "onMessage")
 
     def _callApp(self, callback: Callable[..., Any], *args: Any) -> None:
@@ -592,7 +614,8 @@ class WebSocketProtocol(Protocol):
         except Exception:
             self._applicationFailed(Failure(), callback.__name__)
             return
-        if isinstance(result, Deferred):
+        # (isinstance against Deferred, an ABCMeta class, is slow: test None first.)
+        if result is not None and isinstance(result, Deferred):
             result.addErrback(self._applicationFailed, callback.__name__)
 
     def _applicationFailed(self, failure: Failure, where: str) -> None:
@@ -743,7 +766,10 @@ class WebSocketProtocol(Protocol):
         if self.isServer:
             length = len(payload)
             if length < 126:
-                transport.write(bytes(((0x80 if fin else 0) | opcode, length)) + payload)
+                if fin:
+                    transport.write(_SHORT_HEADERS[opcode][length] + payload)
+                else:
+                    transport.write(bytes((opcode, length)) + payload)
             elif length <= _CONCAT_LIMIT:
                 transport.write(frameHeader(opcode, length, fin) + payload)
             else:
@@ -789,7 +815,7 @@ class WebSocketProtocol(Protocol):
             # The common case: checks that cannot fail skipped, one frame.
             if isBinary:
                 self._writeFrame(0x2, payload, True)
-            elif payload.isascii() or isValidUtf8(payload):
+            elif payload is self._validatedText or payload.isascii() or isValidUtf8(payload):
                 self._writeFrame(0x1, payload, True)
             else:
                 raise ValueError("text message payload is not valid UTF-8")

@@ -339,6 +339,9 @@ def takeOverChannel(request: Request, protocol: Protocol) -> bytes:
     leftover = b"".join(getattr(channel, "_dataBuffer", []))
     channel._dataBuffer = []
     leftover += bytes(channel.clearLineBuffer())
+    # The request will never finish; the channel must not keep it alive.
+    if request in channel.requests:
+        channel.requests.remove(request)
     channel.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
     channel.connectionLost = protocol.connectionLost  # type: ignore[method-assign]
     protocol.makeConnection(transport)
