@@ -1,0 +1,800 @@
+"""
+Run the benchmark: every server in its own process pinned to one CPU, the
+load generator (this process) pinned to another, every cell measured in
+one run, one table out.
+
+    python -m bench.run [--quick] [--servers txws,raw,...] [--cells ...]
+                        [--duration S] [--warmup S] [--idle N] [--output PATH]
+
+See C{bench/README.md} for what the cells and columns mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from bench.cells import CELLS, QUICK_CELLS, Cell
+from bench.loadgen import (
+    CLOSE_REPLY,
+    CpuClock,
+    HarnessError,
+    closeConnections,
+    echoLoop,
+    handshakeLoop,
+    makePayload,
+    maskedFrame,
+    openConnections,
+    processCpuSeconds,
+    processRssBytes,
+    serverFrame,
+)
+from bench.servers import SERVERS, pinToCpu, raiseFileLimit
+
+__all__ = ["DEFAULT_SERVERS", "RUNNERS", "VARIANTS", "Row", "main", "runBenchmark"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Extra servers: a name, the server it runs, and its environment.
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "txws-nox": ("txws", {"TXWS_NO_EXTENSIONS": "1"}),
+}
+
+DEFAULT_SERVERS = [
+    "tcp-echo", "raw", "txws", "txws-resource", "autobahn", "twisted-web", "websockets", "picows",
+]
+
+#: The load generator's CPU and the servers' CPU.
+GENERATOR_CPU = 0
+SERVER_CPU = 1
+
+
+@dataclass
+class Row:
+    """
+    One server's result in one cell.
+
+    @ivar status: C{ok}, C{not installed}, C{n/a} or C{error: ...}.
+    @ivar rate: messages, handshakes per second (0 for memory).
+    @ivar cost: the server's CPU microseconds per message or handshake, or
+        KiB of resident memory per idle connection.
+    @ivar generatorCost: the load generator's CPU microseconds per message.
+    """
+
+    server: str
+    cell: str
+    unit: str
+    status: str = "ok"
+    rate: float = 0.0
+    cost: float = 0.0
+    generatorCost: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ServerProcess:
+    """
+    A server of L{bench.servers} in a subprocess; stopped by closing its
+    standard input.
+    """
+
+    #: If set, servers run under cProfile and save their stats in this
+    #: directory (C{--profile}).
+    profileDir: Optional[Path] = None
+
+    def __init__(self, name: str, readSize: int, serverCpu: int, logDir: str) -> None:
+        server, extraEnv = VARIANTS.get(name, (name, {}))
+        profile: list[str] = []
+        if self.profileDir is not None:
+            label = f"{name}-r{readSize}-{time.time_ns()}.pstats"
+            self.profile: Optional[Path] = self.profileDir / label
+            profile = ["--profile", str(self.profile)]
+        else:
+            self.profile = None
+        env = dict(os.environ, **extraEnv)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self.log = Path(logDir) / f"{name}-{int(time.time() * 1000)}.log"
+        self._logFile = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "bench.servers", "--server", server,
+                "--cpu", str(serverCpu), "--read-size", str(readSize), *profile,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._logFile,
+        )
+        self.ready: dict[str, Any] = self._readReady()
+
+    def _readReady(self, timeout: float = 30.0) -> dict[str, Any]:
+        stdout = self.process.stdout
+        assert stdout is not None
+        readable, _, _ = select.select([stdout], [], [], timeout)
+        line = stdout.readline() if readable else b""
+        if not line:
+            self.stop()
+            raise HarnessError("server did not start: " + self.logTail())
+        ready: dict[str, Any] = json.loads(line)
+        return ready
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def logTail(self) -> str:
+        self._logFile.flush()
+        text = self.log.read_text("utf-8", "replace").strip().splitlines()
+        return " | ".join(text[-3:]) or "(no output)"
+
+    def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(30 if self.profile else 5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._logFile.close()
+
+
+@dataclass
+class Settings:
+    """
+    @ivar duration: seconds of each measured window.
+    @ivar warmup: seconds run before each window.
+    @ivar idle: connections opened for the idle-memory cell.
+    @ivar repeat: how many times each cell is measured (the best is kept).
+    @ivar idleBatch: idle connections opened at a time (concurrent opening
+        handshakes leave their garbage interleaved with the connections'
+        memory: with 200 at a time raw measures 1.9 KiB instead of 1.1).
+    """
+
+    duration: float
+    warmup: float
+    idle: int
+    repeat: int = 1
+    idleBatch: int = 10
+
+
+def _echoReply(echo: str, cell: Cell) -> tuple[bytes, bytes]:
+    opcode = 0x1 if cell.text else 0x2
+    payload = makePayload(cell.size, cell.text)
+    frame = maskedFrame(opcode, payload)
+    return frame, (serverFrame(opcode, payload) if echo == "frames" else frame)
+
+
+def _echoKind(name: str) -> str:
+    return SERVERS[VARIANTS.get(name, (name, {}))[0]].echo
+
+
+def _needServer(server: Optional[ServerProcess]) -> ServerProcess:
+    if server is None:
+        raise HarnessError("this cell needs a running server")
+    return server
+
+
+def runEcho(
+    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+) -> Row:
+    server = _needServer(process)
+    echo = _echoKind(name)
+    frame, reply = _echoReply(echo, cell)
+    port = server.ready["port"]
+    sockets = openConnections(port, cell.connections, upgrade=echo != "tcp")
+    try:
+        result = echoLoop(
+            sockets, frame, reply, CpuClock(server.pid), settings.warmup, settings.duration
+        )
+    finally:
+        closeConnections(sockets, websocket=echo != "tcp")
+    if not result.messages:
+        raise HarnessError("no round trip completed in the window")
+    rtts = sorted(result.rtts)
+    return Row(
+        "", cell.name, cell.unit,
+        rate=result.messages / result.seconds,
+        cost=result.serverCpu / result.messages * 1e6,
+        generatorCost=result.generatorCpu / result.messages * 1e6,
+        details={
+            "messages": result.messages,
+            "seconds": round(result.seconds, 3),
+            "serverCpuSeconds": round(result.serverCpu, 3),
+            "serverBusy": round(result.serverCpu / result.seconds, 3),
+            "generatorBusy": round(result.generatorCpu / result.seconds, 3),
+            "serverPageFaultsPerMessage": round(result.serverFaults / result.messages, 1),
+            "rttMs": {
+                "p50": round(rtts[len(rtts) // 2] * 1e3, 3),
+                "p99": round(rtts[min(len(rtts) - 1, len(rtts) * 99 // 100)] * 1e3, 3),
+                "max": round(rtts[-1] * 1e3, 3),
+            },
+        },
+    )
+
+
+def runHandshake(
+    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+) -> Row:
+    server = _needServer(process)
+    echo = _echoKind(name)
+    if echo == "tcp":
+        return Row("", cell.name, cell.unit, status="n/a")
+    closeReply = len(CLOSE_REPLY) if echo == "frames" else len(maskedFrame(0x8, b"\x03\xe8"))
+    result = handshakeLoop(
+        server.ready["port"], CpuClock(server.pid), settings.warmup, settings.duration,
+        closeReplyLength=closeReply,
+    )
+    if not result.handshakes:
+        raise HarnessError("no handshake completed in the window")
+    return Row(
+        "", cell.name, cell.unit,
+        rate=result.handshakes / result.seconds,
+        cost=result.serverCpu / result.handshakes * 1e6,
+        generatorCost=result.generatorCpu / result.handshakes * 1e6,
+        details={"handshakes": result.handshakes, "seconds": round(result.seconds, 3)},
+    )
+
+
+def _settle(pid: int, limit: float = 5.0) -> None:
+    """
+    Wait until the server has stopped working (its CPU time stands still).
+    """
+    deadline = time.monotonic() + limit
+    before = processCpuSeconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = processCpuSeconds(pid)
+        if now == before:
+            return
+        before = now
+
+
+def runMemory(
+    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+) -> Row:
+    server = _needServer(process)
+    if _echoKind(name) == "tcp":
+        return Row("", cell.name, cell.unit, status="n/a")
+    port = server.ready["port"]
+    # Connections kept open before the baseline, so that the measured ones
+    # cannot reuse memory freed by the warm-up.
+    baseline = openConnections(port, max(settings.idle // 20, 10), batch=settings.idleBatch)
+    measured: list[Any] = []
+    try:
+        _settle(server.pid)
+        before = processRssBytes(server.pid)
+        started = time.perf_counter()
+        measured = openConnections(port, settings.idle, batch=settings.idleBatch, timeout=120)
+        opening = time.perf_counter() - started
+        _settle(server.pid)
+        after = processRssBytes(server.pid)
+    finally:
+        closeConnections(baseline + measured, websocket=True)
+    return Row(
+        "", cell.name, cell.unit,
+        cost=(after - before) / settings.idle / 1024,
+        details={
+            "connections": settings.idle,
+            "openedAtATime": settings.idleBatch,
+            "rssBeforeKiB": before // 1024,
+            "rssAfterKiB": after // 1024,
+            "openedPerSecond": round(settings.idle / opening),
+        },
+    )
+
+
+def runFeed(
+    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+) -> Row:
+    """
+    Measure txws's receive path alone in a process of its own (see
+    L{bench.feed}), pinned to the servers' CPU.
+    """
+    server, extraEnv = VARIANTS.get(name, (name, {}))
+    if not SERVERS[server].feed:
+        return Row(name, cell.name, cell.unit, status="n/a")
+    env = dict(os.environ, **extraEnv)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    finished = subprocess.run(
+        [
+            sys.executable, "-m", "bench.feed", "--size", str(cell.size),
+            "--chunk", str(cell.readSize), "--seconds", str(settings.duration),
+            "--cpu", str(SERVER_CPU), *(["--text"] if cell.text else []),
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60 + settings.duration * 5,
+        check=False,
+    )
+    if finished.returncode:
+        tail = " | ".join(finished.stderr.strip().splitlines()[-2:])
+        raise HarnessError(f"bench.feed failed: {tail}")
+    result = json.loads(finished.stdout)
+    return Row(
+        name, cell.name, cell.unit,
+        rate=1e6 / result["usPerMessage"],
+        cost=result["usPerMessage"],
+        details={"messages": result["messages"], "reads": result["reads"],
+                 "path": result["path"]},
+    )
+
+
+Runner = Callable[[Optional[ServerProcess], str, Cell, Settings], Row]
+
+#: One runner per kind of cell.
+RUNNERS: dict[str, Runner] = {
+    "echo": runEcho, "feed": runFeed, "handshake": runHandshake, "memory": runMemory,
+}
+
+
+def _processGroups(cells: list[Cell]) -> list[tuple[int, list[Cell]]]:
+    """
+    Group cells by the server process they can share: same read size, and
+    cells that need a fresh process alone.  Cells that need no server form
+    a group whose read size is C{-1}.
+    """
+    groups: list[tuple[int, list[Cell]]] = []
+    shared: dict[int, list[Cell]] = {}
+    for cell in cells:
+        key = cell.readSize if cell.server else -1
+        if cell.fresh:
+            groups.append((key, [cell]))
+        elif key in shared:
+            shared[key].append(cell)
+        else:
+            shared[key] = [cell]
+            groups.append((key, shared[key]))
+    return groups
+
+
+def runBenchmark(
+    servers: list[str],
+    cells: list[Cell],
+    settings: Settings,
+    log: Callable[[str], None],
+    serverCpu: int = SERVER_CPU,
+) -> tuple[list[Row], dict[str, dict[str, Any]]]:
+    """
+    Measure every cell for every server, cell by cell (all servers of a
+    cell one after the other, so that their ratios are measured seconds
+    apart), C{settings.repeat} times; each server keeps its best (lowest
+    cost) run.
+
+    @return: the rows, and each server's ready line (versions, paths).
+    """
+    results: dict[tuple[str, str], Row] = {}
+    info: dict[str, dict[str, Any]] = {}
+
+    def record(row: Row) -> None:
+        key = (row.server, row.cell)
+        best = results.get(key)
+        runs = (best.details.get("runs", 1) + 1) if best else 1
+        if best is None or (row.status == "ok" and (best.status != "ok" or row.cost < best.cost)):
+            results[key] = row
+        results[key].details["runs"] = runs
+        log(_describe(row))
+
+    with tempfile.TemporaryDirectory(prefix="txws-bench-") as logDir:
+        for readSize, group in _processGroups(cells):
+            running: dict[str, Optional[ServerProcess]] = {}
+            try:
+                for name in servers:
+                    if readSize < 0:
+                        running[name] = None
+                        continue
+                    process = _start(name, readSize, serverCpu, logDir, group, info, record, log)
+                    if process is not None:
+                        running[name] = process
+                for _ in range(settings.repeat if not group[0].fresh else 1):
+                    for cell in group:
+                        for name, process in running.items():
+                            if process is not None:
+                                process = running[name] = _ensureRunning(
+                                    process, name, readSize, serverCpu, logDir
+                                )
+                            record(_runCell(process, name, cell, settings))
+            finally:
+                for process in running.values():
+                    if process is not None:
+                        process.stop()
+    order = {name: index for index, name in enumerate(servers)}
+    cellOrder = {cell.name: index for index, cell in enumerate(cells)}
+    rows = sorted(results.values(), key=lambda r: (cellOrder[r.cell], order[r.server]))
+    return rows, info
+
+
+def _start(
+    name: str,
+    readSize: int,
+    serverCpu: int,
+    logDir: str,
+    group: list[Cell],
+    info: dict[str, dict[str, Any]],
+    record: Callable[[Row], None],
+    log: Callable[[str], None],
+) -> Optional[ServerProcess]:
+    """
+    Start a server for a group of cells, or record why its cells cannot run.
+    """
+    base = VARIANTS.get(name, (name, {}))[0]
+
+    def skip(status: str) -> None:
+        for cell in group:
+            record(Row(name, cell.name, cell.unit, status=status))
+
+    if readSize and not SERVERS[base].readSizes:
+        skip("n/a")
+        return None
+    if info.get(name, {}).get("error") == "not installed":
+        skip("not installed")
+        return None
+    try:
+        process = ServerProcess(name, readSize, serverCpu, logDir)
+    except HarnessError as e:
+        skip(f"error: {e}")
+        return None
+    if "error" in process.ready:
+        process.stop()
+        info[name] = process.ready
+        log(f"{name}: {process.ready['error']} ({process.ready.get('detail', '')})")
+        skip(process.ready["error"])
+        return None
+    info.setdefault(name, process.ready)
+    return process
+
+
+def _ensureRunning(
+    process: ServerProcess, name: str, readSize: int, serverCpu: int, logDir: str
+) -> ServerProcess:
+    if process.alive():
+        return process
+    process.stop()
+    return ServerProcess(name, readSize, serverCpu, logDir)
+
+
+def _runCell(
+    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+) -> Row:
+    try:
+        row = RUNNERS[cell.kind](process, name, cell, settings)
+    except (HarnessError, OSError, subprocess.SubprocessError) as e:
+        row = Row("", cell.name, cell.unit, status=f"error: {e}")
+        if process is not None and not process.alive():
+            row.status += " (server died: " + process.logTail() + ")"
+    row.server = name
+    return row
+
+
+def _describe(row: Row) -> str:
+    if row.status != "ok":
+        return f"{row.server:14} {row.cell:22} {row.status}"
+    rate = f"{row.rate:10.0f}/s" if row.rate else " " * 12
+    return f"{row.server:14} {row.cell:22} {rate} {row.cost:9.1f} {row.unit}"
+
+
+def _ratios(rows: list[Row]) -> dict[tuple[str, str], tuple[Optional[float], Optional[float]]]:
+    """
+    @return: for each (server, cell): raw's cost / its cost (efficiency),
+        and its cost / txws's cost.
+    """
+    costs = {(r.server, r.cell): r.cost for r in rows if r.status == "ok" and r.cost > 0}
+    ratios: dict[tuple[str, str], tuple[Optional[float], Optional[float]]] = {}
+    for (server, cell), cost in costs.items():
+        raw = costs.get(("raw", cell))
+        txws = costs.get(("txws", cell))
+        ratios[(server, cell)] = (
+            raw / cost if raw else None,
+            cost / txws if txws else None,
+        )
+    return ratios
+
+
+def formatTable(rows: list[Row]) -> str:
+    """
+    @return: the results as one markdown table.
+    """
+    ratios = _ratios(rows)
+    lines = [
+        "| cell | server | rate /s | server cost | raw/this | this/txws | generator cost |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        if row.status != "ok":
+            lines.append(f"| {row.cell} | {row.server} | {row.status} | | | | |")
+            continue
+        efficiency, versusTxws = ratios.get((row.server, row.cell), (None, None))
+        rate = f"{row.rate:,.0f}" if row.rate else ""
+        decimals = 2 if row.unit == "KiB/conn" else 1
+        generator = f"{row.generatorCost:.1f} {row.unit}" if row.generatorCost else ""
+        lines.append(
+            f"| {row.cell} | {row.server} | {rate} | {row.cost:.{decimals}f} {row.unit} | "
+            f"{_fmt(efficiency)} | {_fmt(versusTxws)} | {generator} |"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: Optional[float]) -> str:
+    return f"{value:.2f}" if value is not None else ""
+
+
+#: (description, cells, threshold on raw/txws cost) for the efficiency targets.
+_EFFICIENCY_TARGETS = [
+    ("small messages, 50 connections", ["echo-32B-c50", "echo-1KiB-c50", "echo-1KiB-text-c50"],
+     0.8),
+    ("large messages", ["echo-64KiB-c1", "echo-64KiB-c50", "echo-1MiB-c1", "echo-1MiB-c50"], 0.85),
+]
+
+
+def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
+    """
+    Judge each txws variant against the targets of the benchmark's issue.
+
+    @return: one entry per target and cell: what was measured, the limit,
+        and C{pass}, C{FAIL} or C{missing}.
+    """
+    found = {(r.server, r.cell): r for r in rows if r.status == "ok"}
+    variants = sorted({r.server for r in rows if r.server.startswith("txws")})
+    verdicts: list[dict[str, Any]] = []
+
+    def add(server: str, target: str, cell: str, value: Optional[float], limit: str,
+            ok: Optional[bool]) -> None:
+        verdicts.append({
+            "server": server, "target": target, "cell": cell,
+            "value": None if value is None else round(value, 3), "limit": limit,
+            "verdict": "missing" if ok is None else ("pass" if ok else "FAIL"),
+        })
+
+    def cost(server: str, cell: str) -> Optional[float]:
+        row = found.get((server, cell))
+        return row.cost if row else None
+
+    for server in variants:
+        for target, cells, threshold in _EFFICIENCY_TARGETS:
+            for cell in cells:
+                raw, mine = cost("raw", cell), cost(server, cell)
+                value = raw / mine if raw and mine else None
+                add(server, f"efficiency, {target}", cell, value, f">= {threshold}",
+                    None if value is None else value >= threshold)
+        raw, mine = cost("raw", "handshake"), cost(server, "handshake")
+        value = mine / raw if raw and mine else None
+        add(server, "handshake CPU / raw's", "handshake", value, "<= 1.5",
+            None if value is None else value <= 1.5)
+        mine = cost(server, "idle-memory")
+        add(server, "KiB per idle connection", "idle-memory", mine, "<= 4",
+            None if mine is None else mine <= 4.0)
+        # Linear work, end to end: reading 1 MiB 4 KiB at a time costs
+        # Twisted itself several times more (each read is a reactor turn and
+        # a recv); txws may grow by no more than raw's own factor.
+        costs = [cost(server, "echo-1MiB-c1-r4KiB"), cost(server, "echo-1MiB-c1"),
+                 cost("raw", "echo-1MiB-c1-r4KiB"), cost("raw", "echo-1MiB-c1")]
+        value = None
+        if all(costs):
+            mySmall, myLarge, rawSmall, rawLarge = (c or 0.0 for c in costs)
+            value = (mySmall / myLarge) / (rawSmall / rawLarge)
+        add(server, "1 MiB in 4 KiB / 64 KiB reads, end to end, over raw's own growth",
+            "echo-1MiB-c1-r4KiB", value, "<= 1.1", None if value is None else value <= 1.1)
+        if SERVERS[VARIANTS.get(server, (server, {}))[0]].feed:
+            # txws alone: per byte, a 1 MiB message costs what a 64 KiB one
+            # does in the same reads (no quadratic copying) ...
+            big, little = cost(server, "feed-1MiB-r4KiB"), cost(server, "feed-64KiB-r4KiB")
+            value = big / 16 / little if big and little else None
+            add(server, "txws alone, per byte: 1 MiB / 64 KiB messages, 4 KiB reads",
+                "feed-1MiB-r4KiB", value, "<= 1.1", None if value is None else value <= 1.1)
+            # ... and the issue's statement for txws alone.
+            other = cost(server, "feed-1MiB-r64KiB")
+            value = big / other if big and other else None
+            add(server, "txws alone: 1 MiB in 4 KiB reads / in 64 KiB reads", "feed-1MiB-r4KiB",
+                value, "<= 1.1", None if value is None else value <= 1.1)
+        row = found.get((server, "echo-1MiB-c1"))
+        p99 = row.details["rttMs"]["p99"] if row else None
+        add(server, "1 MiB round trip p99 (ms), no delayed-ACK stall", "echo-1MiB-c1", p99,
+            "< 40", None if p99 is None else p99 < 40)
+    return verdicts
+
+
+def formatTargets(verdicts: list[dict[str, Any]]) -> str:
+    """
+    @return: the verdicts as a markdown table.
+    """
+    lines = ["| server | target | cell | measured | limit | verdict |", "|---|---|---|--:|--:|---|"]
+    for v in verdicts:
+        value = "" if v["value"] is None else f"{v['value']:.2f}"
+        lines.append(
+            f"| {v['server']} | {v['target']} | {v['cell']} | {value} | {v['limit']} | "
+            f"{v['verdict']} |"
+        )
+    return "\n".join(lines)
+
+
+def profileSummary(directory: Path, top: int = 25) -> str:
+    """
+    @return: each profile's functions with the most own time.
+    """
+    import io
+    import pstats
+
+    parts = []
+    for path in sorted(directory.glob("*.pstats")):
+        out = io.StringIO()
+        stats = pstats.Stats(str(path), stream=out)
+        stats.strip_dirs().sort_stats("tottime").print_stats(top)
+        parts.append(f"## {path.name}\n```\n{out.getvalue().strip()}\n```")
+    return "\n\n".join(parts)
+
+
+def machineDescription() -> dict[str, Any]:
+    """
+    @return: the machine the benchmark ran on.
+    """
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[0]
+    except OSError:
+        load = "?"
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "loadAverage": load,
+        "commit": _commit(),
+    }
+
+
+def _commit() -> str:
+    """
+    @return: the checkout's commit, with C{+dirty} if files are modified.
+    """
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=10, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _resultsPath() -> Path:
+    directory = ROOT / "bench" / "results"
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.date.today().isoformat()
+    path = directory / f"{stamp}.json"
+    index = 2
+    while path.exists():
+        path = directory / f"{stamp}-{index}.json"
+        index += 1
+    return path
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """
+    Run the benchmark from the command line.
+
+    @return: the exit status: 0, or 1 if any cell of an installed server failed.
+    """
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    names = [*SERVERS, *VARIANTS]
+    parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
+                        help="comma-separated, from: " + ", ".join(names))
+    parser.add_argument("--cells", default="", help="comma-separated, from: " + ", ".join(CELLS))
+    parser.add_argument("--quick", action="store_true",
+                        help="short windows, few idle connections, few cells (a smoke run)")
+    parser.add_argument("--duration", type=float, help="seconds per measured window (2.5)")
+    parser.add_argument("--warmup", type=float, help="seconds before each window (0.5)")
+    parser.add_argument("--idle", type=int, help="idle connections for idle-memory (5000)")
+    parser.add_argument("--idle-batch", type=int, default=10,
+                        help="idle connections opened at a time (10)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each cell N times, keep each server's best (1)")
+    parser.add_argument("--output", help="JSON results file (default bench/results/DATE.json)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="run the servers under cProfile, save .pstats files in DIR and "
+                        "print each one's top functions (costs are inflated meanwhile)")
+    parser.add_argument("--list", action="store_true", help="list servers and cells, and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, server in SERVERS.items():
+            print(f"server {name:14} {server.description}")
+        for name, (base, env) in VARIANTS.items():
+            print(f"server {name:14} {base} with {env}")
+        for cell in CELLS.values():
+            print(f"cell   {cell.name}")
+        return 0
+    servers = [s for s in args.servers.split(",") if s]
+    unknown = [s for s in servers if s not in names]
+    cellNames = [c for c in args.cells.split(",") if c] or (
+        QUICK_CELLS if args.quick else list(CELLS)
+    )
+    unknown += [c for c in cellNames if c not in CELLS]
+    if unknown:
+        parser.error("unknown server or cell: " + ", ".join(unknown))
+    settings = Settings(
+        duration=args.duration or (0.3 if args.quick else 2.5),
+        warmup=args.warmup if args.warmup is not None else (0.1 if args.quick else 0.5),
+        idle=args.idle or (100 if args.quick else 5000),
+        repeat=max(args.repeat, 1),
+        idleBatch=max(args.idle_batch, 1),
+    )
+    pinned = pinToCpu(GENERATOR_CPU) and SERVER_CPU in range(os.cpu_count() or 1)
+    raiseFileLimit()
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    if args.profile:
+        ServerProcess.profileDir = Path(args.profile).resolve()
+        ServerProcess.profileDir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    loadBefore = machineDescription()["loadAverage"]
+    rows, info = runBenchmark(servers, [CELLS[c] for c in cellNames], settings, log)
+    verdicts = evaluateTargets(rows)
+    machine = machineDescription()
+    when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    header = [
+        f"# txws benchmark, {when}",
+        f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, Linux {machine['kernel']}, "
+        f"{machine['implementation']} {machine['python']}; "
+        + (f"generator on CPU {GENERATOR_CPU}, servers on CPU {SERVER_CPU}" if pinned
+           else "NOT pinned (needs 2 CPUs)")
+        + f"; load average {loadBefore} before, {machine['loadAverage']} after; "
+        f"commit {machine['commit']}.",
+        f"Windows: {settings.duration} s after {settings.warmup} s warm-up, best of "
+        f"{settings.repeat}; idle-memory with {settings.idle} connections opened "
+        f"{settings.idleBatch} at a time.",
+    ]
+    for name, ready in info.items():
+        detail = ready.get("version") or ready.get("detail", "")
+        path = f", {ready['path']}" if "path" in ready else ""
+        header.append(f"- {name}: {detail}{path}")
+    output = "\n".join(header) + "\n\n" + formatTable(rows) + "\n\n"
+    output += "Targets (from the issue):\n\n" + formatTargets(verdicts) + "\n"
+    print(output)
+    if ServerProcess.profileDir is not None:
+        print(profileSummary(ServerProcess.profileDir))
+    results = Path(args.output) if args.output else _resultsPath()
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({
+        "date": when,
+        "machine": machine,
+        "pinned": pinned,
+        "settings": vars(settings),
+        "servers": info,
+        "rows": [vars(r) for r in rows],
+        "ratios": {f"{s}|{c}": v for (s, c), v in _ratios(rows).items()},
+        "targets": verdicts,
+        "elapsedSeconds": round(time.monotonic() - started, 1),
+    }, indent=1) + "\n")
+    log(f"results: {results} ({time.monotonic() - started:.0f} s)")
+    failed = [r for r in rows if r.status.startswith("error")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
