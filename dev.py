@@ -103,8 +103,9 @@ def _summarise(tail: str, code: int) -> None:
     Print trial's verdict as the plain "N passed, N failed" line CI reads.
     """
     ran = re.search(r"^Ran (\d+) tests?", tail, re.M)
-    counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", tail.splitlines()[-1] if tail else "")}
-    failed = counts.get("failures", 0) + counts.get("errors", 0) + counts.get("unexpectedSuccesses", 0)
+    verdict = tail.splitlines()[-1] if tail else ""
+    counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", verdict)}
+    failed = sum(counts.get(k, 0) for k in ("failures", "errors", "unexpectedSuccesses"))
     skipped = counts.get("skips", 0) + counts.get("expectedFailures", 0)
     total = int(ran.group(1)) if ran else 0
     if code != 0 and failed == 0:

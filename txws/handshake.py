@@ -38,6 +38,7 @@ __all__ = [
     "buildAcceptResponse",
     "buildClientRequest",
     "buildErrorResponse",
+    "hasToken",
     "headerTokens",
     "joinHeaders",
     "parseExtensions",
@@ -257,6 +258,21 @@ def headerTokens(values: Iterable[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def hasToken(values: Iterable[str], token: str) -> bool:
+    """
+    Does a comma-separated header (all its occurrences) list C{token}?
+
+    @param values: the values of every occurrence of the header.
+    @param token: a lower-case token.
+    @return: whether some item equals C{token}, ignoring case.
+    """
+    for value in values:
+        lowered = value.lower()
+        if lowered == token or token in (item.strip(" \t") for item in lowered.split(",")):
+            return True
+    return False
+
+
 def joinHeaders(rawHeaders: Iterable[tuple[str, str]]) -> dict[str, str]:
     """
     @param rawHeaders: C{(name, value)} pairs.
@@ -384,9 +400,9 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
     if head.version < (1, 1):
         raise HandshakeError(400, "WebSocket handshakes require HTTP/1.1")
     upgradeRequired = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
-    if "websocket" not in (t.lower() for t in headerTokens(head.getAll("upgrade"))):
+    if not hasToken(head.getAll("upgrade"), "websocket"):
         raise HandshakeError(426, "missing 'Upgrade: websocket' header", upgradeRequired)
-    if "upgrade" not in (t.lower() for t in headerTokens(head.getAll("connection"))):
+    if not hasToken(head.getAll("connection"), "upgrade"):
         raise HandshakeError(426, "missing 'Connection: Upgrade' header", upgradeRequired)
     versions = head.getAll("sec-websocket-version")
     if versions != ["13"]:
@@ -619,9 +635,9 @@ def validateUpgradeResponse(
     def values(name: str) -> list[str]:
         return [v for n, v in rawHeaders if n == name]
 
-    if "websocket" not in (t.lower() for t in headerTokens(values("upgrade"))):
+    if not hasToken(values("upgrade"), "websocket"):
         raise ResponseError(status, "missing 'Upgrade: websocket' in the answer")
-    if "upgrade" not in (t.lower() for t in headerTokens(values("connection"))):
+    if not hasToken(values("connection"), "upgrade"):
         raise ResponseError(status, "missing 'Connection: Upgrade' in the answer")
     accepts = values("sec-websocket-accept")
     if len(accepts) != 1 or not hmac.compare_digest(

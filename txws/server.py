@@ -32,7 +32,7 @@ from txws.handshake import (
     RequestHead,
     buildAcceptResponse,
     buildErrorResponse,
-    headerTokens,
+    hasToken,
     parseRequestHead,
     parseWebSocketURL,
     validateUpgradeRequest,
@@ -400,9 +400,8 @@ class WebSocketResource(Resource):
         @param request: the request.
         @return: C{NOT_DONE_YET} after a takeover, else the error body.
         """
-        upgrade = request.getHeader(b"upgrade") or b""
-        tokens = headerTokens([upgrade.decode("iso-8859-1")])
-        if "websocket" not in (t.lower() for t in tokens):
+        upgrades = request.requestHeaders.getRawHeaders(b"upgrade", [])
+        if not hasToken((value.decode("iso-8859-1") for value in upgrades), "websocket"):
             request.setResponseCode(426, b"Upgrade Required")
             request.setHeader(b"Upgrade", b"websocket")
             request.setHeader(b"Connection", b"Upgrade")
