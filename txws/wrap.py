@@ -516,7 +516,37 @@ class WebSocketWrappingClientProtocol(_WrappingMixin, WebSocketClientProtocol):
         return self.factory
 
 
-class WebSocketWrappingFactory(WebSocketServerFactory):
+class _WrappingFactoryMixin:
+    """
+    What the server and client wrapping factories share: the wrapped
+    factory, started and stopped with them, and the message settings.
+    """
+
+    wrappedFactory: Factory
+    acceptText: bool
+    messageSize: int
+
+    def _wrap(self, wrappedFactory: Factory, acceptText: bool, messageSize: int) -> None:
+        if messageSize < 1:
+            raise ValueError("messageSize must be at least 1")
+        self.wrappedFactory = wrappedFactory
+        self.acceptText = acceptText
+        self.messageSize = messageSize
+
+    def startFactory(self) -> None:
+        """
+        Start the wrapped factory too.
+        """
+        self.wrappedFactory.doStart()
+
+    def stopFactory(self) -> None:
+        """
+        Stop the wrapped factory too.
+        """
+        self.wrappedFactory.doStop()
+
+
+class WebSocketWrappingFactory(_WrappingFactoryMixin, WebSocketServerFactory):
     """
     Serve the protocols of any Twisted stream C{Factory} over WebSocket:
     each binary message the client sends is stream bytes for the wrapped
@@ -565,8 +595,6 @@ class WebSocketWrappingFactory(WebSocketServerFactory):
 
         @see: L{txws.server.listenWS}
         """
-        if messageSize < 1:
-            raise ValueError("messageSize must be at least 1")
         super().__init__(
             url=url,
             protocols=protocols,
@@ -576,24 +604,10 @@ class WebSocketWrappingFactory(WebSocketServerFactory):
             reactor=reactor,
             options=options,
         )
-        self.wrappedFactory = wrappedFactory
-        self.acceptText = acceptText
-        self.messageSize = messageSize
-
-    def startFactory(self) -> None:
-        """
-        Start the wrapped factory too.
-        """
-        self.wrappedFactory.doStart()
-
-    def stopFactory(self) -> None:
-        """
-        Stop the wrapped factory too.
-        """
-        self.wrappedFactory.doStop()
+        self._wrap(wrappedFactory, acceptText, messageSize)
 
 
-class WebSocketWrappingClientFactory(WebSocketClientFactory):
+class WebSocketWrappingClientFactory(_WrappingFactoryMixin, WebSocketClientFactory):
     """
     Connect a Twisted stream client protocol to a WebSocket server: the
     client end of L{WebSocketWrappingFactory}.  Connection attempts are
@@ -637,8 +651,6 @@ class WebSocketWrappingClientFactory(WebSocketClientFactory):
 
         @see: L{txws.client.connectWS}, L{txws.client.connect}
         """
-        if messageSize < 1:
-            raise ValueError("messageSize must be at least 1")
         super().__init__(
             url,
             origin=origin,
@@ -647,21 +659,7 @@ class WebSocketWrappingClientFactory(WebSocketClientFactory):
             reactor=reactor,
             options=options,
         )
-        self.wrappedFactory = wrappedFactory
-        self.acceptText = acceptText
-        self.messageSize = messageSize
-
-    def startFactory(self) -> None:
-        """
-        Start the wrapped factory too.
-        """
-        self.wrappedFactory.doStart()
-
-    def stopFactory(self) -> None:
-        """
-        Stop the wrapped factory too.
-        """
-        self.wrappedFactory.doStop()
+        self._wrap(wrappedFactory, acceptText, messageSize)
 
     def startedConnecting(self, connector: IConnector) -> None:
         """
