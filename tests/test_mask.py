@@ -416,6 +416,26 @@ class PublicInterfaceTests(TestCase):
         self.assertIs(_mask._loadSpeedups({}), expected)
         self.assertIs(_mask._loadSpeedups({"TXWS_NO_EXTENSIONS": ""}), expected)
 
+    def test_importSpeedupsHonoursEnvironment(self) -> None:
+        """
+        The one switch every fast path goes through declines the extension
+        when C{TXWS_NO_EXTENSIONS} is non-empty.
+        """
+        self.assertIsNone(_mask._importSpeedups({"TXWS_NO_EXTENSIONS": "1"}))
+        self.assertIs(_mask._importSpeedups({}), _speedups)
+        self.assertIs(_mask._importSpeedups({"TXWS_NO_EXTENSIONS": ""}), _speedups)
+
+    def test_speedupsModuleConsistent(self) -> None:
+        """
+        C{SPEEDUPS} is the module in use, and L{mask} comes from it.
+        """
+        self.assertEqual(HAVE_SPEEDUPS, _mask.SPEEDUPS is not None)
+        if _mask.SPEEDUPS is None:
+            self.assertIs(mask, maskPython)
+        else:
+            self.assertIs(_mask.SPEEDUPS, _speedups)
+            self.assertIs(mask, _mask.SPEEDUPS.mask)
+
     def test_environmentForcesFallback(self) -> None:
         """
         Importing with C{TXWS_NO_EXTENSIONS=1} selects L{maskPython}.

@@ -29,6 +29,9 @@ class WebSocketOptions:
 
     @ivar maxFramePayloadSize: largest frame payload accepted, in bytes;
         0 for no limit.  A larger frame closes the connection with 1009.
+        A frame arriving in several reads has its payload's memory reserved
+        (not yet touched) when its header arrives, so this is also the most
+        a peer can make a connection reserve: think twice before 0.
     @ivar maxMessagePayloadSize: largest (reassembled) message accepted, in
         bytes; 0 for no limit.  A larger message closes with 1009.
     @ivar maxHandshakeSize: largest HTTP request line plus headers (server)

@@ -39,7 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txws._mask import mask, rotateKey
+from txws._mask import FrameAssembler, mask
 from txws._utf8 import Utf8Validator, isValidUtf8
 from txws.frames import (
     FrameError,
@@ -116,16 +116,18 @@ class _Partial:
     A frame whose header has been parsed and whose payload is arriving.
     """
 
-    __slots__ = ("chunks", "discard", "fin", "key", "offset", "opcode", "remaining")
+    __slots__ = ("assembler", "discard", "fin", "key", "length", "offset", "opcode", "remaining")
 
     def __init__(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
         self.fin = fin
         self.opcode = opcode
         self.key = key
+        self.length = length
         self.remaining = length
         self.offset = 0
         self.discard = False
-        self.chunks: list[bytes] = []
+        # Created once the frame passed every check (it allocates length).
+        self.assembler: Optional[FrameAssembler] = None
 
 
 @implementer(IPushProducer)
@@ -522,6 +524,7 @@ class WebSocketProtocol(Protocol):
         partial = _Partial(fin, opcode, key, length)
         self._partial = partial
         if opcode >= 0x8:
+            partial.assembler = FrameAssembler(length, key)
             return
         if self._discardData:
             partial.discard = True
@@ -537,6 +540,8 @@ class WebSocketProtocol(Protocol):
         limit = self.factory.options.maxMessagePayloadSize
         if limit and self._msgSize + length > limit:
             self._fail(1009, f"message exceeds the limit of {limit} bytes")
+            return
+        partial.assembler = FrameAssembler(length, key)
 
     def _feedPartial(self, data: bytes | memoryview) -> bytes:
         """
@@ -548,26 +553,34 @@ class WebSocketProtocol(Protocol):
         assert partial is not None
         size = len(data)
         take = partial.remaining if partial.remaining < size else size
-        chunk = data[:take] if take < size else data
-        if partial.key is not None:
-            piece = mask(chunk, rotateKey(partial.key, partial.offset)) if take else b""
-        else:
-            piece = bytes(chunk)
+        start = partial.offset
         partial.offset += take
         partial.remaining -= take
-        if partial.opcode >= 0x8:
-            partial.chunks.append(piece)
-        elif not partial.discard and not self._discardData:
-            self._messageChunk(piece)
-            if self._inputDone or self._discardData:
+        assembler = partial.assembler
+        if partial.discard or (self._discardData and partial.opcode < 0x8):
+            assembler = partial.assembler = None
+        if assembler is not None and take:
+            assembler.feed(data[:take] if take < size else data)
+            utf8 = self._utf8
+            if (
+                partial.opcode < 0x8
+                and utf8 is not None
+                and not utf8.feed(assembler.view(start, start + take))
+            ):
+                self._fail(1007, "text message is not valid UTF-8")
                 partial.discard = True
         if partial.remaining:
             return b""
         self._partial = None
-        if partial.opcode >= 0x8:
-            self._handleControl(partial.opcode, b"".join(partial.chunks))
-        elif partial.fin and not partial.discard and not self._discardData:
-            self._finishIncoming()
+        if assembler is not None:
+            if partial.opcode >= 0x8:
+                self._handleControl(partial.opcode, assembler.take())
+            elif not partial.discard and not self._discardData:
+                self._msgSize += partial.length
+                assert self._msgChunks is not None
+                self._msgChunks.append(assembler.take())
+                if partial.fin:
+                    self._finishIncoming()
         return bytes(data[take:]) if take < size else b""
 
     def _handleControl(self, opcode: int, payload: bytes) -> None:
