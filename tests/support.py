@@ -7,12 +7,16 @@ protocol that records every callback.
 from __future__ import annotations
 
 import base64
+import os
+from types import ModuleType
 from typing import Any, Optional
+from unittest import SkipTest
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
 
 from txws.client import WebSocketClientFactory, WebSocketClientProtocol
 from txws.frames import parseFrames, serializeFrame
@@ -260,3 +264,25 @@ def lostCleanly(protocol: WebSocketServerProtocol | WebSocketClientProtocol) -> 
     from twisted.internet.error import ConnectionDone
 
     protocol.connectionLost(Failure(ConnectionDone()))
+
+
+def requireSpeedups(case: SynchronousTestCase) -> ModuleType:
+    """
+    Return the C extension, failing C{case} if it is missing.
+
+    A missing extension is a failure, not a skip, because CI has a compiler;
+    only an explicit C{TXWS_NO_EXTENSIONS} turns it into a skip.
+
+    @param case: the test that needs the extension.
+    @return: the C{txws._speedups} module (imported directly, whatever
+        C{TXWS_NO_EXTENSIONS} says).
+    @raise SkipTest: if the extension is missing and C{TXWS_NO_EXTENSIONS}
+        is set.
+    """
+    try:
+        from txws import _speedups
+    except ImportError:
+        if os.environ.get("TXWS_NO_EXTENSIONS"):
+            raise SkipTest("TXWS_NO_EXTENSIONS is set") from None
+        case.fail("txws._speedups did not build (set TXWS_NO_EXTENSIONS to accept that)")
+    return _speedups

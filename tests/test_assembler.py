@@ -18,13 +18,13 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Optional, Protocol, Union
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support import requireSpeedups
 from txws import _mask
 from txws._mask import FrameAssembler, FrameAssemblerPython, maskPython
 
@@ -60,39 +60,6 @@ cutLists = st.lists(st.integers(min_value=0, max_value=300), max_size=10)
 mixinSettings = settings(suppress_health_check=[HealthCheck.differing_executors])
 
 
-def _importSpeedups() -> Optional[ModuleType]:
-    """
-    Import the C extension directly, bypassing C{TXWS_NO_EXTENSIONS}.
-
-    @return: the module, or L{None} if it was not built.
-    """
-    try:
-        from txws import _speedups
-    except ImportError:
-        return None
-    return _speedups
-
-
-_speedups = _importSpeedups()
-
-
-def _requireSpeedups(case: SynchronousTestCase) -> ModuleType:
-    """
-    Return the C extension, failing C{case} if it is missing.
-
-    A missing extension is a failure, not a skip, because CI has a compiler;
-    only an explicit C{TXWS_NO_EXTENSIONS} turns it into a skip.
-
-    @param case: the test that needs the extension.
-    @return: the L{txws._speedups} module.
-    @raise SkipTest: if the extension is missing and C{TXWS_NO_EXTENSIONS}
-        is set.
-    """
-    if _speedups is None:
-        if os.environ.get("TXWS_NO_EXTENSIONS"):
-            raise SkipTest("TXWS_NO_EXTENSIONS is set")
-        case.fail("txws._speedups did not build (set TXWS_NO_EXTENSIONS to accept that)")
-    return _speedups
 
 
 def _expected(payload: bytes, key: Optional[bytes]) -> bytes:
@@ -426,7 +393,7 @@ class FrameAssemblerSpeedupsTests(_AssemblerMixin, SynchronousTestCase):
         """
         Find the C extension, or fail (or skip if it was disabled on purpose).
         """
-        self.assemblerClass = _requireSpeedups(self).FrameAssembler
+        self.assemblerClass = requireSpeedups(self).FrameAssembler
 
     def test_viewExposesAssemblerNotPayload(self) -> None:
         """
@@ -468,7 +435,7 @@ class FrameAssemblerAgreementTests(SynchronousTestCase):
         """
         Find the C extension, or fail (or skip if it was disabled on purpose).
         """
-        self.speedupsClass: AssemblerFactory = _requireSpeedups(self).FrameAssembler
+        self.speedupsClass: AssemblerFactory = requireSpeedups(self).FrameAssembler
 
     @staticmethod
     def applyCalls(
@@ -525,7 +492,7 @@ class FrameAssemblerSelectionTests(SynchronousTestCase):
         """
         if os.environ.get("TXWS_NO_EXTENSIONS"):
             raise SkipTest("TXWS_NO_EXTENSIONS is set")
-        self.assertIs(FrameAssembler, _requireSpeedups(self).FrameAssembler)
+        self.assertIs(FrameAssembler, requireSpeedups(self).FrameAssembler)
 
     def test_selectionConsistent(self) -> None:
         """

@@ -24,13 +24,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Optional
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support import requireSpeedups
 from txws import _mask, _utf8
 from txws._utf8 import (
     UTF8_ACCEPT,
@@ -53,39 +53,6 @@ ValidateFunction = Callable[["Buffer", int], int]
 CheckFunction = Callable[["Buffer"], bool]
 
 
-def _importSpeedups() -> Optional[ModuleType]:
-    """
-    Import the C extension directly, bypassing C{TXWS_NO_EXTENSIONS}.
-
-    @return: the module, or L{None} if it was not built.
-    """
-    try:
-        from txws import _speedups
-    except ImportError:
-        return None
-    return _speedups
-
-
-_speedups = _importSpeedups()
-
-
-def _requireSpeedups(case: SynchronousTestCase) -> ModuleType:
-    """
-    Return the C extension, failing C{case} if it is missing.
-
-    A missing extension is a failure, not a skip, because CI has a compiler;
-    only an explicit C{TXWS_NO_EXTENSIONS} turns it into a skip.
-
-    @param case: the test that needs the extension.
-    @return: the L{txws._speedups} module.
-    @raise SkipTest: if the extension is missing and C{TXWS_NO_EXTENSIONS}
-        is set.
-    """
-    if _speedups is None:
-        if os.environ.get("TXWS_NO_EXTENSIONS"):
-            raise SkipTest("TXWS_NO_EXTENSIONS is set")
-        case.fail("txws._speedups did not build (set TXWS_NO_EXTENSIONS to accept that)")
-    return _speedups
 
 
 # -- Test vectors (after the Autobahn testsuite's cases 6.x) -------------------
@@ -707,7 +674,7 @@ class Utf8ValidateSpeedupsTests(_Utf8ValidateMixin, SynchronousTestCase):
         """
         Find the C extension, or fail (or skip if it was disabled on purpose).
         """
-        self.validate = _requireSpeedups(self).utf8Validate
+        self.validate = requireSpeedups(self).utf8Validate
 
     def test_positionalOnly(self) -> None:
         """
@@ -806,7 +773,7 @@ class IsValidUtf8SpeedupsTests(_IsValidUtf8Mixin, SynchronousTestCase):
         """
         Find the C extension, or fail (or skip if it was disabled on purpose).
         """
-        self.check = _requireSpeedups(self).isValidUtf8
+        self.check = requireSpeedups(self).isValidUtf8
 
 
 class _Utf8ValidatorMixin(_MixinBase):
@@ -948,7 +915,7 @@ class Utf8ValidatorSpeedupsTests(_Utf8ValidatorMixin, SynchronousTestCase):
         """
         Make L{Utf8Validator} use the C implementation.
         """
-        self.patch(_utf8, "utf8Validate", _requireSpeedups(self).utf8Validate)
+        self.patch(_utf8, "utf8Validate", requireSpeedups(self).utf8Validate)
 
 
 class Utf8AgreementTests(SynchronousTestCase):
@@ -961,7 +928,7 @@ class Utf8AgreementTests(SynchronousTestCase):
         """
         Find the C extension, or fail (or skip if it was disabled on purpose).
         """
-        speedups = _requireSpeedups(self)
+        speedups = requireSpeedups(self)
         self.validate: ValidateFunction = speedups.utf8Validate
         self.check: CheckFunction = speedups.isValidUtf8
 
@@ -997,7 +964,7 @@ class Utf8SelectionTests(SynchronousTestCase):
         """
         if os.environ.get("TXWS_NO_EXTENSIONS"):
             raise SkipTest("TXWS_NO_EXTENSIONS is set")
-        speedups = _requireSpeedups(self)
+        speedups = requireSpeedups(self)
         self.assertIs(_mask.SPEEDUPS, speedups)
         self.assertIs(utf8Validate, speedups.utf8Validate)
         self.assertIs(isValidUtf8, speedups.isValidUtf8)
