@@ -294,6 +294,24 @@ static const uint64_t utf8Rows[256] = {
 #define IS_CONTINUATION(b) (((b) & 0xC0) == 0x80)
 
 
+/* Skip whole 16-byte blocks of ASCII from s[i]; return the new index. */
+static Py_ssize_t
+skipAscii16(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    uint64_t a, b;
+
+    while (n - i >= 16) {
+        memcpy(&a, s + i, 8);
+        memcpy(&b, s + i + 8, 8);
+        if ((a | b) & HIGH_BITS) {
+            break;
+        }
+        i += 16;
+    }
+    return i;
+}
+
+
 /*
  * Run the DFA over s[i:n] from the state at bit offset bits; return the bit
  * offset after it (UTF8_REJECT_BITS once rejected).  At a character
@@ -308,16 +326,9 @@ utf8Run(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, uint64_t bits)
         Py_ssize_t end;
 
         if (bits == 0) {
-            uint64_t a, b;
+            uint64_t a;
 
-            while (n - i >= 16) {
-                memcpy(&a, s + i, 8);
-                memcpy(&b, s + i + 8, 8);
-                if ((a | b) & HIGH_BITS) {
-                    break;
-                }
-                i += 16;
-            }
+            i = skipAscii16(s, i, n);
             if (n - i >= 8) {
                 memcpy(&a, s + i, 8);
                 if (!(a & HIGH_BITS)) {
@@ -364,16 +375,7 @@ utf8Scan(const unsigned char *s, Py_ssize_t n, int state)
         }
     }
     if (bits == 0) {
-        uint64_t a, b;
-
-        while (n - i >= 16) {
-            memcpy(&a, s + i, 8);
-            memcpy(&b, s + i + 8, 8);
-            if ((a | b) & HIGH_BITS) {
-                break;
-            }
-            i += 16;
-        }
+        i = skipAscii16(s, i, n);
     }
 
     if (bits == 0 && n - i >= UTF8_STREAMS_MIN) {
