@@ -1,8 +1,9 @@
 """
 Coarse timers shared by all the connections of a factory.
 
-Design: every connection needs a keepalive deadline for its whole life and
-an opening-handshake deadline at its start.  A Twisted C{DelayedCall} per
+Design: every connection needs a keepalive deadline for its whole life, an
+opening-handshake deadline at its start and a closing-handshake deadline at
+its end.  A Twisted C{DelayedCall} per
 deadline costs about 600 bytes and a heap operation on the reactor each
 time it is set or cancelled, which matters at thousands of idle
 connections.  A L{TimerWheel} instead files each deadline in a bucket of

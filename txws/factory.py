@@ -56,6 +56,7 @@ class WebSocketFactory(Factory):
             reactor, _keepaliveDue
         )
         self._openWheel: TimerWheel[WebSocketProtocol] = TimerWheel(reactor, _openDue, 1.0)
+        self._closeWheel: TimerWheel[WebSocketProtocol] = TimerWheel(reactor, _closeDue, 1.0)
         self._whenEmpty: list[Deferred[None]] = []
 
     def setProtocolOptions(self, **options: Any) -> None:
@@ -117,3 +118,7 @@ def _keepaliveDue(connection: WebSocketProtocol) -> None:
 
 def _openDue(connection: WebSocketProtocol) -> None:
     connection._openTimedOut()
+
+
+def _closeDue(connection: WebSocketProtocol) -> None:
+    connection._closeTimedOut()

@@ -213,7 +213,7 @@ class WebSocketProtocol(Protocol):
     _closeReported = False
     # Timers.
     _openTick: Optional[int] = None
-    _closeTimer: Optional[IDelayedCall] = None
+    _closeTick: Optional[int] = None
     _pingTick: Optional[int] = None
     _pongTimer: Optional[IDelayedCall] = None
     _pingPayload = b""
@@ -323,10 +323,9 @@ class WebSocketProtocol(Protocol):
         self._setState(State.CLOSED)
         self._cancelOpenTimeout()
         self._stopKeepalive()
-        if self._closeTimer is not None:
-            if self._closeTimer.active():
-                self._closeTimer.cancel()
-            self._closeTimer = None
+        if self._closeTick is not None:
+            self.factory._closeWheel.cancel(self, self._closeTick)
+            self._closeTick = None
         producer, self._producer = self._producer, None
         if producer is not None:
             # As Twisted's transports do: the producer learns that nobody
@@ -673,8 +672,8 @@ class WebSocketProtocol(Protocol):
         self._writeFrame(0x8, payload, True)
         self._releaseTransport()
         timeout = self.factory.options.closeHandshakeTimeout
-        if timeout and self._closeTimer is None:
-            self._closeTimer = self.factory.reactor.callLater(timeout, self._closeTimedOut)
+        if timeout and self._closeTick is None:
+            self._closeTick = self.factory._closeWheel.schedule(self, timeout)
 
     def _releaseTransport(self) -> None:
         """
@@ -691,7 +690,7 @@ class WebSocketProtocol(Protocol):
             self._writeBufferFull(False)
 
     def _closeTimedOut(self) -> None:
-        self._closeTimer = None
+        self._closeTick = None
         if self.state is State.CLOSED:
             return
         if not self._uncleanReason and not self._closeReceived:
