@@ -12,6 +12,7 @@ from typing import Any
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
@@ -813,6 +814,27 @@ class FlowControlTests(SynchronousTestCase):
         protocol.resumeProducing()
         protocol.resumeProducing()
         self.assertEqual([m[0] for m in protocol.messages()], [b"0", b"1", b"2"])
+
+    def test_writeBufferSizeApplied(self) -> None:
+        """
+        The transport's high-water mark (and that of a transport it wraps,
+        as TLS wraps TCP) becomes the C{writeBufferSize} option, so that one
+        large message does not pause reading.
+        """
+
+        class Inner:
+            bufferSize = 65536
+
+        class Wrapper(StringTransport):
+            transport = Inner()
+            bufferSize = 65536
+
+        factory = serverFactory(writeBufferSize=300_000)
+        protocol: Any = factory.buildProtocol(None)
+        transport = Wrapper()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(upgradeRequest())
+        self.assertEqual((transport.bufferSize, transport.transport.bufferSize), (300_000, 300_000))
 
     def test_transportReleasedOnClose(self) -> None:
         """

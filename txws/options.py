@@ -58,6 +58,9 @@ class WebSocketOptions:
         503 while this many connections are open; 0 for no limit.
     @ivar tcpNoDelay: set C{TCP_NODELAY} on TCP transports, so that the last
         segment of a message is not held back by Nagle's algorithm.
+    @ivar writeBufferSize: bytes waiting to be sent to the peer beyond which
+        the connection stops reading from it and pauses the application's
+        producer, until they are sent (the transport's C{bufferSize}).
     """
 
     maxFramePayloadSize: int = _MiB
@@ -75,6 +78,7 @@ class WebSocketOptions:
     maxPendingInput: int = 64 * 1024
     maxConnections: int = 0
     tcpNoDelay: bool = True
+    writeBufferSize: int = 256 * 1024
 
     def __post_init__(self) -> None:
         for name in (
@@ -84,6 +88,7 @@ class WebSocketOptions:
             "autoFragmentSize",
             "maxPendingInput",
             "maxConnections",
+            "writeBufferSize",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -99,6 +104,8 @@ class WebSocketOptions:
                 raise ValueError(f"{name} must be a non-negative number, not {value!r}")
         if not 4 <= self.autoPingSize <= 125:
             raise ValueError("autoPingSize must be between 4 and 125")
+        if self.writeBufferSize < 1024:
+            raise ValueError("writeBufferSize must be at least 1024 bytes")
         if self.maxHandshakeSize < 256:
             raise ValueError("maxHandshakeSize must be at least 256 bytes")
         origins: object = self.allowedOrigins

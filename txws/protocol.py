@@ -381,6 +381,7 @@ class WebSocketProtocol(Protocol):
         """
         self._setState(State.OPEN)
         self._cancelOpenTimeout()
+        _setWriteBufferSize(self.transport, self.factory.options.writeBufferSize)
         self._backPressure = _TransportBackPressure(self)
         self.transport.registerProducer(self._backPressure, True)  # type: ignore[union-attr]
         self._scheduleKeepalive()
@@ -1085,6 +1086,21 @@ class WebSocketProtocol(Protocol):
                 self._receive(data)
             else:
                 return
+
+
+def _setWriteBufferSize(transport: object, size: int) -> None:
+    """
+    Set the high-water mark at which a Twisted transport (and whatever it
+    wraps, e.g. TCP below TLS) pauses its producer.  Twisted's default, 64
+    KiB, is below one large message: every 64 KiB echo would stop reading
+    and start it again (measured: 64 KiB echoes cost 1.4-2x more CPU).
+    """
+    for _ in range(3):
+        if transport is None:
+            return
+        if isinstance(getattr(transport, "bufferSize", None), int):
+            transport.bufferSize = size  # type: ignore[attr-defined]
+        transport = getattr(transport, "transport", None)
 
 
 def _truncateReason(reason: str) -> str:
