@@ -40,6 +40,7 @@ __all__ = [
     "buildErrorResponse",
     "hasToken",
     "headerTokens",
+    "internedHeader",
     "joinHeaders",
     "parseExtensions",
     "parseRequestHead",
@@ -309,12 +310,28 @@ def parseExtensions(values: Iterable[str]) -> list[tuple[str, dict[str, Optional
     return offers
 
 
+_intern = sys.intern
+
+
+def internedHeader(name: str, value: str) -> tuple[str, str]:
+    """
+    A header as a connection keeps it for its lifetime: the name lower-cased,
+    and name and (short) value interned, so that the thousands of
+    connections that send the same C{Upgrade}, C{Host} or C{User-Agent}
+    share one string each (interned strings are freed when unused).
+
+    @param name: the header name as received.
+    @param value: its value, trimmed.
+    @return: C{(name, value)}.
+    """
+    return _intern(name.lower()), _intern(value) if len(value) <= 64 else value
+
+
 #: A header block (lines after the start line) that needs no closer look:
 #: every line a token, a colon and a value without control characters.
 _PLAIN_HEADER_LINES = re.compile(
     r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n|$))*"
 )
-_intern = sys.intern
 
 
 def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
@@ -322,7 +339,7 @@ def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
         # One regular expression checked every line; split them cheaply.
         # Names are interned: every connection's request shares them.
         return [
-            (_intern(name.lower()), value.strip(" \t"))
+            internedHeader(name, value.strip(" \t"))
             for name, _, value in (line.partition(":") for line in lines)
         ]
     headers: list[tuple[str, str]] = []
@@ -335,8 +352,7 @@ def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
         value = value.strip(" \t")
         if _BAD_VALUE.search(value):
             raise HandshakeError(400, "control character in a header value")
-        # Interned: every connection's request shares the name strings.
-        headers.append((sys.intern(name.lower()), value))
+        headers.append(internedHeader(name, value))
     return headers
 
 

@@ -33,6 +33,7 @@ from txws.handshake import (
     buildAcceptResponse,
     buildErrorResponse,
     hasToken,
+    internedHeader,
     parseRequestHead,
     parseWebSocketURL,
     validateUpgradeRequest,
@@ -357,7 +358,7 @@ def _requestHead(request: Request) -> RequestHead:
     except ValueError:
         major, minor = 1, 0
     rawHeaders = [
-        (name.decode("iso-8859-1").lower(), value.decode("iso-8859-1"))
+        internedHeader(name.decode("iso-8859-1"), value.decode("iso-8859-1"))
         for name, values in request.requestHeaders.getAllRawHeaders()
         for value in values
     ]
