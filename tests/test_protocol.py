@@ -680,6 +680,40 @@ class KeepaliveTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"")
 
 
+class FailureLoggingTests(SynchronousTestCase):
+    """
+    A failed connection is logged once, with the peer and the reason.
+    """
+
+    def test_loggedOnceWithPeer(self) -> None:
+        """
+        A protocol violation produces exactly one log event naming the peer,
+        the reason and the close code, even if the peer keeps misbehaving.
+        """
+        from twisted.logger import ILogObserver, globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+
+        @implementer(ILogObserver)
+        class Collect:
+            def __call__(self, event: dict[str, Any]) -> None:
+                events.append(event)
+
+        observer = Collect()
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        protocol, _, _ = openServer()
+        protocol.dataReceived(clientFrame(0x1, b"\xff"))
+        protocol.dataReceived(clientFrame(0x1, b"\xfe"))
+        protocol.connectionLost(Failure(ConnectionLost()))
+        failures = [e for e in events if "Failing WebSocket" in e.get("log_format", "")]
+        self.assertEqual(len(failures), 1)
+        self.assertEqual(
+            (failures[0]["peer"], failures[0]["code"]), ("tcp:127.0.0.1:50000", 1007)
+        )
+        self.assertIn("UTF-8", failures[0]["reason"])
+
+
 class ApplicationErrorTests(SynchronousTestCase):
     """
     Callbacks that raise are logged and close with 1011 without details.
