@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support import requireSpeedups
 from txws import _mask
 from txws._mask import HAVE_SPEEDUPS, mask, maskPython, rotateKey
 
@@ -88,11 +89,7 @@ def _requireSpeedups(case: SynchronousTestCase) -> MaskFunction:
     @raise SkipTest: if the extension is missing and C{TXWS_NO_EXTENSIONS}
         is set.
     """
-    if _speedups is None:
-        if os.environ.get("TXWS_NO_EXTENSIONS"):
-            raise SkipTest("TXWS_NO_EXTENSIONS is set")
-        case.fail("txws._speedups did not build (set TXWS_NO_EXTENSIONS to accept that)")
-    speedupsMask: MaskFunction = _speedups.mask
+    speedupsMask: MaskFunction = requireSpeedups(case).mask
     return speedupsMask
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.internet.defer import Deferred, succeed
@@ -53,10 +54,14 @@ class WebSocketFactory(Factory):
         # One timer per factory for all keepalive and handshake deadlines
         # (see txws._timers); the callbacks are the protocols' methods.
         self._keepaliveWheel: TimerWheel[WebSocketProtocol] = TimerWheel(
-            reactor, _keepaliveDue
+            reactor, methodcaller("_keepalivePing")
         )
-        self._openWheel: TimerWheel[WebSocketProtocol] = TimerWheel(reactor, _openDue, 1.0)
-        self._closeWheel: TimerWheel[WebSocketProtocol] = TimerWheel(reactor, _closeDue, 1.0)
+        self._openWheel: TimerWheel[WebSocketProtocol] = TimerWheel(
+            reactor, methodcaller("_openTimedOut"), 1.0
+        )
+        self._closeWheel: TimerWheel[WebSocketProtocol] = TimerWheel(
+            reactor, methodcaller("_closeTimedOut"), 1.0
+        )
         self._whenEmpty: list[Deferred[None]] = []
 
     def setProtocolOptions(self, **options: Any) -> None:
@@ -111,14 +116,3 @@ class WebSocketFactory(Factory):
             for d in waiting:
                 d.callback(None)
 
-
-def _keepaliveDue(connection: WebSocketProtocol) -> None:
-    connection._keepalivePing()
-
-
-def _openDue(connection: WebSocketProtocol) -> None:
-    connection._openTimedOut()
-
-
-def _closeDue(connection: WebSocketProtocol) -> None:
-    connection._closeTimedOut()

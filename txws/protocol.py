@@ -432,18 +432,12 @@ class WebSocketProtocol(Protocol):
         consumed: int,
     ) -> None:
         count = len(frames)
-        limit = self.factory.options.maxMessagePayloadSize
         while index < count:
             fin, opcode, payload = frames[index]
             index += 1
             if fin and 0 < opcode < 3 and not self._msgOpcode and not self._discardData:
-                # The common case, inlined: a whole message in one frame.
-                if limit and len(payload) > limit:
-                    self._fail(1009, f"message exceeds the limit of {limit} bytes")
-                elif opcode == 0x1 and not payload.isascii() and not isValidUtf8(payload):
-                    self._fail(1007, "text message is not valid UTF-8")
-                else:
-                    self._deliverMessage(payload, opcode == 0x2)
+                # The common case, one call shorter: a whole message in one frame.
+                self._deliverWhole(opcode, payload)
             else:
                 self._handleFrame(fin, opcode, payload)
             if self._inputDone:
@@ -473,14 +467,7 @@ class WebSocketProtocol(Protocol):
                 self._fail(1002, "new data frame while a fragmented message is incomplete")
                 return
             if fin:
-                # The common case: a whole message in one frame.
-                limit = self.factory.options.maxMessagePayloadSize
-                if limit and len(payload) > limit:
-                    self._fail(1009, f"message exceeds the limit of {limit} bytes")
-                elif opcode == 0x1 and not isValidUtf8(payload):
-                    self._fail(1007, "text message is not valid UTF-8")
-                else:
-                    self._deliverMessage(payload, opcode == 0x2)
+                self._deliverWhole(opcode, payload)
                 return
             self._beginIncoming(opcode)
         elif not self._msgOpcode:
@@ -489,6 +476,19 @@ class WebSocketProtocol(Protocol):
         self._messageChunk(payload)
         if fin and not self._inputDone and not self._discardData:
             self._finishIncoming()
+
+    def _deliverWhole(self, opcode: int, payload: bytes) -> None:
+        """
+        A whole message in one frame: check its size and, for text, UTF-8,
+        then deliver it.
+        """
+        limit = self.factory.options.maxMessagePayloadSize
+        if limit and len(payload) > limit:
+            self._fail(1009, f"message exceeds the limit of {limit} bytes")
+        elif opcode == 0x1 and not isValidUtf8(payload):
+            self._fail(1007, "text message is not valid UTF-8")
+        else:
+            self._deliverMessage(payload, opcode == 0x2)
 
     def _beginIncoming(self, opcode: int) -> None:
         self._msgOpcode = opcode
