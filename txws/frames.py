@@ -17,10 +17,11 @@ with the error's close code.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Optional
 
-from txws._mask import mask
+from txws._mask import SPEEDUPS, mask
 
 __all__ = [
     "CloseCode",
@@ -29,12 +30,15 @@ __all__ = [
     "ParsedFrame",
     "PendingFrame",
     "buildClosePayload",
+    "encodeFrame",
+    "encodeFramePython",
     "frameHeader",
     "isControl",
     "isSendableCloseCode",
     "isValidReceivedCloseCode",
     "parseClosePayload",
     "parseFrames",
+    "parseFramesPython",
     "serializeFrame",
 ]
 
@@ -165,6 +169,12 @@ def _firstByteTable(allowedRsv: int) -> bytes:
 
 _FIRST_BYTE_OK = {0: _firstByteTable(0)}
 
+#: L{txws._speedups.scanFrames} when the extension is in use: the complete,
+#: valid frames at the start of the input, parsed and unmasked in C.
+_scanFrames: Optional[
+    Callable[[bytes, bool, int, bytes], tuple[list[ParsedFrame], int]]
+] = None if SPEEDUPS is None else SPEEDUPS.scanFrames
+
 #: Payloads at least this long are unmasked from a memoryview of the input,
 #: which saves copying them once; shorter ones are cheaper to slice.
 _VIEW_THRESHOLD = 2048
@@ -214,14 +224,52 @@ def parseFrames(
         most one of C{pending} and C{error} is set.  Bytes after C{consumed}
         are an incomplete header, to be kept and prefixed to the next chunk.
     """
-    frames: list[ParsedFrame] = []
-    append = frames.append
-    end = len(data)
-    pos = 0
-    maskBit = 0x80 if requireMask else 0
     firstByteOk = _FIRST_BYTE_OK.get(allowedRsv)
     if firstByteOk is None:
         firstByteOk = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
+    if _scanFrames is None:
+        return _parseFrom(data, 0, [], requireMask, maxFramePayload, allowedRsv, firstByteOk)
+    # The C scanner takes the complete, valid frames; whatever stopped it (a
+    # pending frame, an incomplete header, a violation) is described by the
+    # Python loop, the one owner of those results.
+    frames, pos = _scanFrames(data, requireMask, maxFramePayload, firstByteOk)
+    if pos == len(data):
+        return frames, pos, None, None
+    return _parseFrom(data, pos, frames, requireMask, maxFramePayload, allowedRsv, firstByteOk)
+
+
+def parseFramesPython(
+    data: bytes,
+    requireMask: bool,
+    maxFramePayload: int = 0,
+    allowedRsv: int = 0,
+) -> tuple[list[ParsedFrame], int, Optional[PendingFrame], Optional[FrameError]]:
+    """
+    L{parseFrames} in pure Python: the reference the C scanner is tested
+    against, and what runs without the extension.
+    """
+    firstByteOk = _FIRST_BYTE_OK.get(allowedRsv)
+    if firstByteOk is None:
+        firstByteOk = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
+    return _parseFrom(data, 0, [], requireMask, maxFramePayload, allowedRsv, firstByteOk)
+
+
+def _parseFrom(
+    data: bytes,
+    pos: int,
+    frames: list[ParsedFrame],
+    requireMask: bool,
+    maxFramePayload: int,
+    allowedRsv: int,
+    firstByteOk: bytes,
+) -> tuple[list[ParsedFrame], int, Optional[PendingFrame], Optional[FrameError]]:
+    """
+    The frame loop of L{parseFrames}, from offset C{pos}, appending to
+    C{frames}.
+    """
+    append = frames.append
+    end = len(data)
+    maskBit = 0x80 if requireMask else 0
     view: Optional[memoryview] = None
     while end - pos >= 2:
         b0 = data[pos]
@@ -314,6 +362,30 @@ def frameHeader(
     return header
 
 
+def encodeFramePython(firstByte: int, payload: bytes, maskKey: Optional[bytes]) -> bytes:
+    """
+    L{encodeFrame} in pure Python: the reference for the C version and
+    what runs without the extension.
+    """
+    header = frameHeader(
+        firstByte & 0x0F, len(payload), bool(firstByte & 0x80), maskKey, firstByte & 0x70
+    )
+    if maskKey is not None and payload:
+        return header + mask(payload, maskKey)
+    return header + payload
+
+
+encodeFrame: Callable[[int, bytes, Optional[bytes]], bytes] = (
+    encodeFramePython if SPEEDUPS is None else SPEEDUPS.encodeFrame
+)
+"""
+C{encodeFrame(firstByte, payload, maskKey)}: a whole frame whose first
+header byte (FIN, RSV bits, opcode) is C{firstByte}, with the payload masked
+by C{maskKey} (a client's frame) or copied (C{None}).  The C version builds
+it in one allocation (~0.08 us for 1 KiB, against ~0.3 us).
+"""
+
+
 def serializeFrame(
     opcode: int,
     payload: bytes,
@@ -331,10 +403,7 @@ def serializeFrame(
     @param rsv: RSV bits as the 0x70 mask of the first byte.
     @return: the frame's bytes.
     """
-    header = frameHeader(opcode, len(payload), fin, maskKey, rsv)
-    if maskKey is not None and payload:
-        return header + mask(payload, maskKey)
-    return header + payload
+    return encodeFrame((0x80 if fin else 0) | rsv | opcode, payload, maskKey)
 
 
 def buildClosePayload(code: Optional[int] = None, reason: str = "") -> bytes:
