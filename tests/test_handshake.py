@@ -29,6 +29,7 @@ from txws.handshake import (
     parseRequestHead,
     parseResponseHead,
     parseWebSocketURL,
+    sharedHeader,
     validateUpgradeRequest,
     validateUpgradeResponse,
 )
@@ -219,6 +220,72 @@ class ParseRequestHeadTests(TestCase):
         parsed = parseRequestHead(b"GET / HTTP/1.1\r\nX-A: \t a\tb \t\r\nX-B:c\r\n\r\n")
         assert parsed is not None
         self.assertEqual(parsed[0].rawHeaders, [("x-a", "a\tb"), ("x-b", "c")])
+
+    def test_colonsInValuesAndTarget(self) -> None:
+        """
+        A value may contain colons (a host with its port), and so may an
+        absolute request target; only a header's first colon separates.
+        """
+        parsed = parseRequestHead(
+            b"GET http://example.com:8080/a:b HTTP/1.1\r\nHost: example.com:8080\r\n"
+            b"X-Time: 12:30:00\r\nX-Empty:\r\nX-Blank: \t \r\n\r\n"
+        )
+        assert parsed is not None
+        self.assertEqual(parsed[0].target, "http://example.com:8080/a:b")
+        self.assertEqual(
+            parsed[0].rawHeaders,
+            [
+                ("host", "example.com:8080"),
+                ("x-time", "12:30:00"),
+                ("x-empty", ""),
+                ("x-blank", ""),
+            ],
+        )
+
+    def test_commonStringsShared(self) -> None:
+        """
+        Common header names and values are one string shared by every
+        request; what else a peer sends is kept as its own string, never
+        interned (interned strings are immortal on CPython 3.12, so peers
+        could grow them without bound).
+        """
+        data = _request(extra=[("X-Peer-Chosen-Name", "peer chosen value")])
+        first = parseRequestHead(data)
+        second = parseRequestHead(data)
+        assert first is not None and second is not None
+        upgrade1 = [h for h in first[0].rawHeaders if h[0] == "upgrade"]
+        upgrade2 = [h for h in second[0].rawHeaders if h[0] == "upgrade"]
+        self.assertEqual(len(upgrade1), 1)
+        self.assertIs(upgrade1[0][0], upgrade2[0][0])
+        self.assertIs(upgrade1[0][1], upgrade2[0][1])
+        name, value = first[0].rawHeaders[-1]
+        self.assertEqual((name, value), ("x-peer-chosen-name", "peer chosen value"))
+        self.assertIsNot(name, second[0].rawHeaders[-1][0])
+        self.assertEqual(sharedHeader("X-Other", "v"), ("x-other", "v"))
+        self.assertIs(sharedHeader("Upgrade", "websocket")[0], sharedHeader("UPGRADE", "x")[0])
+
+    @settings(max_examples=300)
+    @given(
+        st.lists(
+            st.tuples(
+                st.text("!#$%&'*+-.^_`|~0123456789AZaz", min_size=1, max_size=8),
+                st.text(" \t:aZ0~\x80\xff", max_size=12),
+            ),
+            max_size=6,
+        )
+    )
+    def test_agreesWithLineByLine(self, headers: list[tuple[str, str]]) -> None:
+        """
+        Any valid header block parses to what a line-by-line reading gives:
+        the lower-cased name, and the value without surrounding spaces and
+        tabs.
+        """
+        block = "".join(f"{name}:{value}\r\n" for name, value in headers)
+        parsed = parseRequestHead(b"GET / HTTP/1.1\r\n" + block.encode("iso-8859-1") + b"\r\n")
+        assert parsed is not None
+        self.assertEqual(
+            parsed[0].rawHeaders, [(name.lower(), value.strip(" \t")) for name, value in headers]
+        )
 
     def test_tooLargeWhileIncomplete(self) -> None:
         """

@@ -66,17 +66,80 @@ class TimerWheelTests(SynchronousTestCase):
 
     def test_cancel(self) -> None:
         """
-        A cancelled key does not fire; with nothing left no call remains.
+        A cancelled key does not fire; the others in its bucket do.
         """
         tick = self.wheel.schedule("a", 3)
         self.wheel.schedule("b", 3)
         self.wheel.cancel("a", tick)
+        self.assertEqual(self.wheel.pending(), 1)
         self.clock.advance(3)
+        self.assertEqual(self.fired, ["b"])
+        self.assertEqual(self.wheel.pending(), 0)
+
+    def test_cancelTwice(self) -> None:
+        """
+        Cancelling a key that is no longer filed (cancelled, or fired)
+        changes nothing.
+        """
+        tick = self.wheel.schedule("a", 3)
+        self.wheel.cancel("a", tick)
+        self.wheel.cancel("a", tick)
+        self.wheel.cancel("a", tick + 1)
+        self.assertEqual(self.wheel.pending(), 0)
+        tick = self.wheel.schedule("b", 1)
+        self.clock.advance(1)
+        self.wheel.cancel("b", tick)
+        self.assertEqual(self.fired, ["b"])
+        self.assertEqual(self.wheel.pending(), 0)
+
+    def test_cancelKeepsTheCall(self) -> None:
+        """
+        Cancelling the last deadline keeps the reactor call and the bucket,
+        so that the next deadline costs neither a new call nor a heap entry;
+        the call then fires harmlessly.
+        """
+        tick = self.wheel.schedule("a", 3)
+        call = self.clock.getDelayedCalls()
+        self.wheel.cancel("a", tick)
+        self.assertEqual(self.clock.getDelayedCalls(), call)
+        self.assertEqual(self.wheel.schedule("b", 3), tick)
+        self.assertEqual(self.clock.getDelayedCalls(), call)
+        self.assertEqual(len(self.wheel._ticks), 1)
+        self.wheel.cancel("b", tick)
+        self.clock.advance(3)
+        self.assertEqual(self.fired, [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_bucketsBounded(self) -> None:
+        """
+        Scheduling and cancelling many deadlines in the same moments keeps
+        one heap entry per bucket, not one per deadline.
+        """
+        for _ in range(3):
+            for i in range(1000):
+                self.wheel.cancel(str(i), self.wheel.schedule(str(i), 10))
+            self.clock.advance(0.1)
+        self.assertEqual(len(self.wheel._ticks), 2)
+
+    def test_stopIfIdle(self) -> None:
+        """
+        L{TimerWheel.stopIfIdle} cancels the call once nothing is pending,
+        and does nothing while a deadline is.
+        """
+        tick = self.wheel.schedule("a", 3)
+        self.wheel.schedule("b", 5)
+        self.wheel.cancel("a", tick)
+        self.wheel.stopIfIdle()
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.clock.advance(5)
         self.assertEqual(self.fired, ["b"])
         tick = self.wheel.schedule("c", 3)
         self.wheel.cancel("c", tick)
+        self.wheel.stopIfIdle()
         self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.assertEqual(self.wheel.pending(), 0)
+        self.wheel.schedule("d", 1)
+        self.clock.advance(1)
+        self.assertEqual(self.fired, ["b", "d"])
 
     def test_callbackErrorsContained(self) -> None:
         """

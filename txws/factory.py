@@ -111,7 +111,14 @@ class WebSocketFactory(Factory):
 
     def _connectionEnded(self, connection: WebSocketProtocol) -> None:
         self._connections.discard(connection)
-        if not self._connections and self._whenEmpty:
+        if self._connections:
+            return
+        # The wheels keep their reactor call while connections come and go;
+        # with none left, leave no timer behind.
+        self._keepaliveWheel.stopIfIdle()
+        self._openWheel.stopIfIdle()
+        self._closeWheel.stopIfIdle()
+        if self._whenEmpty:
             waiting, self._whenEmpty = self._whenEmpty, []
             for d in waiting:
                 d.callback(None)

@@ -16,12 +16,10 @@ case-insensitively and token lists are split on commas, as RFC 9110 requires.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
@@ -40,12 +38,12 @@ __all__ = [
     "buildErrorResponse",
     "hasToken",
     "headerTokens",
-    "internedHeader",
     "joinHeaders",
     "parseExtensions",
     "parseRequestHead",
     "parseResponseHead",
     "parseWebSocketURL",
+    "sharedHeader",
     "validateUpgradeRequest",
     "validateUpgradeResponse",
 ]
@@ -144,6 +142,21 @@ class RequestHead:
                 else:
                     values.append(value)
         return index.get(name, [])
+
+    def joined(self) -> tuple[dict[str, str], frozenset[str]]:
+        """
+        @return: header values by name, those of a repeated header joined by
+            C{, } (RFC 9110 section 5.3), and the names that were repeated.
+        """
+        single = dict(self.rawHeaders)
+        if len(single) == len(self.rawHeaders):
+            # No header repeated, the common case: built in C.
+            return single, frozenset()
+        seen: set[str] = set()
+        repeated: set[str] = set()
+        for name, _ in self.rawHeaders:
+            (repeated if name in seen else seen).add(name)
+        return joinHeaders(self.rawHeaders), frozenset(repeated)
 
 
 class ConnectionRequest:
@@ -246,7 +259,8 @@ def acceptValue(key: str | bytes) -> str:
     """
     if isinstance(key, str):
         key = key.encode("ascii")
-    return base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest()).decode("ascii")
+    digest = hashlib.sha1(key + WEBSOCKET_GUID).digest()
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 def headerTokens(values: Iterable[str]) -> list[str]:
@@ -310,40 +324,100 @@ def parseExtensions(values: Iterable[str]) -> list[tuple[str, dict[str, Optional
     return offers
 
 
-_intern = sys.intern
+#: Strings a connection shares with every other one instead of keeping its
+#: own copy: common header names and values.  A fixed table, because
+#: interning what peers send would let them grow the interpreter's table
+#: without bound (interned strings are immortal on CPython 3.12).
+_SHARED: dict[str, str] = {
+    s: s
+    for s in (
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "authorization",
+        "cache-control",
+        "connection",
+        "cookie",
+        "dnt",
+        "forwarded",
+        "host",
+        "origin",
+        "pragma",
+        "referer",
+        "sec-fetch-dest",
+        "sec-fetch-mode",
+        "sec-fetch-site",
+        "sec-websocket-extensions",
+        "sec-websocket-key",
+        "sec-websocket-protocol",
+        "sec-websocket-version",
+        "upgrade",
+        "user-agent",
+        "via",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+        "13",
+        "Upgrade",
+        "upgrade",
+        "keep-alive, Upgrade",
+        "websocket",
+        "no-cache",
+        "gzip, deflate",
+        "gzip, deflate, br",
+        "gzip, deflate, br, zstd",
+        "permessage-deflate",
+        "permessage-deflate; client_max_window_bits",
+        "websocket",
+        "same-origin",
+        "cross-site",
+        "empty",
+    )
+}
 
 
-def internedHeader(name: str, value: str) -> tuple[str, str]:
+def sharedHeader(name: str, value: str) -> tuple[str, str]:
     """
     A header as a connection keeps it for its lifetime: the name lower-cased,
-    and name and (short) value interned, so that the thousands of
-    connections that send the same C{Upgrade}, C{Host} or C{User-Agent}
-    share one string each (interned strings are freed when unused).
+    and common names and values replaced by one string shared by every
+    connection.
 
     @param name: the header name as received.
     @param value: its value, trimmed.
     @return: C{(name, value)}.
     """
-    return _intern(name.lower()), _intern(value) if len(value) <= 64 else value
+    name = name.lower()
+    return _SHARED.get(name, name), _SHARED.get(value, value)
 
 
-#: A header block (lines after the start line) that needs no closer look:
-#: every line a token, a colon and a value without control characters.
-_PLAIN_HEADER_LINES = re.compile(
-    r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n|$))*"
+#: One header line: a token, a colon and a value without control
+#: characters (leading spaces and tabs left out).  Matched only at the start
+#: of a line, so that matching as many as there are lines checks them all.
+_FIELD_LINE = re.compile(
+    r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)\r\n", re.MULTILINE
 )
 
 
-def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
-    if _PLAIN_HEADER_LINES.fullmatch("\r\n".join(lines)):
-        # One regular expression checked every line; split them cheaply.
-        # Names are interned: every connection's request shares them.
-        return [
-            internedHeader(name, value.strip(" \t"))
-            for name, _, value in (line.partition(":") for line in lines)
-        ]
+def _parseHeaderLines(text: str, start: int) -> list[tuple[str, str]]:
+    """
+    Parse the header lines of C{text} from offset C{start}, each ending in
+    CRLF.
+    """
+    fields = _FIELD_LINE.findall(text, start)
+    if len(fields) == text.count("\n", start):
+        # Every line is a plain header line.
+        strip = " \r" in text or "\t\r" in text
+        shared = _SHARED.get
+        plain: list[tuple[str, str]] = []
+        for rawName, value in fields:
+            name = rawName.lower()
+            if strip:
+                value = value.rstrip(" \t")
+            plain.append((shared(name, name), shared(value, value)))
+        return plain
     headers: list[tuple[str, str]] = []
-    for line in lines:
+    for line in text[start:-2].split("\r\n"):
         if line[:1] in (" ", "\t"):
             raise HandshakeError(400, "obsolete header line folding is not allowed")
         name, colon, value = line.partition(":")
@@ -352,11 +426,19 @@ def _parseHeaderLines(lines: list[str]) -> list[tuple[str, str]]:
         value = value.strip(" \t")
         if _BAD_VALUE.search(value):
             raise HandshakeError(400, "control character in a header value")
-        headers.append(internedHeader(name, value))
+        headers.append(sharedHeader(name, value))
     return headers
 
 
-def _splitHead(data: bytes, maxSize: int) -> Optional[tuple[list[str], int]]:
+def _splitHead(data: bytes, maxSize: int) -> Optional[tuple[str, int, int]]:
+    """
+    Find the end of an HTTP head (a start line and header lines).
+
+    @return: C{None} until the blank line has arrived; then the head as text
+        (every line with its CRLF, the blank line left out), where its
+        first line ends, and how many bytes the head took.
+    @raise HandshakeError: 431 when the head is larger than C{maxSize}.
+    """
     end = data.find(b"\r\n\r\n", 0, maxSize + 4)
     if end < 0:
         if len(data) >= maxSize:
@@ -364,7 +446,8 @@ def _splitHead(data: bytes, maxSize: int) -> Optional[tuple[list[str], int]]:
         return None
     if end + 4 > maxSize:
         raise HandshakeError(431, f"request head exceeds {maxSize} bytes")
-    return data[:end].decode("iso-8859-1").split("\r\n"), end + 4
+    text = data[: end + 2].decode("iso-8859-1")
+    return text, text.index("\r\n"), end + 4
 
 
 def parseRequestHead(data: bytes, maxSize: int = 16384) -> Optional[tuple[RequestHead, int]]:
@@ -382,21 +465,27 @@ def parseRequestHead(data: bytes, maxSize: int = 16384) -> Optional[tuple[Reques
     split = _splitHead(data, maxSize)
     if split is None:
         return None
-    lines, consumed = split
-    match = _REQUEST_LINE.fullmatch(lines[0])
+    text, lineEnd, consumed = split
+    match = _REQUEST_LINE.fullmatch(text, 0, lineEnd)
     if match is None:
         raise HandshakeError(400, "malformed request line")
     method, target, major, minor = match.groups()
-    head = RequestHead(method, target, (int(major), int(minor)), _parseHeaderLines(lines[1:]))
+    headers = _parseHeaderLines(text, lineEnd + 2)
+    head = RequestHead(method, target, (int(major), int(minor)), headers)
     return head, consumed
 
 
-def _one(head: RequestHead, name: str, display: str) -> str:
-    values = head.getAll(name)
-    if len(values) != 1:
-        qualifier = "missing" if not values else "repeated"
+#: A C{Sec-WebSocket-Key} that is 16 bytes in base64 (what
+#: C{base64.b64decode(key, validate=True)} accepts as 16 bytes, in one step).
+_KEY = re.compile(r"[A-Za-z0-9+/]{22}==")
+
+
+def _one(fields: dict[str, str], repeated: frozenset[str], name: str, display: str) -> str:
+    value = fields.get(name)
+    if value is None or name in repeated:
+        qualifier = "missing" if value is None else "repeated"
         raise HandshakeError(400, f"{display} header {qualifier}")
-    return values[0]
+    return value
 
 
 def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionRequest:
@@ -415,24 +504,24 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
         raise HandshakeError(405, "WebSocket handshakes use GET", [("Allow", "GET")])
     if head.version < (1, 1):
         raise HandshakeError(400, "WebSocket handshakes require HTTP/1.1")
+    fields, repeated = head.joined()
     upgradeRequired = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
-    if not hasToken(head.getAll("upgrade"), "websocket"):
+    upgrade = fields.get("upgrade", "")
+    if upgrade != "websocket" and not hasToken([upgrade], "websocket"):
         raise HandshakeError(426, "missing 'Upgrade: websocket' header", upgradeRequired)
-    if not hasToken(head.getAll("connection"), "upgrade"):
+    connection = fields.get("connection", "")
+    if connection != "Upgrade" and not hasToken([connection], "upgrade"):
         raise HandshakeError(426, "missing 'Connection: Upgrade' header", upgradeRequired)
-    versions = head.getAll("sec-websocket-version")
-    if versions != ["13"]:
+    if fields.get("sec-websocket-version") != "13":
         raise HandshakeError(
             426, "unsupported Sec-WebSocket-Version, 13 required", [("Sec-WebSocket-Version", "13")]
         )
-    host = _one(head, "host", "Host")
-    key = _one(head, "sec-websocket-key", "Sec-WebSocket-Key")
-    try:
-        decoded = base64.b64decode(key.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        decoded = b""
-    if len(decoded) != 16:
+    host = _one(fields, repeated, "host", "Host")
+    key = _one(fields, repeated, "sec-websocket-key", "Sec-WebSocket-Key")
+    if not _KEY.fullmatch(key):
         raise HandshakeError(400, "Sec-WebSocket-Key is not 16 bytes in base64")
+    if "origin" in repeated:
+        raise HandshakeError(400, "Origin header repeated")
     target = head.target
     if not target.startswith("/"):
         try:
@@ -443,23 +532,22 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
             raise HandshakeError(400, "malformed request target")
         target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
     path, _, query = target.partition("?")
-    protocols = headerTokens(head.getAll("sec-websocket-protocol"))
+    offered = fields.get("sec-websocket-protocol")
+    protocols = headerTokens([offered]) if offered is not None else []
     if not all(_TOKEN.fullmatch(p) for p in protocols):
         raise HandshakeError(400, "malformed Sec-WebSocket-Protocol header")
     try:
-        extensions = parseExtensions(head.getAll("sec-websocket-extensions"))
+        offers = fields.get("sec-websocket-extensions")
+        extensions = parseExtensions([offers]) if offers is not None else []
     except ValueError:
         raise HandshakeError(400, "malformed Sec-WebSocket-Extensions header") from None
-    origins = head.getAll("origin")
-    if len(origins) > 1:
-        raise HandshakeError(400, "Origin header repeated")
     return ConnectionRequest(
         peer=peer,
         rawHeaders=head.rawHeaders,
         host=host,
         path=path,
         params=parse_qs(query, keep_blank_values=True) if query else {},
-        origin=origins[0] if origins else None,
+        origin=fields.get("origin"),
         protocols=protocols,
         extensions=extensions,
         key=key,
@@ -492,13 +580,12 @@ def buildAcceptResponse(
     @raise ValueError: if an extra header is not valid HTTP.
     """
     chosen = [("Sec-WebSocket-Protocol", protocol)] if protocol else []
+    extra = _headerBlock([*chosen, *headers]) if chosen or headers else ""
     return (
         "HTTP/1.1 101 Switching Protocols\r\n"
         "Upgrade: websocket\r\n"
         "Connection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {acceptValue(key)}\r\n"
-        + _headerBlock([*chosen, *headers])
-        + "\r\n"
+        f"Sec-WebSocket-Accept: {acceptValue(key)}\r\n{extra}\r\n"
     ).encode("iso-8859-1")
 
 
@@ -617,11 +704,11 @@ def parseResponseHead(
         split = _splitHead(data, maxSize)
         if split is None:
             return None
-        lines, consumed = split
-        match = _STATUS_LINE.fullmatch(lines[0])
+        text, lineEnd, consumed = split
+        match = _STATUS_LINE.fullmatch(text, 0, lineEnd)
         if match is None:
             raise HandshakeError(400, "malformed status line")
-        return int(match.group(2)), _parseHeaderLines(lines[1:]), consumed
+        return int(match.group(2)), _parseHeaderLines(text, lineEnd + 2), consumed
     except HandshakeError as e:
         raise ResponseError(0, e.reason) from None
 

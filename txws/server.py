@@ -33,9 +33,9 @@ from txws.handshake import (
     buildAcceptResponse,
     buildErrorResponse,
     hasToken,
-    internedHeader,
     parseRequestHead,
     parseWebSocketURL,
+    sharedHeader,
     validateUpgradeRequest,
 )
 from txws.options import WebSocketOptions
@@ -205,7 +205,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
         else:
             protocol = result
         if protocol is None:
-            protocol = next((p for p in request.protocols if p in self.factory.protocols), None)
+            if request.protocols:
+                protocol = next(
+                    (p for p in request.protocols if p in self.factory.protocols), None
+                )
         elif protocol not in request.protocols:
             _log.error(
                 "onConnect chose subprotocol {protocol!r}, which {peer} did not offer",
@@ -358,7 +361,7 @@ def _requestHead(request: Request) -> RequestHead:
     except ValueError:
         major, minor = 1, 0
     rawHeaders = [
-        internedHeader(name.decode("iso-8859-1"), value.decode("iso-8859-1"))
+        sharedHeader(name.decode("iso-8859-1"), value.decode("iso-8859-1"))
         for name, values in request.requestHeaders.getAllRawHeaders()
         for value in values
     ]
