@@ -43,6 +43,17 @@ class TimerWheel(Generic[_K]):
     Calls C{callback(key)} once each scheduled key's deadline has passed.
     """
 
+    __slots__ = (
+        "_buckets",
+        "_call",
+        "_callTick",
+        "_callback",
+        "_pending",
+        "_reactor",
+        "_resolution",
+        "_ticks",
+    )
+
     def __init__(
         self, reactor: IReactorTime, callback: Callable[[_K], object], resolution: float = 0.25
     ) -> None:

@@ -17,6 +17,7 @@ case-insensitively and token lists are split on commas, as RFC 9110 requires.
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -479,6 +480,9 @@ def parseRequestHead(data: bytes, maxSize: int = 16384) -> Optional[tuple[Reques
 #: C{base64.b64decode(key, validate=True)} accepts as 16 bytes, in one step).
 _KEY = re.compile(r"[A-Za-z0-9+/]{22}==")
 
+#: The headers of a 426 answer to a request that is not an upgrade.
+_UPGRADE_REQUIRED = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
+
 
 def _one(fields: dict[str, str], repeated: frozenset[str], name: str, display: str) -> str:
     value = fields.get(name)
@@ -505,13 +509,12 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
     if head.version < (1, 1):
         raise HandshakeError(400, "WebSocket handshakes require HTTP/1.1")
     fields, repeated = head.joined()
-    upgradeRequired = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
     upgrade = fields.get("upgrade", "")
     if upgrade != "websocket" and not hasToken([upgrade], "websocket"):
-        raise HandshakeError(426, "missing 'Upgrade: websocket' header", upgradeRequired)
+        raise HandshakeError(426, "missing 'Upgrade: websocket' header", _UPGRADE_REQUIRED)
     connection = fields.get("connection", "")
     if connection != "Upgrade" and not hasToken([connection], "upgrade"):
-        raise HandshakeError(426, "missing 'Connection: Upgrade' header", upgradeRequired)
+        raise HandshakeError(426, "missing 'Connection: Upgrade' header", _UPGRADE_REQUIRED)
     if fields.get("sec-websocket-version") != "13":
         raise HandshakeError(
             426, "unsupported Sec-WebSocket-Version, 13 required", [("Sec-WebSocket-Version", "13")]
@@ -534,7 +537,7 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
     path, _, query = target.partition("?")
     offered = fields.get("sec-websocket-protocol")
     protocols = headerTokens([offered]) if offered is not None else []
-    if not all(_TOKEN.fullmatch(p) for p in protocols):
+    if protocols and not all(_TOKEN.fullmatch(p) for p in protocols):
         raise HandshakeError(400, "malformed Sec-WebSocket-Protocol header")
     try:
         offers = fields.get("sec-websocket-extensions")
@@ -552,6 +555,13 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
         extensions=extensions,
         key=key,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _cachedHeaderBlock(headers: tuple[tuple[str, str], ...]) -> str:
+    # Servers send the same extra headers (Server, ...) with every 101:
+    # checked and formatted once.  Bounded, for headers made per request.
+    return _headerBlock(headers)
 
 
 def _headerBlock(headers: Iterable[tuple[str, str]]) -> str:
@@ -580,7 +590,7 @@ def buildAcceptResponse(
     @raise ValueError: if an extra header is not valid HTTP.
     """
     chosen = [("Sec-WebSocket-Protocol", protocol)] if protocol else []
-    extra = _headerBlock([*chosen, *headers]) if chosen or headers else ""
+    extra = _cachedHeaderBlock((*chosen, *headers))
     return (
         "HTTP/1.1 101 Switching Protocols\r\n"
         "Upgrade: websocket\r\n"

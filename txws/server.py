@@ -13,7 +13,7 @@ connection from C{twisted.web}'s HTTP channel in one small function.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -40,6 +40,9 @@ from txws.handshake import (
 )
 from txws.options import WebSocketOptions
 from txws.protocol import State, WebSocketProtocol, _abort
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "ConnectionDeny",
@@ -96,7 +99,15 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     factory: WebSocketServerFactory
     isServer = True
-    request: Optional[ConnectionRequest] = None
+    # A slot like the base class's: a server connection keeps no instance
+    # dictionary at all (see WebSocketProtocol.__slots__).
+    __slots__ = ("request",)
+    request: Optional[ConnectionRequest]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        self = super().__new__(cls, *args, **kwargs)
+        self.request = None
+        return self
 
     def onConnect(self, request: ConnectionRequest) -> ConnectResult | Deferred[ConnectResult]:
         """
