@@ -47,7 +47,6 @@ from txws.frames import (
     PendingFrame,
     buildClosePayload,
     encodeFrame,
-    frameHeader,
     parseClosePayload,
     parseFrames,
 )
@@ -173,11 +172,6 @@ class _TransportBackPressure:
 _CONNECTION_DONE = Failure(ConnectionDone())
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
-
-#: Above this size an outgoing payload is handed to the transport beside its
-#: header instead of being concatenated to it (saves copying large payloads).
-_CONCAT_LIMIT = 16 * 1024
-
 
 @implementer(IPushProducer)
 class WebSocketProtocol(Protocol):
@@ -871,15 +865,14 @@ class WebSocketProtocol(Protocol):
     # -- Sending ------------------------------------------------------------
 
     def _writeFrame(self, opcode: int, payload: bytes, fin: bool) -> None:
+        # One bytes object per frame, whatever its size: Twisted's transports
+        # join what is handed to them separately (writeSequence included)
+        # before sending, so header and payload apart would cost the same
+        # copy, made later, plus a list.
         transport = self.transport
         assert transport is not None
-        firstByte = 0x80 | opcode if fin else opcode
-        if not self.isServer:
-            transport.write(encodeFrame(firstByte, payload, self.factory.randomBytes(4)))
-        elif len(payload) <= _CONCAT_LIMIT:
-            transport.write(encodeFrame(firstByte, payload, None))
-        else:
-            transport.writeSequence([frameHeader(opcode, len(payload), fin), payload])
+        key = None if self.isServer else self.factory.randomBytes(4)
+        transport.write(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
 
     def _checkCanSend(self) -> None:
         if self.state is not State.OPEN or self._closeSent:
@@ -922,7 +915,7 @@ class WebSocketProtocol(Protocol):
                 firstByte = 0x81
             else:
                 raise ValueError("text message payload is not valid UTF-8")
-            if self.isServer and len(payload) <= _CONCAT_LIMIT:
+            if self.isServer:
                 # What _writeFrame does for this case, one call shorter.
                 self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
             else:
