@@ -246,8 +246,8 @@ class ParseRequestHeadTests(TestCase):
         """
         Common header names and values are one string shared by every
         request; what else a peer sends is kept as its own string, never
-        interned (interned strings are immortal on CPython 3.12, so peers
-        could grow them without bound).
+        interned (interned strings are immortal on CPython 3.12.0-3.12.4 and
+        free-threaded builds, so peers could grow them without bound).
         """
         data = _request(extra=[("X-Peer-Chosen-Name", "peer chosen value")])
         first = parseRequestHead(data)

@@ -328,7 +328,8 @@ def parseExtensions(values: Iterable[str]) -> list[tuple[str, dict[str, Optional
 #: Strings a connection shares with every other one instead of keeping its
 #: own copy: common header names and values.  A fixed table, because
 #: interning what peers send would let them grow the interpreter's table
-#: without bound (interned strings are immortal on CPython 3.12).
+#: without bound (interned strings are immortal on CPython 3.12.0-3.12.4
+#: and in free-threaded builds: python/cpython#113993).
 _SHARED: dict[str, str] = {
     s: s
     for s in (
