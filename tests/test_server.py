@@ -361,6 +361,56 @@ class OnConnectTests(SynchronousTestCase):
         self.assertEqual(statusOf(secondTransport.value()), 503)
 
 
+class _OwnInit(RecordingServer):
+    """
+    An application protocol whose C{__init__} does not call its base's and
+    that keeps attributes of its own.
+    """
+
+    def __init__(self, greeting: str = "hello") -> None:
+        self.greeting = greeting
+        self.events = []
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.sendMessage(self.greeting.encode() + payload, isBinary)
+
+
+class SubclassTests(SynchronousTestCase):
+    """
+    Application subclasses work whatever their C{__init__} does: the
+    connection's own state lives in slots set before C{__init__} runs.
+    """
+
+    def test_initWithoutSuper(self) -> None:
+        """
+        A subclass whose C{__init__} skips the base class's opens, echoes
+        and closes normally, and keeps its own attributes.
+        """
+        factory = serverFactory(protocolClass=_OwnInit)
+        protocol, transport = connectServer(factory)
+        protocol.dataReceived(upgradeRequest())
+        self.assertEqual(statusOf(transport.value()), 101)
+        transport.clear()
+        protocol.dataReceived(clientFrame(0x1, b" world"))
+        self.assertEqual(framesIn(transport.value()), [(True, 0x1, b"hello world")])
+        self.assertEqual(protocol.state, State.OPEN)
+        assert isinstance(protocol, _OwnInit)
+        self.assertEqual(protocol.greeting, "hello")
+
+    def test_noInstanceDictionaryNeeded(self) -> None:
+        """
+        A plain server connection keeps every attribute in slots (no
+        per-connection dictionary is filled).
+        """
+        from txws.server import WebSocketServerProtocol
+
+        factory = serverFactory(protocolClass=WebSocketServerProtocol)
+        protocol, transport = connectServer(factory)
+        protocol.dataReceived(upgradeRequest())
+        self.assertEqual(protocol.state, State.OPEN)
+        self.assertEqual(vars(protocol), {})
+
+
 class FactoryTests(SynchronousTestCase):
     """
     The factory's Autobahn-compatible construction and options.
