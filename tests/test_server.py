@@ -405,7 +405,7 @@ class SubclassTests(SynchronousTestCase):
         from txws.server import WebSocketServerProtocol
 
         factory = serverFactory(protocolClass=WebSocketServerProtocol)
-        protocol, transport = connectServer(factory)
+        protocol, _ = connectServer(factory)
         protocol.dataReceived(upgradeRequest())
         self.assertEqual(protocol.state, State.OPEN)
         self.assertEqual(vars(protocol), {})
