@@ -25,6 +25,7 @@ the transport stops reading until L{WebSocketProtocol.resumeProducing}.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
@@ -38,6 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txws._backlog import Backlog
 from txws._mask import FrameAssembler
 from txws._utf8 import Utf8Validator, isValidUtf8
 from txws.frames import (
@@ -47,6 +49,7 @@ from txws.frames import (
     PendingFrame,
     buildClosePayload,
     encodeFrame,
+    frameHeader,
     parseClosePayload,
     parseFrames,
 )
@@ -160,10 +163,11 @@ class _TransportBackPressure:
         self._connection = connection
 
     def pauseProducing(self) -> None:
+        self._connection._transportFull = True
         self._connection._writeBufferFull(True)
 
     def resumeProducing(self) -> None:
-        self._connection._writeBufferFull(False)
+        self._connection._transportDrained()
 
     def stopProducing(self) -> None:
         pass
@@ -172,6 +176,7 @@ class _TransportBackPressure:
 _CONNECTION_DONE = Failure(ConnectionDone())
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
+_NO_LIMIT = sys.maxsize
 
 @implementer(IPushProducer)
 class WebSocketProtocol(Protocol):
@@ -201,6 +206,7 @@ class WebSocketProtocol(Protocol):
     # message.  (Slots also keep an idle connection small.)
     __slots__ = (
         "_backPressure",
+        "_backlog",
         "_buf",
         "_closeReceived",
         "_closeReported",
@@ -225,6 +231,9 @@ class WebSocketProtocol(Protocol):
         "_pingTick",
         "_pongTimer",
         "_producer",
+        "_releaseWhenSent",
+        "_streamAbove",
+        "_transportFull",
         "_uncleanReason",
         "_utf8",
         "_validatedText",
@@ -275,6 +284,12 @@ class WebSocketProtocol(Protocol):
     _heldBatch: Optional[_HeldBatch]
     _backPressure: Optional[_TransportBackPressure]
     _producer: Optional[IPushProducer]
+    _transportFull: bool
+    # Frames larger than this go out in pieces (see txws._backlog), and
+    # frames sent meanwhile wait in the backlog.
+    _streamAbove: int
+    _backlog: Optional[Backlog]
+    _releaseWhenSent: bool
     # Sending a message frame by frame.
     _outOpcode: int
     _outFirst: bool
@@ -319,6 +334,10 @@ class WebSocketProtocol(Protocol):
         self._heldBatch = None
         self._backPressure = None
         self._producer = None
+        self._transportFull = False
+        self._streamAbove = _NO_LIMIT
+        self._backlog = None
+        self._releaseWhenSent = False
         self._outOpcode = 0
         self._outFirst = True
         self._outUtf8 = None
@@ -451,6 +470,7 @@ class WebSocketProtocol(Protocol):
                 _log.failure("stopProducing raised for the connection with {peer}", peer=self.peer)
         self._held = None
         self._heldBatch = None
+        self._backlog = None
         self.factory._connectionEnded(self)
         clean = self._closeSent and self._closeReceived and not self._failedByMe
         if clean:
@@ -496,7 +516,9 @@ class WebSocketProtocol(Protocol):
         """
         self._setState(State.OPEN)
         self._cancelOpenTimeout()
-        _setWriteBufferSize(self.transport, self.factory.options.writeBufferSize)
+        writeBufferSize = self.factory.options.writeBufferSize
+        _setWriteBufferSize(self.transport, writeBufferSize)
+        self._streamAbove = 2 * writeBufferSize
         self._backPressure = _TransportBackPressure(self)
         self.transport.registerProducer(self._backPressure, True)  # type: ignore[union-attr]
         self._scheduleKeepalive()
@@ -775,6 +797,11 @@ class WebSocketProtocol(Protocol):
         """
         if self._backPressure is None:
             return
+        if self._backlog is not None:
+            # The rest of a large frame still needs the transport's drain
+            # notifications; let go once it is written.
+            self._releaseWhenSent = True
+            return
         self._backPressure = None
         if self.transport is not None:
             self.transport.unregisterProducer()  # type: ignore[attr-defined]
@@ -865,14 +892,51 @@ class WebSocketProtocol(Protocol):
     # -- Sending ------------------------------------------------------------
 
     def _writeFrame(self, opcode: int, payload: bytes, fin: bool) -> None:
-        # One bytes object per frame, whatever its size: Twisted's transports
-        # join what is handed to them separately (writeSequence included)
-        # before sending, so header and payload apart would cost the same
-        # copy, made later, plus a list.
+        # One bytes object per frame: Twisted's transports join what is
+        # handed to them separately (writeSequence included) before sending,
+        # so header and payload apart would cost the same copy, made later.
+        # Frames far larger than the write buffer go out in pieces instead
+        # (txws._backlog), and then whatever follows waits its turn.
         transport = self.transport
         assert transport is not None
         key = None if self.isServer else self.factory.randomBytes(4)
-        transport.write(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
+        if self._backlog is None and len(payload) <= self._streamAbove:
+            transport.write(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
+            return
+        if self._backlog is None:
+            self._backlog = Backlog(self._streamAbove // 2 + 1)
+        if len(payload) > self._streamAbove:
+            self._backlog.addLargeFrame(frameHeader(opcode, len(payload), fin, key), payload, key)
+        else:
+            self._backlog.addFrame(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
+        if not self._transportFull:
+            self._sendBacklog()
+
+    def _sendBacklog(self) -> None:
+        backlog = self._backlog
+        assert backlog is not None and self.transport is not None
+        if not backlog.writeSome(self.transport.write, self._isTransportFull):
+            return
+        self._backlog = None
+        if self._releaseWhenSent:
+            self._releaseWhenSent = False
+            self._releaseTransport()
+
+    def _isTransportFull(self) -> bool:
+        return self._transportFull
+
+    def _transportDrained(self) -> None:
+        """
+        The transport has sent what it held: continue the backlog, and only
+        once that is done (or waits again) let reading and the application
+        resume.
+        """
+        self._transportFull = False
+        if self._backlog is not None and self.transport is not None:
+            self._sendBacklog()
+            if self._transportFull:
+                return
+        self._writeBufferFull(False)
 
     def _checkCanSend(self) -> None:
         if self.state is not State.OPEN or self._closeSent:
@@ -915,7 +979,7 @@ class WebSocketProtocol(Protocol):
                 firstByte = 0x81
             else:
                 raise ValueError("text message payload is not valid UTF-8")
-            if self.isServer:
+            if self.isServer and self._backlog is None and len(payload) <= self._streamAbove:
                 # What _writeFrame does for this case, one call shorter.
                 self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
             else:

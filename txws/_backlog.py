@@ -1,0 +1,108 @@
+"""
+Writing frames much larger than the transport's write buffer in pieces.
+
+Design: a frame handed to a Twisted transport whole is copied once more by
+the transport (its buffers are joined into one bytes object before
+sending) or, built by us in one piece, is a second buffer as large as the
+message.  For a message of a megabyte or more, the received message and the
+frame sent back are then two such buffers alive at once; glibc may return
+both to the kernel when they are freed and fault them in again for the
+next message (measured: 480 fresh pages and 2.5x the CPU of raw Twisted
+per 1 MiB echo).  So a connection writes a frame larger than twice its
+write buffer in pieces of one write buffer and one byte: each piece
+overfills the transport's buffer, the transport pauses the connection (its
+back-pressure producer) and resumes it once the piece is sent, and the next
+piece follows.  Frames sent meanwhile wait behind, in order.  A transport
+that never pauses (no back-pressure) simply takes every piece at once.  The
+extra memory per connection is one piece, whatever the message size.
+Measured in-process, the pieces add about 3 us to a 1 MiB echo (95 us
+against 92 us).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Optional, Union
+
+from txws._mask import mask, rotateKey
+
+__all__ = ["Backlog"]
+
+
+class _LargeFrame:
+    """
+    The part of a large frame's payload not written yet.
+    """
+
+    __slots__ = ("header", "key", "offset", "payload")
+
+    def __init__(self, header: bytes, payload: bytes, key: Optional[bytes]) -> None:
+        self.header = header
+        self.payload = memoryview(payload)
+        self.key = key
+        self.offset = 0
+
+
+class Backlog:
+    """
+    Frames waiting for the transport, the first of them possibly a large
+    one written piece by piece.
+    """
+
+    __slots__ = ("_items", "_piece")
+
+    def __init__(self, piece: int) -> None:
+        """
+        @param piece: the size of the pieces of a large frame's payload.
+        """
+        self._items: deque[Union[bytes, _LargeFrame]] = deque()
+        self._piece = piece
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def addFrame(self, frame: bytes) -> None:
+        """
+        Queue a whole frame.
+        """
+        self._items.append(frame)
+
+    def addLargeFrame(self, header: bytes, payload: bytes, key: Optional[bytes]) -> None:
+        """
+        Queue a frame to be written in pieces.
+
+        @param header: the frame's header (with the masking key, if any).
+        @param payload: the unmasked payload.
+        @param key: the masking key (a client's frame), or C{None}.
+        """
+        self._items.append(_LargeFrame(header, payload, key))
+
+    def writeSome(self, write: Callable[[bytes], object], full: Callable[[], bool]) -> bool:
+        """
+        Write frames and pieces until the transport is full.
+
+        @param write: the transport's C{write}.
+        @param full: whether the transport has asked us to stop (checked
+            after every write).
+        @return: whether everything has been written.
+        """
+        items = self._items
+        while items and not full():
+            item = items[0]
+            if isinstance(item, bytes):
+                items.popleft()
+                write(item)
+                continue
+            start = item.offset
+            end = min(start + self._piece, len(item.payload))
+            piece = item.payload[start:end]
+            if item.key is not None:
+                piece = memoryview(mask(piece, rotateKey(item.key, start)))
+            # One copy of the piece (with the header before the first).
+            data = b"".join((item.header, piece)) if start == 0 else bytes(piece)
+            item.offset = end
+            if end == len(item.payload):
+                items.popleft()
+            write(data)
+        return not items
