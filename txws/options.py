@@ -60,7 +60,9 @@ class WebSocketOptions:
         segment of a message is not held back by Nagle's algorithm.
     @ivar writeBufferSize: bytes waiting to be sent to the peer beyond which
         the connection stops reading from it and pauses the application's
-        producer, until they are sent (the transport's C{bufferSize}).
+        producer, until they are sent (the transport's C{bufferSize}).  A
+        frame larger than twice this is written in pieces of this size (and
+        one byte) as the transport drains.
     """
 
     maxFramePayloadSize: int = _MiB
