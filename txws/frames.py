@@ -169,6 +169,11 @@ def _firstByteTable(allowedRsv: int) -> bytes:
 
 _FIRST_BYTE_OK = {0: _firstByteTable(0)}
 
+
+def _addFirstByteTable(allowedRsv: int) -> bytes:
+    table = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
+    return table
+
 #: L{txws._speedups.scanFrames} when the extension is in use: the complete,
 #: valid frames at the start of the input, parsed and unmasked in C.
 _scanFrames: Optional[
@@ -224,9 +229,7 @@ def parseFrames(
         most one of C{pending} and C{error} is set.  Bytes after C{consumed}
         are an incomplete header, to be kept and prefixed to the next chunk.
     """
-    firstByteOk = _FIRST_BYTE_OK.get(allowedRsv)
-    if firstByteOk is None:
-        firstByteOk = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
+    firstByteOk = _FIRST_BYTE_OK.get(allowedRsv) or _addFirstByteTable(allowedRsv)
     if _scanFrames is None:
         return _parseFrom(data, 0, [], requireMask, maxFramePayload, allowedRsv, firstByteOk)
     # The C scanner takes the complete, valid frames; whatever stopped it (a
@@ -248,9 +251,7 @@ def parseFramesPython(
     L{parseFrames} in pure Python: the reference the C scanner is tested
     against, and what runs without the extension.
     """
-    firstByteOk = _FIRST_BYTE_OK.get(allowedRsv)
-    if firstByteOk is None:
-        firstByteOk = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
+    firstByteOk = _FIRST_BYTE_OK.get(allowedRsv) or _addFirstByteTable(allowedRsv)
     return _parseFrom(data, 0, [], requireMask, maxFramePayload, allowedRsv, firstByteOk)
 
 

@@ -408,16 +408,10 @@ def _parseHeaderLines(text: str, start: int) -> list[tuple[str, str]]:
     """
     fields = _FIELD_LINE.findall(text, start)
     if len(fields) == text.count("\n", start):
-        # Every line is a plain header line.
-        strip = " \r" in text or "\t\r" in text
-        shared = _SHARED.get
-        plain: list[tuple[str, str]] = []
-        for rawName, value in fields:
-            name = rawName.lower()
-            if strip:
-                value = value.rstrip(" \t")
-            plain.append((shared(name, name), shared(value, value)))
-        return plain
+        # Every line is a plain header line (trailing blanks are rare).
+        if " \r" in text or "\t\r" in text:
+            return [sharedHeader(name, value.rstrip(" \t")) for name, value in fields]
+        return [sharedHeader(name, value) for name, value in fields]
     headers: list[tuple[str, str]] = []
     for line in text[start:-2].split("\r\n"):
         if line[:1] in (" ", "\t"):

@@ -712,24 +712,18 @@ class WebSocketProtocol(Protocol):
                 self._callApp(self.onPong, payload)
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
-        if isBinary:
-            try:
-                result = self.onMessage(payload, isBinary)
-            except Exception:
-                self._applicationFailed(Failure(), "onMessage")
-                return
-        else:
+        if not isBinary:
             # While onMessage runs, sending this very (immutable, already
             # validated) text back needs no second UTF-8 check: an echo of
             # non-ASCII text would otherwise decode it twice.
             self._validatedText = payload
-            try:
-                result = self.onMessage(payload, isBinary)
-            except Exception:
-                self._applicationFailed(Failure(), "onMessage")
-                return
-            finally:
-                self._validatedText = None
+        try:
+            result = self.onMessage(payload, isBinary)
+        except Exception:
+            self._applicationFailed(Failure(), "onMessage")
+            return
+        finally:
+            self._validatedText = None
         # (isinstance against Deferred, an ABCMeta class, is slow: test None first.)
         if result is not None and isinstance(result, Deferred):
             result.addErrback(self._applicationFailed, "onMessage")
@@ -900,12 +894,13 @@ class WebSocketProtocol(Protocol):
         transport = self.transport
         assert transport is not None
         key = None if self.isServer else self.factory.randomBytes(4)
-        if self._backlog is None and len(payload) <= self._streamAbove:
+        large = len(payload) > self._streamAbove
+        if self._backlog is None and not large:
             transport.write(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
             return
         if self._backlog is None:
             self._backlog = Backlog(self._streamAbove // 2 + 1)
-        if len(payload) > self._streamAbove:
+        if large:
             self._backlog.addLargeFrame(frameHeader(opcode, len(payload), fin, key), payload, key)
         else:
             self._backlog.addFrame(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
