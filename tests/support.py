@@ -166,17 +166,22 @@ def serverFactory(
 
 
 def connectServer(
-    factory: WebSocketServerFactory, peerPort: int = 50000
+    factory: WebSocketServerFactory,
+    peerPort: int = 50000,
+    transport: Optional[StringTransport] = None,
 ) -> tuple[WebSocketServerProtocol, StringTransport]:
     """
-    @return: a server protocol connected to a fresh L{StringTransport}.
+    @param transport: the transport to connect (a fresh L{StringTransport}
+        by default).
+    @return: a server protocol connected to it.
     """
     protocol: object = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", peerPort))
     assert isinstance(protocol, WebSocketServerProtocol)
-    transport = StringTransport(
-        hostAddress=IPv4Address("TCP", "127.0.0.1", 9000),
-        peerAddress=IPv4Address("TCP", "127.0.0.1", peerPort),
-    )
+    if transport is None:
+        transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 9000),
+            peerAddress=IPv4Address("TCP", "127.0.0.1", peerPort),
+        )
     protocol.makeConnection(transport)
     return protocol, transport
 
@@ -234,16 +239,19 @@ def clientFactory(clock: Optional[Clock] = None, **options: Any) -> WebSocketCli
 
 
 def openClient(
-    clock: Optional[Clock] = None, **options: Any
+    clock: Optional[Clock] = None, transport: Optional[StringTransport] = None, **options: Any
 ) -> tuple[RecordingClient, StringTransport, Clock]:
     """
+    @param transport: the transport to connect (a fresh L{StringTransport}
+        by default).
     @return: an OPEN recording client protocol with its transport cleared.
     """
     clock = clock or Clock()
     factory = clientFactory(clock, **options)
     protocol: object = factory.buildProtocol(IPv4Address("TCP", "93.184.216.34", 80))
     assert isinstance(protocol, RecordingClient)
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "93.184.216.34", 80))
+    if transport is None:
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "93.184.216.34", 80))
     protocol.makeConnection(transport)
     protocol.dataReceived(acceptFor(transport.value()))
     transport.clear()

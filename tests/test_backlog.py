@@ -7,7 +7,7 @@ everything sent meanwhile waiting behind them in order.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Optional
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionLost
@@ -18,13 +18,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.support import (
     KEY,
     RecordingServer,
-    clientFactory,
     closeFrame,
+    connectServer,
     framesIn,
+    openClient,
     serverFactory,
     upgradeRequest,
 )
-from tests.support import acceptFor as _acceptFor
 from txws._backlog import Backlog
 from txws.frames import frameHeader, serializeFrame
 
@@ -74,10 +74,8 @@ class PausingTransport(StringTransport):
 
 
 def openPausing(writeBufferSize: int = BUFFER) -> tuple[RecordingServer, PausingTransport]:
-    factory = serverFactory(writeBufferSize=writeBufferSize)
-    protocol: Any = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
     transport = PausingTransport()
-    protocol.makeConnection(transport)
+    protocol, _ = connectServer(serverFactory(writeBufferSize=writeBufferSize), transport=transport)
     protocol.dataReceived(upgradeRequest())
     transport.clear()
     transport.sent.clear()
@@ -234,10 +232,7 @@ class ConnectionBacklogTests(SynchronousTestCase):
         On a transport that never pauses its producer the whole frame is
         written at once, in pieces.
         """
-        factory = serverFactory(writeBufferSize=BUFFER)
-        protocol: Any = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
-        transport = StringTransport()
-        protocol.makeConnection(transport)
+        protocol, transport = connectServer(serverFactory(writeBufferSize=BUFFER))
         protocol.dataReceived(upgradeRequest())
         transport.clear()
         payload = os.urandom(10 * BUFFER)
@@ -248,12 +243,8 @@ class ConnectionBacklogTests(SynchronousTestCase):
         """
         A client's large frame is masked across its pieces as one frame.
         """
-        factory = clientFactory(writeBufferSize=BUFFER)
-        protocol: Any = factory.buildProtocol(IPv4Address("TCP", "93.184.216.34", 80))
         transport = PausingTransport()
-        protocol.makeConnection(transport)
-        protocol.dataReceived(_acceptFor(transport.value()))
-        transport.clear()
+        protocol, _, _ = openClient(transport=transport, writeBufferSize=BUFFER)
         payload = os.urandom(10 * BUFFER)
         protocol.sendMessage(payload, isBinary=True)
         wire = drainAll(transport)

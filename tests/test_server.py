@@ -416,6 +416,22 @@ class FactoryTests(SynchronousTestCase):
     The factory's Autobahn-compatible construction and options.
     """
 
+    def test_noTimerOutlivesConnections(self) -> None:
+        """
+        While connections come and go the factory's timers stay armed;
+        once the last one has ended, none is left on the reactor.
+        """
+        clock = Clock()
+        factory = serverFactory(clock, autoPingInterval=20)
+        first, _ = connectServer(factory)
+        first.dataReceived(upgradeRequest())
+        second, _ = connectServer(factory, peerPort=50001)
+        second.dataReceived(upgradeRequest())
+        second.connectionLost(Failure(ConnectionDone()))
+        self.assertNotEqual(clock.getDelayedCalls(), [])
+        first.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
     def test_url(self) -> None:
         """
         The URL gives C{isSecure} and C{port}; C{externalPort} overrides.
