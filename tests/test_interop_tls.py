@@ -17,7 +17,6 @@ from tests.peers.harness import (
     RecordingClientFactory,
     RecordingClientProtocol,
     RecordingServerFactory,
-    TestAuthority,
     bounded,
     dropConnections,
     failureOf,
@@ -26,6 +25,7 @@ from tests.peers.harness import (
     runPeer,
 )
 from tests.peers.payloads import ECHO_REPORT, ECHO_SIZES, makePayload
+from tests.tlssupport import TestAuthority
 from txws.client import connect, connectWS
 from txws.options import WebSocketOptions
 
