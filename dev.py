@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -55,6 +56,43 @@ def ensureEnvironment() -> None:
     STAMP.write_text(wanted)
 
 
+#: Debian packages the tests use, with the file each one installs.
+SYSTEM_PACKAGES = {
+    "chromium": "/usr/bin/chromium",  # tests/test_hub_browser.py
+    "redis-server": "/usr/bin/redis-server",  # the Redis broker's tests
+}
+
+
+def ensureSystemPackages() -> None:
+    """
+    Install the Debian packages in L{SYSTEM_PACKAGES} that are missing, when
+    running as root with C{apt-get}; otherwise say which tests will skip.
+    Never fails the run: a test whose package is missing skips, saying why.
+    """
+    missing = [name for name, path in SYSTEM_PACKAGES.items() if not os.path.exists(path)]
+    if not missing:
+        return
+    names = " ".join(missing)
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None or geteuid() != 0 or shutil.which("apt-get") is None:
+        why = "apt-get is not available" if shutil.which("apt-get") is None else "not root"
+        print(f"dev.py: {names} missing and {why}: the browser (and Redis) tests will be"
+              " skipped", flush=True)
+        return
+    print(f"dev.py: installing Debian packages {names} (apt-get)", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    ok = all(
+        subprocess.run(["apt-get", *step], env=env, stdout=subprocess.DEVNULL).returncode == 0
+        for step in (
+            ["update", "-qq"],
+            ["install", "-y", "-qq", "--no-install-recommends", *missing],
+        )
+    )
+    if not ok:
+        print(f"dev.py: apt-get could not install {names}: the tests needing them will be"
+              " skipped", flush=True)
+
+
 def _run(argv: list[str]) -> int:
     print("$ " + " ".join(argv), flush=True)
     return subprocess.run(argv, cwd=ROOT).returncode
@@ -71,6 +109,7 @@ def test(args: list[str]) -> int:
     """
     Run ruff, mypy --strict and the trial suite under coverage.
     """
+    ensureSystemPackages()
     for step in (
         [str(BIN / "ruff"), "check", "txws", "tests", "bench", "dev.py", "setup.py"],
         [str(BIN / "mypy")],
