@@ -59,6 +59,10 @@ class PausingTransport(StringTransport):
             self.producerPaused = True
             self.producer.pauseProducing()
 
+    def unregisterProducer(self) -> None:
+        super().unregisterProducer()  # type: ignore[no-untyped-call]
+        self.producerPaused = False
+
     def drain(self) -> bytes:
         """
         Send everything waiting and resume the producer if it was paused.

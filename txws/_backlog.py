@@ -48,9 +48,11 @@ class Backlog:
     """
     Frames waiting for the transport, the first of them possibly a large
     one written piece by piece.
+
+    @ivar size: the bytes queued and not yet handed to the transport.
     """
 
-    __slots__ = ("_items", "_piece")
+    __slots__ = ("_items", "_piece", "size")
 
     def __init__(self, piece: int) -> None:
         """
@@ -58,6 +60,7 @@ class Backlog:
         """
         self._items: deque[Union[bytes, _LargeFrame]] = deque()
         self._piece = piece
+        self.size = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -67,6 +70,21 @@ class Backlog:
         Queue a whole frame.
         """
         self._items.append(frame)
+        self.size += len(frame)
+
+    def dropWaiting(self) -> None:
+        """
+        Forget every frame not started yet; a large frame partly written
+        stays, since the peer must receive the whole of it before anything
+        else can follow.
+        """
+        items = self._items
+        keep = items[0] if items and isinstance(items[0], _LargeFrame) and items[0].offset else None
+        items.clear()
+        self.size = 0
+        if keep is not None:
+            items.append(keep)
+            self.size = len(keep.payload) - keep.offset
 
     def addLargeFrame(self, header: bytes, payload: bytes, key: Optional[bytes]) -> None:
         """
@@ -77,6 +95,7 @@ class Backlog:
         @param key: the masking key (a client's frame), or C{None}.
         """
         self._items.append(_LargeFrame(header, payload, key))
+        self.size += len(header) + len(payload)
 
     def writeSome(self, write: Callable[[bytes], object], full: Callable[[], bool]) -> bool:
         """
@@ -92,6 +111,7 @@ class Backlog:
             item = items[0]
             if isinstance(item, bytes):
                 items.popleft()
+                self.size -= len(item)
                 write(item)
                 continue
             start = item.offset
@@ -102,6 +122,7 @@ class Backlog:
             # One copy of the piece (with the header before the first).
             data = b"".join((item.header, piece)) if start == 0 else bytes(piece)
             item.offset = end
+            self.size -= len(data)
             if end == len(item.payload):
                 items.popleft()
             write(data)

@@ -15,6 +15,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
 
 from txws._timers import TimerWheel
+from txws._utf8 import isValidUtf8
+from txws.frames import PreparedMessage
 from txws.options import WebSocketOptions
 
 if TYPE_CHECKING:
@@ -75,6 +77,32 @@ class WebSocketFactory(Factory):
         if "allowedOrigins" in options and options["allowedOrigins"] is not None:
             options["allowedOrigins"] = tuple(options["allowedOrigins"])
         self.options = self.options.replace(**options)
+
+    def prepareMessage(
+        self, payload: bytes, isBinary: bool = False, doNotCompress: bool = False
+    ) -> PreparedMessage:
+        """
+        Frame a message once, to send it to many connections with their
+        C{sendPreparedMessage} (Autobahn's API): a broadcast then costs one
+        frame encoding, not one per connection.
+
+        @param payload: the message; for text, UTF-8 encoded bytes.
+        @param isBinary: C{True} for a binary message.
+        @param doNotCompress: accepted for Autobahn compatibility (no
+            compression extension is negotiated).
+        @return: the prepared message.
+        @raise TypeError: if C{payload} is not bytes-like.
+        @raise ValueError: for a text payload that is not valid UTF-8.
+        """
+        if type(payload) is not bytes:
+            if not isinstance(payload, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"payload must be bytes, not {type(payload).__name__}; encode text as UTF-8"
+                )
+            payload = bytes(payload)
+        if not isBinary and not isValidUtf8(payload):
+            raise ValueError("text message payload is not valid UTF-8")
+        return PreparedMessage(payload, isBinary)
 
     @property
     def connectionCount(self) -> int:

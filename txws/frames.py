@@ -29,6 +29,7 @@ __all__ = [
     "Opcode",
     "ParsedFrame",
     "PendingFrame",
+    "PreparedMessage",
     "buildClosePayload",
     "encodeFrame",
     "encodeFramePython",
@@ -405,6 +406,31 @@ def serializeFrame(
     @return: the frame's bytes.
     """
     return encodeFrame((0x80 if fin else 0) | rsv | opcode, payload, maskKey)
+
+
+class PreparedMessage:
+    """
+    A message framed once to be sent to many connections (Autobahn's
+    prepared messages): the server's unmasked frame is built when the
+    message is prepared, and every server connection writes the same bytes.
+    Client connections mask each frame anew, as they must.
+
+    @ivar payload: the message's payload.
+    @ivar isBinary: whether it is a binary message.
+    @ivar frame: the whole unmasked frame (FIN set) a server sends.
+    """
+
+    __slots__ = ("frame", "isBinary", "payload")
+
+    def __init__(self, payload: bytes, isBinary: bool) -> None:
+        """
+        @param payload: the message (for text, valid UTF-8 bytes: the caller
+            checks).
+        @param isBinary: whether it is a binary message.
+        """
+        self.payload = payload
+        self.isBinary = isBinary
+        self.frame = encodeFrame(0x82 if isBinary else 0x81, payload, None)
 
 
 def buildClosePayload(code: Optional[int] = None, reason: str = "") -> bytes:

@@ -63,6 +63,14 @@ class WebSocketOptions:
         producer, until they are sent (the transport's C{bufferSize}).  A
         frame larger than twice this is written in pieces of this size (and
         one byte) as the transport drains.
+    @ivar maxBufferedAmount: bytes of frames a connection queues, beyond
+        the transport's C{writeBufferSize}, for a peer that does not read
+        them fast enough; past it, what is queued is dropped and the
+        connection fails with its C{sendBufferOverflowCode} (1008 by
+        default).  So a connection's outgoing data never exceeds
+        C{writeBufferSize + maxBufferedAmount} plus one frame, whatever the
+        application sends.  0 for no limit (then only applications that
+        register a producer are protected).
     """
 
     maxFramePayloadSize: int = _MiB
@@ -81,6 +89,7 @@ class WebSocketOptions:
     maxConnections: int = 0
     tcpNoDelay: bool = True
     writeBufferSize: int = 256 * 1024
+    maxBufferedAmount: int = 4 * _MiB
 
     def __post_init__(self) -> None:
         for name in (
@@ -91,6 +100,7 @@ class WebSocketOptions:
             "maxPendingInput",
             "maxConnections",
             "writeBufferSize",
+            "maxBufferedAmount",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -47,6 +47,7 @@ from txws.frames import (
     Opcode,
     ParsedFrame,
     PendingFrame,
+    PreparedMessage,
     buildClosePayload,
     encodeFrame,
     frameHeader,
@@ -163,8 +164,7 @@ class _TransportBackPressure:
         self._connection = connection
 
     def pauseProducing(self) -> None:
-        self._connection._transportFull = True
-        self._connection._writeBufferFull(True)
+        self._connection._transportPaused()
 
     def resumeProducing(self) -> None:
         self._connection._transportDrained()
@@ -199,6 +199,10 @@ class WebSocketProtocol(Protocol):
     transport: Optional[ITransport]
     connected: int
     isServer = True
+    #: The close code used when more than C{maxBufferedAmount} bytes wait
+    #: for a peer that does not read (1008, policy violation; the hub uses
+    #: 4008).
+    sendBufferOverflowCode = 1008
     # Every per-connection attribute is a slot, Twisted's factory, transport
     # and connected included: CPython 3.11 reads a slot in ~8 ns, where an
     # attribute whose default lives on the class (or in an unshared instance
@@ -891,21 +895,66 @@ class WebSocketProtocol(Protocol):
         # so header and payload apart would cost the same copy, made later.
         # Frames far larger than the write buffer go out in pieces instead
         # (txws._backlog), and then whatever follows waits its turn.
-        transport = self.transport
-        assert transport is not None
         key = None if self.isServer else self.factory.randomBytes(4)
-        large = len(payload) > self._streamAbove
-        if self._backlog is None and not large:
-            transport.write(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
+        if len(payload) <= self._streamAbove:
+            self._writeEncoded(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
             return
         if self._backlog is None:
             self._backlog = Backlog(self._streamAbove // 2 + 1)
-        if large:
-            self._backlog.addLargeFrame(frameHeader(opcode, len(payload), fin, key), payload, key)
-        else:
-            self._backlog.addFrame(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
+        self._backlog.addLargeFrame(frameHeader(opcode, len(payload), fin, key), payload, key)
+        self._backlogGrew()
+
+    def _writeEncoded(self, frame: bytes) -> None:
+        """
+        Write a whole frame, or queue it behind frames already waiting.
+        """
+        backlog = self._backlog
+        if backlog is None:
+            self.transport.write(frame)  # type: ignore[union-attr]
+            return
+        backlog.addFrame(frame)
+        self._backlogGrew()
+
+    def _backlogGrew(self) -> None:
+        """
+        Frames were queued: write them if the transport takes them, else
+        enforce C{maxBufferedAmount}.
+        """
+        backlog = self._backlog
+        assert backlog is not None
         if not self._transportFull:
             self._sendBacklog()
+            return
+        limit = self.factory.options.maxBufferedAmount
+        if limit and backlog.size > limit and not self._closeSent:
+            self._sendBufferOverflowed(backlog.size)
+
+    def _sendBufferOverflowed(self, size: int) -> None:
+        """
+        The peer does not read what we send: drop what waits (it would never
+        be read) and fail the connection with L{sendBufferOverflowCode}.
+        """
+        assert self._backlog is not None
+        self._backlog.dropWaiting()
+        code = self.sendBufferOverflowCode
+        _log.info(
+            "WebSocket peer {peer} does not read: {size} bytes waiting, over "
+            "maxBufferedAmount; closing with {code}",
+            peer=self.peer,
+            size=size,
+            code=code,
+        )
+        self._fail(code, "send buffer limit exceeded", logIt=False)
+
+    @property
+    def bufferedAmount(self) -> int:
+        """
+        Bytes of frames waiting in this connection for the transport to take
+        them (the transport's own buffer, up to C{writeBufferSize}, comes on
+        top).  At most C{maxBufferedAmount} plus one frame.
+        """
+        backlog = self._backlog
+        return 0 if backlog is None else backlog.size
 
     def _sendBacklog(self) -> None:
         backlog = self._backlog
@@ -919,6 +968,17 @@ class WebSocketProtocol(Protocol):
 
     def _isTransportFull(self) -> bool:
         return self._transportFull
+
+    def _transportPaused(self) -> None:
+        """
+        The transport's write buffer is over its high-water mark: from now
+        on frames wait in the backlog (where they are counted against
+        C{maxBufferedAmount}) until it drains; stop reading meanwhile.
+        """
+        self._transportFull = True
+        if self._backlog is None:
+            self._backlog = Backlog(self._streamAbove // 2 + 1)
+        self._writeBufferFull(True)
 
     def _transportDrained(self) -> None:
         """
@@ -1000,6 +1060,35 @@ class WebSocketProtocol(Protocol):
                 self._writeFrame(opcode if start == 0 else 0x0, chunk, start >= last)
             return
         self._writeFrame(opcode, payload, True)
+
+    def sendPreparedMessage(self, preparedMsg: PreparedMessage) -> None:
+        """
+        Send a message prepared once for many connections with the factory's
+        C{prepareMessage} (Autobahn's API).  A server connection writes the
+        prepared frame's bytes as they are; a client masks a frame of its own.
+
+        @param preparedMsg: the L{PreparedMessage}.
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: while a message started with L{beginMessage} is
+            unfinished.
+        """
+        frame = preparedMsg.frame
+        if (
+            self._backlog is None
+            and self.state is _OPEN
+            and not (self._closeSent or self._outOpcode)
+            and self.isServer
+            and len(frame) <= self._streamAbove
+        ):
+            self.transport.write(frame)  # type: ignore[union-attr]
+            return
+        self._checkCanSend()
+        if self._outOpcode:
+            raise ValueError("a message started with beginMessage() is still being sent")
+        if self.isServer and len(frame) <= self._streamAbove:
+            self._writeEncoded(frame)
+        else:
+            self._writeFrame(0x2 if preparedMsg.isBinary else 0x1, preparedMsg.payload, True)
 
     def beginMessage(self, isBinary: bool = False) -> None:
         """
