@@ -1,0 +1,269 @@
+"""
+The hub as a Twisted service: its broker, its subscribers' WebSocket
+factory, its resource tree, its counters and its graceful shutdown.
+
+Design: L{Hub} wires the pieces and owns the life cycle; it holds no
+protocol logic.  Publishing goes through the broker, which hands every
+publication back to the hub's L{txws.hub.registry.LocalChannels} for
+fan-out, so the path is the same whether the broker is in this process or
+shared by several.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, fail, gatherResults, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from txws.hmacauth import HMACGuard, HMACSite, KeyRing
+from txws.hmacauth.replay import ReplayStore
+from txws.hub.broker import Broker, MemoryBroker, Publication
+from txws.hub.registry import LocalChannels
+from txws.hub.resources import (
+    HealthResource,
+    HubRoot,
+    PageResource,
+    PublishResource,
+    ShuttingDown,
+)
+from txws.hub.subscriber import HubFactory, HubProtocol
+from txws.hub.tokens import TokenError, verifyToken
+from txws.options import WebSocketOptions
+from txws.server import WebSocketResource
+
+__all__ = ["Hub"]
+
+_log = Logger()
+_MiB = 1024 * 1024
+
+
+class Hub(Service):
+    """
+    A push hub.  Start it (C{startService}, or as a child of an
+    application) before serving its resource; C{stopService} shuts it down
+    gracefully.
+
+    @ivar keyRing: the keys that sign publish requests and channel tokens;
+        assign a new L{KeyRing} to rotate keys at run time.
+    @ivar factory: the subscribers' WebSocket factory.
+    @ivar channels: this node's subscriptions.
+    @ivar broker: the channel state.
+    @ivar maxSubscriptions: channels one connection may subscribe to.
+    @ivar published: publications accepted through this hub's C{/publish}.
+    @ivar evicted: subscribers closed for reading too slowly.
+    @ivar stopping: whether the hub is shutting down.
+    """
+
+    def __init__(
+        self,
+        keyRing: KeyRing,
+        *,
+        broker: Optional[Broker] = None,
+        reactor: Optional[IReactorTime] = None,
+        options: Optional[WebSocketOptions] = None,
+        historySize: int = 100,
+        historyAge: float = 300.0,
+        maxSubscriptions: int = 100,
+        maxSubscriberBuffer: int = _MiB,
+        replayStore: Optional[ReplayStore] = None,
+        maxBodySize: int = _MiB,
+    ) -> None:
+        """
+        @param keyRing: keys that sign publish requests and channel tokens.
+        @param broker: the channel state; a L{MemoryBroker} with
+            C{historySize} and C{historyAge} if C{None}.
+        @param reactor: the reactor (default: the global one).
+        @param options: options of the subscribers' WebSocket connections
+            (their C{maxBufferedAmount} is replaced by C{maxSubscriberBuffer}).
+        @param historySize: messages kept per channel (default broker only).
+        @param historyAge: seconds a message is kept (default broker only).
+        @param maxSubscriptions: channels one connection may subscribe to.
+        @param maxSubscriberBuffer: bytes queued for a subscriber beyond the
+            transport's write buffer before it is closed with 4008.
+        @param replayStore: the HMAC guard's replay store (in memory if
+            C{None}).
+        @param maxBodySize: the largest publish body, bytes (413 beyond).
+        @raise ValueError: for a limit out of range.
+        """
+        if maxSubscriptions < 1 or maxSubscriberBuffer < 1 or maxBodySize < 1:
+            raise ValueError("maxSubscriptions, maxSubscriberBuffer and maxBodySize must be >= 1")
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+
+            reactor = globalReactor
+        assert reactor is not None
+        self._reactor = reactor
+        self.keyRing = keyRing
+        self.broker: Broker = (
+            broker
+            if broker is not None
+            else MemoryBroker(reactor, historySize=historySize, historyAge=historyAge)
+        )
+        self.maxSubscriptions = maxSubscriptions
+        self.channels = LocalChannels(self.broker)
+        options = (options or WebSocketOptions()).replace(maxBufferedAmount=maxSubscriberBuffer)
+        self.factory = HubFactory(self, reactor=reactor, options=options)
+        self._replayStore = replayStore
+        self._maxBodySize = maxBodySize
+        self.published = 0
+        self.evicted = 0
+        self.stopping = False
+        self._startedAt: Optional[float] = None
+        self._inFlight = 0
+        self._whenIdle: list[Deferred[None]] = []
+        # The guards of every resource tree made, so that setKeyRing reaches them.
+        self._guards: list[HMACGuard] = []
+
+    # -- Serving ----------------------------------------------------------------
+
+    def resource(self) -> Resource:
+        """
+        @return: a new resource tree for the hub: C{/} (the page), C{/ws},
+            C{/publish} (HMAC-guarded), C{/healthz}.  Mount it anywhere in
+            a site whose requests cap bodies (L{txws.hmacauth.HMACSite}),
+            or serve L{site}.
+        """
+        root = HubRoot()
+        root.putChild(b"", PageResource())
+        root.putChild(b"ws", WebSocketResource(self.factory))
+        guard = HMACGuard(
+            PublishResource(self),
+            self.keyRing,
+            reactor=self._reactor,
+            replayStore=self._replayStore,
+            maxBodySize=self._maxBodySize,
+        )
+        self._guards.append(guard)
+        root.putChild(b"publish", guard)
+        root.putChild(b"healthz", HealthResource(self))
+        return root
+
+    def site(self) -> HMACSite:
+        """
+        @return: a site serving L{resource}, with the publish body cap.
+        """
+        return HMACSite(self.resource(), maxBodySize=self._maxBodySize)
+
+    @property
+    def uptime(self) -> float:
+        """
+        Seconds since the hub started (0 before).
+        """
+        if self._startedAt is None:
+            return 0.0
+        return self._reactor.seconds() - self._startedAt
+
+    def setKeyRing(self, keyRing: KeyRing) -> None:
+        """
+        Replace the keys (rotation): publish requests and channel tokens are
+        checked with the new ring from now on.
+
+        @param keyRing: the new keys.
+        """
+        self.keyRing = keyRing
+        for guard in self._guards:
+            guard.keyRing = keyRing
+
+    # -- What the pieces ask of the hub -----------------------------------------
+
+    def checkToken(self, token: object, channel: str) -> Optional[tuple[str, str]]:
+        """
+        Check a private channel's token.
+
+        @param token: what the client presented (C{None} if nothing).
+        @param channel: the channel.
+        @return: C{None} if the token admits the client, else its error code
+            and message.
+        """
+        if token is None:
+            return ("token_required", f"channel {channel} is private: present a channel token")
+        try:
+            verifyToken(self.keyRing, token, channel, self._reactor.seconds())
+        except TokenError as e:
+            return (e.code, e.message)
+        return None
+
+    def subscriberClosed(self, protocol: HubProtocol, evicted: bool) -> None:
+        """
+        A subscriber's connection is gone: forget its subscriptions.
+
+        @param protocol: the connection.
+        @param evicted: whether it was closed for reading too slowly.
+        """
+        self.channels.unsubscribeAll(protocol, protocol.channels)
+        if evicted:
+            self.evicted += 1
+
+    def publish(self, channel: str, data: bytes) -> Deferred[tuple[Publication, int]]:
+        """
+        Publish to a channel.
+
+        @param channel: a valid channel name.
+        @param data: the JSON value, encoded.
+        @return: a Deferred firing with the publication and the number of
+            subscribers here it was written to, or failing with
+            L{ShuttingDown} or the broker's error.
+        """
+        if self.stopping:
+            return fail(ShuttingDown())
+        self._inFlight += 1
+        d = self.broker.publish(channel, data)
+
+        def published(publication: Publication) -> tuple[Publication, int]:
+            self.published += 1
+            sequence, count = self.channels.delivered.get(channel, (0, 0))
+            if sequence != publication.sequence:
+                count = self.channels.subscriberCount(channel)
+            return publication, count
+
+        def done(result: object) -> object:
+            self._inFlight -= 1
+            if not self._inFlight and self._whenIdle:
+                waiting, self._whenIdle = self._whenIdle, []
+                for w in waiting:
+                    w.callback(None)
+            return result
+
+        return d.addCallback(published).addBoth(done)
+
+    # -- Life cycle -------------------------------------------------------------
+
+    def startService(self) -> None:
+        """
+        Start the broker (its deliveries go to this node's subscribers).
+        """
+        super().startService()  # type: ignore[no-untyped-call]
+        self.stopping = False
+        self._startedAt = self._reactor.seconds()
+        self.broker.start(self.channels.deliver).addErrback(
+            lambda reason: _log.failure("hub broker failed to start", reason)
+        )
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Refuse new publishes (503), close every subscriber with 1001, wait
+        for the closing handshakes up to the close timeout (then they are
+        aborted), let publish requests in flight finish, then stop the
+        broker.
+
+        @return: a Deferred that fires when all of that is done.
+        """
+        super().stopService()  # type: ignore[no-untyped-call]
+        self.stopping = True
+        count = self.factory.connectionCount
+        if count:
+            _log.info("hub stopping: closing {count} WebSocket connections with 1001", count=count)
+        closed = self.factory.closeAll(1001, "server shutting down")
+        if self._inFlight:
+            idle: Deferred[None] = Deferred()
+            self._whenIdle.append(idle)
+        else:
+            idle = succeed(None)
+        done = gatherResults([closed, idle], consumeErrors=True)
+        done.addCallback(lambda _: self.broker.stop())
+        done.addErrback(lambda reason: _log.failure("hub did not stop cleanly", reason))
+        return done.addCallback(lambda _: None)
