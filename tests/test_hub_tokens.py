@@ -257,6 +257,12 @@ class VerifyTests(SynchronousTestCase):
         ]
         for variant in variants:
             self.assertRefused(variant, "token_invalid", channel=CHANNEL)
+        # Correctly signed, but an expiry spelled in a way int() would take.
+        for expiry in ["01790000300", "+1790000300", " 1790000300", "1_790_000_300",
+                       "\u0661790000300", "1790000300\n"]:
+            signed = handMade(SECRET, "dev", CHANNEL, expiry)
+            self.assertRefused(signed, "token_invalid", channel=CHANNEL)
+            self.assertIsNone(tokenChannel(signed))
 
     def test_malformed(self) -> None:
         """
