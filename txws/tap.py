@@ -1,0 +1,879 @@
+"""
+C{twistd txws}: the command-line options and the service of the txws server.
+
+    twistd -n txws [--listen ENDPOINT ...] [--app hub|echo|module:callable] ...
+
+Design: L{Options.postOptions} does everything that can fail (endpoint
+strings, TLS files, key files, the application) so that a mistake is a
+usage error before anything listens; L{makeService} only wires the result
+together.  The root service holds the application's own service first and
+the listeners after it: a L{MultiService} stops its children in reverse
+order, so on SIGTERM or SIGINT the listeners stop accepting first, then
+every WebSocket is closed with 1001 (going away), closing handshakes get
+the close timeout, what is left is aborted, and the process exits 0.  TLS
+listeners are built by L{txws._tls}, which refuses TLS below 1.2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional, TypeVar
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IReactorTime,
+    IStreamServerEndpoint,
+)
+from twisted.internet.ssl import CertificateOptions
+from twisted.internet.testing import MemoryReactor
+from twisted.logger import Logger
+from twisted.python import usage
+from twisted.python.failure import Failure
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Site
+from twisted.web.static import Data
+
+from txws import _tls
+from txws._version import __version__
+from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
+from txws.options import WebSocketOptions
+from txws.server import WebSocketResource, WebSocketServerFactory
+
+__all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
+
+_log = Logger(namespace="txws.tap")
+
+#: Where the server listens when no C{--listen} is given.
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+
+#: Endpoint types C{--listen} accepts besides C{ssl:} (which txws builds).
+PLAIN_ENDPOINT_TYPES = ("tcp", "tcp6", "unix", "systemd")
+
+#: Seconds given on shutdown beyond the close timeout before the rest of
+#: the connections are aborted.
+SHUTDOWN_MARGIN = 2.0
+
+#: Seconds given on shutdown to closing handshakes when the close timeout
+#: is 0 (none).
+SHUTDOWN_WITHOUT_CLOSE_TIMEOUT = 10.0
+
+_MiB = 1024 * 1024
+_WS = WebSocketOptions()
+
+#: Command-line option -> (WebSocketOptions field, type).
+WEBSOCKET_OPTIONS: dict[str, tuple[str, type]] = {
+    "max-message-size": ("maxMessagePayloadSize", int),
+    "max-frame-size": ("maxFramePayloadSize", int),
+    "max-handshake-size": ("maxHandshakeSize", int),
+    "open-timeout": ("openHandshakeTimeout", float),
+    "close-timeout": ("closeHandshakeTimeout", float),
+    "ping-interval": ("autoPingInterval", float),
+    "ping-timeout": ("autoPingTimeout", float),
+    "max-connections": ("maxConnections", int),
+    "write-buffer-size": ("writeBufferSize", int),
+}
+
+#: Hub option -> (Hub keyword argument, default, type, smallest value).
+HUB_OPTIONS: dict[str, tuple[str, float, type, float]] = {
+    "history-size": ("historySize", 100, int, 0),
+    "history-age": ("historyAge", 300.0, float, 0),
+    "max-subscriptions": ("maxSubscriptions", 100, int, 1),
+    "max-subscriber-buffer": ("maxSubscriberBuffer", _MiB, int, 0),
+    "max-body-size": ("maxBodySize", _MiB, int, 1),
+}
+
+
+def _coercer(option: str, kind: type) -> Callable[[str], float]:
+    """
+    @return: a converter of the option's text that names the option when it
+        refuses a value.
+    """
+    what = "a whole number" if kind is int else "a number"
+
+    def coerce(text: str) -> float:
+        try:
+            value: float = kind(text)
+        except ValueError:
+            raise ValueError(f"--{option} must be {what}, not {text!r}") from None
+        if value < 0 or value != value or value == float("inf"):
+            raise ValueError(f"--{option} must not be negative, not {text!r}")
+        return value
+
+    return coerce
+
+
+def _text(text: str) -> str:
+    return text
+
+
+_Method = TypeVar("_Method", bound=Callable[..., None])
+
+
+def _helpText(text: str) -> Callable[[_Method], _Method]:
+    """
+    Set an C{opt_} method's help: usage.Options shows its docstring as is.
+    """
+
+    def decorate(method: _Method) -> _Method:
+        method.__doc__ = text
+        return method
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class Listener:
+    """
+    One C{--listen}, checked.
+
+    @ivar description: the endpoint description as given.
+    @ivar ssl: for an C{ssl:} listener, what its description says.
+    @ivar tlsOptions: for an C{ssl:} listener, its TLS options (TLS 1.2+).
+    """
+
+    description: str
+    ssl: Optional[_tls.SSLDescription] = None
+    tlsOptions: Optional[CertificateOptions] = None
+
+    def endpoint(self, reactor: Any) -> IStreamServerEndpoint:
+        """
+        @param reactor: the reactor to listen with.
+        @return: the endpoint.
+        """
+        if self.ssl is not None and self.tlsOptions is not None:
+            return _tls.serverEndpoint(reactor, self.ssl, self.tlsOptions)
+        endpoint: IStreamServerEndpoint = serverFromString(reactor, self.description)
+        return endpoint
+
+
+@dataclass(frozen=True)
+class DevKey:
+    """
+    The development key file the hub uses when no C{--hmac-keys} is given.
+
+    @ivar path: its absolute path.
+    @ivar keyId: the id of its key.
+    @ivar created: whether this run created it.
+    """
+
+    path: str
+    keyId: str
+    created: bool
+
+
+class Options(usage.Options):
+    """
+    The options of C{twistd txws}; after L{parseOptions}, the checked
+    results are in attributes.
+
+    @ivar listeners: the checked C{--listen} endpoints, in order.
+    @ivar webSocketOptions: the L{WebSocketOptions} built from the
+        command line (defaults for what it does not give).
+    @ivar givenWebSocketOptions: the L{WebSocketOptions} fields the command
+        line gave explicitly, with their values.
+    @ivar appName: C{"hub"}, C{"echo"}, or the C{module:callable} given.
+    @ivar appObject: for a C{module:callable}, what it returned (an
+        L{IResource} or a L{WebSocketServerFactory}).
+    @ivar keyRing: the hub's keys (C{None} for other applications).
+    @ivar devKey: the development key file used, or C{None}.
+    @ivar hubArguments: keyword arguments for L{txws.hub.Hub} beyond the
+        key ring and options.
+    @ivar devKeyFile: where the development key file is (tests move it).
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve txws: by default the push hub (WebSocket subscribers at /ws, "
+        "HMAC-signed POST /publish, /healthz, and a browser page at /). "
+        "Stops gracefully on SIGTERM or SIGINT: listeners stop accepting, "
+        "WebSockets are closed with 1001, and the process exits 0. "
+        "Every TLS listener refuses TLS below 1.2."
+    )
+
+    optFlags = [
+        [
+            "allow-null-origin",
+            None,
+            "Accept WebSocket handshakes with 'Origin: null' (sandboxed pages, "
+            "file: URLs). Refused by default.",
+        ],
+    ]
+
+    optParameters: list[list[Any]] = [
+        [
+            "app",
+            None,
+            "hub",
+            "What to serve: 'hub' (the push hub), 'echo' (an echo WebSocket at /ws), "
+            "or package.module:callable, called with no arguments, returning a "
+            "twisted.web resource (served in a Site) or a txws WebSocketServerFactory "
+            "(served as a plain WebSocket listener).",
+            _text,
+        ],
+        [
+            "tls-cert",
+            None,
+            None,
+            "Certificate file (PEM) for every ssl: listener that names no privateKey of "
+            "its own. Certificates after the first are sent as the chain, so a "
+            "fullchain.pem works.",
+            _text,
+        ],
+        ["tls-key", None, None, "Private key file (PEM, unencrypted) for --tls-cert.", _text],
+        [
+            "tls-chain",
+            None,
+            None,
+            "Optional file of intermediate certificates (PEM) sent after --tls-cert.",
+            _text,
+        ],
+        [
+            "hmac-keys",
+            None,
+            None,
+            "Key file of the hub (JSON object of key id to secret, mode 600): it checks "
+            "publish signatures and private-channel tokens. Without it the hub creates "
+            "or reuses txws-dev-keys.json in the working directory (for development).",
+            _text,
+        ],
+        [
+            "broker",
+            None,
+            None,
+            "Where the hub keeps channel state: 'memory' (in this process; the default).",
+            _text,
+        ],
+        [
+            "history-size",
+            None,
+            None,
+            "Hub: messages kept per channel for resuming subscribers (default 100; "
+            "0 keeps none).",
+            _coercer("history-size", int),
+        ],
+        [
+            "history-age",
+            None,
+            None,
+            "Hub: seconds a message is kept for resuming subscribers (default 300).",
+            _coercer("history-age", float),
+        ],
+        [
+            "max-subscriptions",
+            None,
+            None,
+            "Hub: channels one connection may subscribe to (default 100).",
+            _coercer("max-subscriptions", int),
+        ],
+        [
+            "max-subscriber-buffer",
+            None,
+            None,
+            "Hub: bytes queued for a slow subscriber before it is closed with 4008 "
+            "(default 1048576).",
+            _coercer("max-subscriber-buffer", int),
+        ],
+        [
+            "max-body-size",
+            None,
+            None,
+            "Hub: largest publish request body in bytes (default 1048576).",
+            _coercer("max-body-size", int),
+        ],
+        [
+            "max-message-size",
+            None,
+            None,
+            "Largest WebSocket message accepted, in bytes; larger closes with 1009 "
+            f"(default {_WS.maxMessagePayloadSize}; 0 for no limit).",
+            _coercer("max-message-size", int),
+        ],
+        [
+            "max-frame-size",
+            None,
+            None,
+            "Largest WebSocket frame payload accepted, in bytes; larger closes with 1009 "
+            f"(default {_WS.maxFramePayloadSize}; 0 for no limit).",
+            _coercer("max-frame-size", int),
+        ],
+        [
+            "max-handshake-size",
+            None,
+            None,
+            "Largest opening handshake request (request line and headers), in bytes; "
+            f"larger gets 431 (default {_WS.maxHandshakeSize}; at least 256).",
+            _coercer("max-handshake-size", int),
+        ],
+        [
+            "open-timeout",
+            None,
+            None,
+            "Seconds allowed for the opening handshake "
+            f"(default {_WS.openHandshakeTimeout:g}; 0 for none).",
+            _coercer("open-timeout", float),
+        ],
+        [
+            "close-timeout",
+            None,
+            None,
+            "Seconds to wait for the peer's Close before aborting, also on shutdown "
+            f"(default {_WS.closeHandshakeTimeout:g}; 0 for none, then shutdown waits "
+            f"{SHUTDOWN_WITHOUT_CLOSE_TIMEOUT:g}).",
+            _coercer("close-timeout", float),
+        ],
+        [
+            "ping-interval",
+            None,
+            None,
+            f"Seconds between keepalive pings (default {_WS.autoPingInterval:g}; 0 for none).",
+            _coercer("ping-interval", float),
+        ],
+        [
+            "ping-timeout",
+            None,
+            None,
+            "Seconds within which a pong must answer a keepalive ping, else the "
+            f"connection closes with 1011 (default {_WS.autoPingTimeout:g}).",
+            _coercer("ping-timeout", float),
+        ],
+        [
+            "max-connections",
+            None,
+            None,
+            "Most WebSocket connections open at once; more get 503 "
+            f"(default {_WS.maxConnections}: no limit).",
+            _coercer("max-connections", int),
+        ],
+        [
+            "write-buffer-size",
+            None,
+            None,
+            "Bytes waiting to be sent to a peer beyond which its connection stops "
+            f"reading from it (default {_WS.writeBufferSize}; at least 1024).",
+            _coercer("write-buffer-size", int),
+        ],
+    ]
+
+    compData = usage.Completions(
+        optActions={
+            "tls-cert": usage.CompleteFiles("*.pem"),
+            "tls-key": usage.CompleteFiles("*.pem"),
+            "tls-chain": usage.CompleteFiles("*.pem"),
+            "hmac-keys": usage.CompleteFiles("*.json"),
+        }
+    )
+
+    devKeyFile: str = "txws-dev-keys.json"
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self["listen"] = []
+        self["allowed-origin"] = []
+        self.listeners: list[Listener] = []
+        self.webSocketOptions = WebSocketOptions()
+        self.givenWebSocketOptions: dict[str, Any] = {}
+        self.appName = "hub"
+        self.appObject: Optional[object] = None
+        self.keyRing: Optional[KeyRing] = None
+        self.devKey: Optional[DevKey] = None
+        self.hubArguments: dict[str, Any] = {}
+
+    @_helpText(
+        "Where to listen, as a Twisted server endpoint string; repeat for several: "
+        "tcp:8080:interface=127.0.0.1, tcp6:8080:interface=\\:\\:1, "
+        "ssl:8443:interface=0.0.0.0:privateKey=key.pem:certKey=cert.pem "
+        "(or ssl:8443 with --tls-cert and --tls-key), unix:/run/txws.sock, "
+        "systemd:domain=INET:index=0. Default: " + DEFAULT_LISTEN + "."
+    )
+    def opt_listen(self, description: str) -> None:
+        self["listen"].append(description)
+
+    @_helpText(
+        "An Origin WebSocket handshakes may come from, e.g. https://example.com or "
+        "https://*.example.com; repeat for several. Default: any Origin. Requests "
+        "without an Origin (non-browser clients) are not affected."
+    )
+    def opt_allowed_origin(self, origin: str) -> None:
+        self["allowed-origin"].append(origin)
+
+    @_helpText("Print the txws version and exit.")
+    def opt_version(self) -> None:
+        print(f"txws {__version__}")
+        raise SystemExit(0)
+
+    def postOptions(self) -> None:
+        """
+        Check everything: endpoints, TLS files, WebSocket options, the
+        application and its keys.
+
+        @raise usage.UsageError: naming what is wrong.
+        """
+        self._checkWebSocketOptions()
+        self._checkApp()
+        self._checkListeners()
+
+    def _checkWebSocketOptions(self) -> None:
+        given: dict[str, Any] = {}
+        for option, (field, _kind) in WEBSOCKET_OPTIONS.items():
+            if self[option] is not None:
+                given[field] = self[option]
+        if self["allowed-origin"]:
+            given["allowedOrigins"] = tuple(self["allowed-origin"])
+        if self["allow-null-origin"]:
+            given["allowNullOrigin"] = True
+        try:
+            self.webSocketOptions = WebSocketOptions(**given)
+        except (TypeError, ValueError) as e:
+            message = str(e)
+            for option, (field, _kind) in WEBSOCKET_OPTIONS.items():
+                message = message.replace(field, "--" + option)
+            raise usage.UsageError(message) from None
+        self.givenWebSocketOptions = given
+
+    def _checkApp(self) -> None:
+        app = self["app"]
+        self.appName = app
+        hubOnly = [o for o in (*HUB_OPTIONS, "hmac-keys", "broker") if self[o] is not None]
+        if app != "hub" and hubOnly:
+            raise usage.UsageError(
+                ", ".join("--" + o for o in hubOnly) + " only apply to --app hub"
+            )
+        if app == "hub":
+            self._checkHub()
+        elif app == "echo":
+            pass
+        elif ":" in app:
+            self.appObject = _loadCallable(app)
+        else:
+            raise usage.UsageError(
+                f"--app must be hub, echo or package.module:callable, not {app!r}"
+            )
+
+    def _checkHub(self) -> None:
+        broker = self["broker"]
+        if broker is not None and broker != "memory":
+            raise usage.UsageError(
+                f"--broker {broker!r} is not supported; supported: memory"
+            )
+        arguments: dict[str, Any] = {}
+        for option, (name, default, _kind, smallest) in HUB_OPTIONS.items():
+            value = self[option]
+            if value is None:
+                value = default
+            elif value < smallest:
+                raise usage.UsageError(f"--{option} must be at least {smallest:g}")
+            arguments[name] = value
+        self.hubArguments = arguments
+        if self["hmac-keys"] is not None:
+            try:
+                self.keyRing = loadKeyFile(self["hmac-keys"])
+            except KeyFileError as e:
+                raise usage.UsageError(f"--hmac-keys: {e}") from None
+            return
+        from txws.hub.devkeys import DEV_KEY_ID, ensureDevKeyFile
+
+        try:
+            self.keyRing, created = ensureDevKeyFile(self.devKeyFile)
+        except KeyFileError as e:
+            raise usage.UsageError(
+                f"no --hmac-keys given, and the development key file cannot be used: {e}"
+            ) from None
+        keyId = DEV_KEY_ID if DEV_KEY_ID in self.keyRing else next(iter(self.keyRing))
+        self.devKey = DevKey(os.path.abspath(self.devKeyFile), keyId, created)
+
+    def _checkListeners(self) -> None:
+        cert, key, chain = self["tls-cert"], self["tls-key"], self["tls-chain"]
+        if (cert is None) != (key is None):
+            raise usage.UsageError("--tls-cert and --tls-key must be given together")
+        if chain is not None and cert is None:
+            raise usage.UsageError("--tls-chain needs --tls-cert and --tls-key")
+        shared: Optional[CertificateOptions] = None
+        if cert is not None:
+            try:
+                shared = _tls.serverContext(cert, key, chain)
+            except _tls.TLSConfigurationError as e:
+                raise usage.UsageError(str(e)) from None
+        sharedUsed = False
+        listeners = []
+        for description in self["listen"] or [DEFAULT_LISTEN]:
+            try:
+                positional, _keywords = _tls.splitDescription(description)
+                kind = positional[0].lower() if positional else ""
+                if kind == "ssl":
+                    ssl = _tls.parseSSLDescription(description)
+                    if ssl.privateKey is not None and ssl.certKey is not None:
+                        tls = _tls.serverContext(
+                            ssl.certKey, ssl.privateKey, ssl.extraCertChain, ssl.dhParameters
+                        )
+                    elif shared is not None:
+                        if ssl.dhParameters is not None:
+                            tls = _tls.serverContext(cert, key, chain, ssl.dhParameters)
+                        else:
+                            tls = shared
+                        sharedUsed = True
+                    else:
+                        raise usage.UsageError(
+                            f"--listen {description}: no TLS key; name privateKey= and "
+                            "certKey= in it, or give --tls-cert and --tls-key"
+                        )
+                    listeners.append(Listener(description, ssl, tls))
+                    continue
+            except _tls.TLSConfigurationError as e:
+                raise usage.UsageError(f"--listen {description}: {e}") from None
+            if kind not in PLAIN_ENDPOINT_TYPES:
+                raise usage.UsageError(
+                    f"--listen {description}: unsupported endpoint type {kind!r}; use "
+                    + ", ".join(t + ":" for t in (*PLAIN_ENDPOINT_TYPES, "ssl"))
+                )
+            try:
+                serverFromString(MemoryReactor(), description)
+            except Exception as e:
+                raise usage.UsageError(f"--listen {description}: {e}") from None
+            listeners.append(Listener(description))
+        if shared is not None and not sharedUsed:
+            raise usage.UsageError(
+                "--tls-cert and --tls-key are given but no listener uses them: add "
+                "--listen ssl:PORT (an ssl: listener without privateKey=)"
+            )
+        self.listeners = listeners
+
+
+def _loadCallable(spec: str) -> object:
+    """
+    Import C{package.module:callable}, call it with no arguments and check
+    what it returns.
+
+    @raise usage.UsageError: if it cannot be imported or called, or returns
+        something that cannot be served.
+    """
+    moduleName, _, name = spec.partition(":")
+    try:
+        target: Any = importlib.import_module(moduleName)
+        for part in name.split("."):
+            target = getattr(target, part)
+    except Exception as e:
+        raise usage.UsageError(
+            f"--app {spec}: cannot import it: {type(e).__name__}: {e}"
+        ) from None
+    if not callable(target):
+        raise usage.UsageError(f"--app {spec}: not callable")
+    try:
+        result = target()
+    except Exception as e:
+        raise usage.UsageError(
+            f"--app {spec}: calling it failed: {type(e).__name__}: {e}"
+        ) from None
+    if isinstance(result, WebSocketServerFactory) or IResource.providedBy(result):
+        return result
+    raise usage.UsageError(
+        f"--app {spec} returned {type(result).__name__}; expected a twisted.web "
+        "resource or a txws WebSocketServerFactory"
+    )
+
+
+class WebSocketClosingService(Service):
+    """
+    Closes every connection of a WebSocket factory with 1001 (going away)
+    when stopped, and aborts those still open after the close timeout and a
+    margin.
+
+    @ivar factory: the factory.
+    """
+
+    def __init__(self, factory: WebSocketServerFactory, clock: IReactorTime) -> None:
+        """
+        @param factory: the factory whose connections to close.
+        @param clock: the clock of the deadline.
+        """
+        self.factory = factory
+        self._clock = clock
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Close the connections.
+
+        @return: a Deferred that fires once they are all gone, or when the
+            rest were aborted at the deadline, whichever is first.
+        """
+        super().stopService()  # type: ignore[no-untyped-call]
+        closing = self.factory.closeAll(1001)
+        if closing.called:
+            return closing
+        timeout = self.factory.options.closeHandshakeTimeout or SHUTDOWN_WITHOUT_CLOSE_TIMEOUT
+        done: Deferred[None] = Deferred()
+
+        def abortTheRest() -> None:
+            left = self.factory.connections()
+            _log.warn(
+                "{count} WebSocket connection(s) did not close in time; aborting them",
+                count=len(left),
+            )
+            for connection in left:
+                transport: Any = connection.transport
+                if transport is not None:
+                    transport.abortConnection()
+            if not done.called:
+                done.callback(None)
+
+        deadline = self._clock.callLater(timeout + SHUTDOWN_MARGIN, abortTheRest)
+
+        def closed(result: object) -> None:
+            if deadline.active():
+                deadline.cancel()
+            if not done.called:
+                done.callback(None)
+
+        closing.addBoth(closed)
+        return done
+
+
+class ListeningService(Service):
+    """
+    Listens on one endpoint, logs where, and stops listening when stopped.
+
+    Listening happens in C{privilegedStartService}, so C{twistd --uid} can
+    bind ports below 1024 before it drops privileges.
+
+    @ivar listener: the checked C{--listen}.
+    @ivar endpoint: the endpoint.
+    @ivar factory: the factory served.
+    @ivar port: the listening port once listening, else C{None}.
+    """
+
+    def __init__(
+        self, listener: Listener, endpoint: IStreamServerEndpoint, factory: IProtocolFactory,
+        appName: str, webSocketPath: Optional[str],
+    ) -> None:
+        """
+        @param listener: the checked C{--listen}.
+        @param endpoint: where to listen.
+        @param factory: what to serve there.
+        @param appName: the application's name, for the log.
+        @param webSocketPath: the path WebSocket clients connect to, for the
+            log (C{None} for an application whose paths are its own).
+        """
+        self.listener = listener
+        self.endpoint = endpoint
+        self.factory = factory
+        self.port: Optional[IListeningPort] = None
+        self._appName = appName
+        self._webSocketPath = webSocketPath
+        self._listening: Optional[Deferred[IListeningPort]] = None
+
+    def privilegedStartService(self) -> None:
+        """
+        Start listening.
+
+        @raise SystemExit: if the endpoint refuses at once (e.g. the
+            address is in use), with the reason.
+        """
+        super().privilegedStartService()  # type: ignore[no-untyped-call]
+        self._listen()
+
+    def startService(self) -> None:
+        """
+        Start listening, unless already listening.
+        """
+        super().startService()  # type: ignore[no-untyped-call]
+        self._listen()
+
+    def _listen(self) -> None:
+        if self._listening is not None:
+            return
+        failures: list[Failure] = []
+        self._listening = self.endpoint.listen(self.factory)
+        self._listening.addCallbacks(self._listened, failures.append)
+        if failures:
+            reason = failures[0].getErrorMessage()
+            _log.error(
+                "cannot listen on {description}: {reason}",
+                description=self.listener.description,
+                reason=reason,
+            )
+            raise SystemExit(f"txws: cannot listen on {self.listener.description}: {reason}")
+
+    def _listened(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        _log.info(
+            "txws {app} listening on {where}",
+            app=self._appName,
+            where=self.describe(),
+        )
+        return port
+
+    def describe(self) -> str:
+        """
+        @return: where the service listens, as URLs where they apply.
+        """
+        if self.port is None:
+            return self.listener.description
+        address: Any = self.port.getHost()
+        host = getattr(address, "host", None)
+        portNumber = getattr(address, "port", None)
+        if host is None or portNumber is None:
+            return f"{self.listener.description} ({address})"
+        if ":" in host:
+            host = f"[{host}]"
+        secure = self.listener.ssl is not None
+        web = f"{'https' if secure else 'http'}://{host}:{portNumber}/"
+        ws = f"{'wss' if secure else 'ws'}://{host}:{portNumber}"
+        if self._webSocketPath is None:
+            return web
+        if self._webSocketPath == "/":
+            return ws + "/"
+        return f"{web} (WebSocket: {ws}{self._webSocketPath})"
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop listening.
+
+        @return: a Deferred that fires once the port is closed.
+        """
+        super().stopService()  # type: ignore[no-untyped-call]
+        listening, self._listening = self._listening, None
+        if listening is None:
+            return succeed(None)
+        listening.addErrback(lambda failure: None)
+
+        def stop(port: Optional[IListeningPort]) -> Any:
+            self.port = None
+            return None if port is None else port.stopListening()
+
+        listening.addCallback(stop)
+        result: Deferred[None] = listening  # type: ignore[assignment]
+        return result
+
+
+class TxwsService(MultiService):
+    """
+    The root service of C{twistd txws}: the application's service first,
+    then one L{ListeningService} per C{--listen}.
+
+    A stop that began with SIGTERM or SIGINT ends with exit status 0 once
+    the graceful shutdown is done: the process was asked to stop and did.
+    (C{twistd} would otherwise kill itself with the same signal.)
+
+    @ivar site: the factory every listener serves.
+    @ivar app: the application's own service (L{txws.hub.Hub} or a
+        L{WebSocketClosingService}), or C{None}.
+    """
+
+    def __init__(self, reactor: Any) -> None:
+        """
+        @param reactor: the reactor that runs the server.
+        """
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._reactor = reactor
+        self.site: Optional[IProtocolFactory] = None
+        self.app: Optional[IService] = None
+
+    def startService(self) -> None:
+        """
+        Start the children and arrange for a clean exit status.
+        """
+        super().startService()  # type: ignore[no-untyped-call]
+        if IReactorCore.providedBy(self._reactor):
+            self._reactor.addSystemEventTrigger("after", "shutdown", self._cleanExit)
+
+    def _cleanExit(self) -> None:
+        if getattr(self._reactor, "_exitSignal", None) is not None:
+            self._reactor._exitSignal = None
+
+    def listeners(self) -> list[ListeningService]:
+        """
+        @return: the listening services, in C{--listen} order.
+        """
+        return [s for s in self if isinstance(s, ListeningService)]
+
+
+def _echoSite(options: WebSocketOptions, reactor: Any) -> tuple[Site, WebSocketServerFactory]:
+    from txws.apps.echo import echoFactory
+
+    factory = echoFactory(options=options, reactor=reactor)
+    root = Resource()
+    root.putChild(
+        b"",
+        Data(
+            b"txws echo server: connect a WebSocket to /ws and every message comes back.\n",
+            "text/plain; charset=utf-8",
+        ),
+    )
+    root.putChild(b"ws", WebSocketResource(factory))
+    return Site(root), factory
+
+
+def makeService(options: Options, reactor: Any = None) -> IService:
+    """
+    Build the server from checked options.
+
+    @param options: parsed L{Options}.
+    @param reactor: the reactor to listen with and time out on (default:
+        the global one).
+    @return: the root service (a L{TxwsService}).
+    """
+    if reactor is None:
+        from twisted.internet import reactor as globalReactor
+
+        reactor = globalReactor
+    root = TxwsService(reactor)
+    webSocketPath: Optional[str] = None
+    served: IProtocolFactory
+    if options.appName == "hub":
+        from txws.hub import Hub
+
+        assert options.keyRing is not None
+        if options.devKey is not None:
+            _log.warn(
+                "no --hmac-keys given: using the development key file {path} "
+                "(key id {keyId}, {state}); give --hmac-keys FILE in production",
+                path=options.devKey.path,
+                keyId=options.devKey.keyId,
+                state="created now" if options.devKey.created else "already there",
+            )
+        hub = Hub(
+            options.keyRing,
+            reactor=reactor,
+            options=options.webSocketOptions,
+            **options.hubArguments,
+        )
+        root.app = hub
+        served = hub.site()
+        webSocketPath = "/ws"
+    elif options.appName == "echo":
+        served, factory = _echoSite(options.webSocketOptions, reactor)
+        root.app = WebSocketClosingService(factory, reactor)
+        webSocketPath = "/ws"
+    elif isinstance(options.appObject, WebSocketServerFactory):
+        factory = options.appObject
+        if options.givenWebSocketOptions:
+            factory.setProtocolOptions(**options.givenWebSocketOptions)
+        root.app = WebSocketClosingService(factory, reactor)
+        served = factory
+        webSocketPath = "/"
+    else:
+        resource: Any = options.appObject
+        if options.givenWebSocketOptions:
+            _log.warn(
+                "--app {app} returned a resource: the WebSocket options of the command "
+                "line do not reach the factories inside it",
+                app=options.appName,
+            )
+        served = Site(resource)
+        if isinstance(resource, WebSocketResource):
+            root.app = WebSocketClosingService(resource.factory, reactor)
+    if root.app is not None:
+        root.app.setServiceParent(root)
+    root.site = served
+    for listener in options.listeners:
+        ListeningService(
+            listener, listener.endpoint(reactor), served, options.appName, webSocketPath
+        ).setServiceParent(root)
+    return root
