@@ -1,0 +1,132 @@
+"""
+End-to-end tests of the hub's browser page (C{GET /}, C{txws/hub/page.html})
+in a real headless Chromium against a real C{twistd -n txws} process, with
+messages published by C{python -m txws.hub publish}.
+
+The server runs with no keys of its own, so it writes its development key
+file into its working directory, and the command line signs with that file,
+as the README's quick start does.
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.trial.unittest import TestCase
+
+from tests.hubsupport import HubProcess, publishCLI
+from tests.peers.chromium import BrowserPage, Chromium, chromiumMissing
+
+#: The page's list of received messages, as the text of each item.
+MESSAGES = "Array.from(document.querySelectorAll('#messages li'), li => li.textContent)"
+
+
+class HubPageTests(TestCase):
+    """
+    The page subscribes with the browser's own WebSocket API, shows what is
+    published, and resumes after a lost connection (C{docs/hub.md},
+    "Sequence numbers, epochs, history and resuming").
+    """
+
+    skip = chromiumMissing()
+
+    def setUp(self) -> None:
+        self.hub = HubProcess(self)
+        self.browser = Chromium()
+        self.addCleanup(self.browser.close)
+
+    def openPage(self, channel: str = "news") -> BrowserPage:
+        """
+        Open the hub's page for C{channel} and wait until it is subscribed.
+
+        @return: the page.
+        """
+        page = self.browser.newPage()
+        page.navigate(self.hub.url(f"/?channel={channel}"))
+        page.waitFor("document.getElementById('status').textContent === 'open'")
+        page.waitFor(f"window.txwsHub.channels.has({json.dumps(channel)})")
+        return page
+
+    def publish(self, channel: str, data: object) -> None:
+        """
+        Publish with the command line, signed with the development key file.
+        """
+        done = publishCLI(self.hub, self.hub.devKeyFile, channel, json.dumps(data))
+        self.assertEqual(done.returncode, 0, f"publish failed: {done.stderr}\n{done.stdout}")
+
+    def test_publishedMessageAppears(self) -> None:
+        """
+        A message published to the page's channel appears in C{#messages}
+        with its seq, and the page's script logs no error.
+        """
+        page = self.openPage("news")
+        self.assertEqual(page.evaluate("document.getElementById('channel').value"), "news")
+        self.publish("news", {"hello": "browser"})
+        page.waitFor(f"{MESSAGES}.length === 1")
+        [text] = page.evaluate(MESSAGES)
+        self.assertIn('{"hello":"browser"}', text)
+        self.assertIn("#1", text)
+        self.assertEqual(page.problems(), [])
+
+    def test_otherChannelNotShown(self) -> None:
+        """
+        A message published to another channel does not appear; the next
+        one to the page's channel does.
+        """
+        page = self.openPage("sport")
+        self.publish("news", {"not": "for sport"})
+        self.publish("sport", {"goal": 1})
+        page.waitFor(f"{MESSAGES}.length >= 1")
+        self.assertEqual(len(page.evaluate(MESSAGES)), 1)
+        self.assertIn('{"goal":1}', page.evaluate(MESSAGES)[0])
+
+    def test_dataIsEscaped(self) -> None:
+        """
+        Markup in a message is shown as text, never parsed as HTML.
+        """
+        page = self.openPage()
+        markup = "<img src=x onerror=\"window.pwned=1\"><b>bold</b>"
+        self.publish("news", {"html": markup})
+        page.waitFor(f"{MESSAGES}.length === 1")
+        self.assertIn(json.dumps(markup), page.evaluate(MESSAGES)[0])
+        self.assertEqual(page.evaluate("document.querySelectorAll('#messages img, b').length"), 0)
+        self.assertIsNone(page.evaluate("window.pwned"))
+
+    def test_resumesAfterLostConnection(self) -> None:
+        """
+        After a lost connection the page reconnects, resumes with since and
+        epoch (the hub answers C{recovered: true}), and shows every message
+        once, in order, with no "missed" notice.
+        """
+        page = self.openPage()
+        self.publish("news", {"n": 1})
+        page.waitFor(f"{MESSAGES}.length === 1")
+        page.evaluate("window.txwsHub.drop()")
+        self.publish("news", {"n": 2})
+        page.waitFor("window.txwsHub.lastRecovered === true", timeout=15)
+        self.publish("news", {"n": 3})
+        page.waitFor(f"{MESSAGES}.length >= 3")
+        texts = page.evaluate(MESSAGES)
+        self.assertEqual(len(texts), 3, texts)
+        for n, text in enumerate(texts, 1):
+            self.assertIn(f"#{n}", text)
+            self.assertIn(f'{{"n":{n}}}', text)
+        self.assertTrue(page.evaluate("document.getElementById('notice').hidden"))
+        self.assertGreaterEqual(page.evaluate("window.txwsHub.reconnects"), 1)
+        self.assertEqual(page.problems(), [])
+
+    def test_missedMessagesNotice(self) -> None:
+        """
+        When the hub answers a resume with C{recovered: false} (here: an
+        epoch that is not the channel's), the page shows that some messages
+        were missed, and goes on showing new ones.
+        """
+        page = self.openPage()
+        page.evaluate("window.txwsHub.channels.get('news').epoch = 'not-the-epoch'")
+        page.evaluate("window.txwsHub.drop()")
+        page.waitFor("window.txwsHub.lastRecovered === false", timeout=15)
+        self.assertFalse(page.evaluate("document.getElementById('notice').hidden"))
+        self.assertIn("missed", page.evaluate("document.getElementById('notice').textContent"))
+        self.publish("news", {"after": "gap"})
+        page.waitFor(f"{MESSAGES}.length === 1")
+        self.assertIn('{"after":"gap"}', page.evaluate(MESSAGES)[0])
