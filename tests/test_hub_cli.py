@@ -524,3 +524,61 @@ class ProcessTests(SynchronousTestCase):
         self.assertEqual(len(lines), 1, lines)
         self.assertIn("request failed", lines[0])
         self.assertNotIn(SECRET, done.stderr)
+
+
+class AgainstHubTests(CommandLineCase):
+    """
+    The commands against a real L{Hub} in memory: what C{publish} sends is
+    what the hub's C{/publish} accepts, and what C{token} prints is what
+    the hub admits.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        from txws.hub import Hub
+
+        self.hub = Hub(KeyRing({"k1": SECRET}), reactor=self.clock)
+        self.hub.startService()
+        self.agent = RequestTraversalAgent(self.hub.resource())
+
+    def test_publish(self) -> None:
+        """
+        Both schemes publish; the hub answers with the channel and its
+        sequence number, printed as received.
+        """
+        for seq, scheme in enumerate(["v2", "seed"], 1):
+            arguments = parseArguments(["publish", "--key-file", self.keyFile, "--scheme",
+                                        scheme, "news", '{"title": "hello"}'])
+            status = self.successResultOf(
+                publish(self.clock, arguments, self.agent, self.stdout, self.stderr))
+            self.assertEqual((status, self.stderr.getvalue()), (0, ""))
+            answer = json.loads(self.stdout.getvalue())
+            self.assertEqual((answer["channel"], answer["seq"]), ("news", seq))
+            self.stdout.seek(0)
+            self.stdout.truncate()
+
+    def test_publishRefusedByHub(self) -> None:
+        """
+        A key the hub does not hold is refused with 401 and status 1.
+        """
+        other = self.writeKeys({"k1": "not-the-hub-secret"}, name="other.json")
+        arguments = parseArguments(["publish", "--key-file", other, "news", "1"])
+        status = self.successResultOf(
+            publish(self.clock, arguments, self.agent, self.stdout, self.stderr))
+        self.assertEqual(status, 1)
+        self.assertOneLine("HTTP 401")
+
+    def test_token(self) -> None:
+        """
+        The hub admits a printed token to its channel, until it expires.
+        """
+        arguments = parseArguments(["token", "--key-file", self.keyFile, "--channel",
+                                    "private-user-42", "--ttl", "60"])
+        self.assertEqual(token(arguments, self.textOut, self.stderr, self.clock.seconds()), 0)
+        minted = self.textOut.getvalue().strip()
+        self.assertIsNone(self.hub.checkToken(minted, "private-user-42"))
+        refusal = self.hub.checkToken(minted, "private-user-43")
+        self.assertEqual(refusal and refusal[0], "token_wrong_channel")
+        self.clock.advance(60)
+        refusal = self.hub.checkToken(minted, "private-user-42")
+        self.assertEqual(refusal and refusal[0], "token_expired")
