@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
-from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -104,6 +103,8 @@ class LocalChannels:
         self._broker = broker
         self._live: dict[str, set[HubProtocol]] = {}
         self._pending: dict[str, dict[HubProtocol, _Pending]] = {}
+        # Channels whose node subscription is on its way, with who waits.
+        self._subscribing: dict[str, list[tuple[HubProtocol, _Pending]]] = {}
         self.delivered: dict[str, tuple[int, int]] = {}
 
     @property
@@ -198,13 +199,38 @@ class LocalChannels:
         first = channel not in self._live and channel not in self._pending
         waiting = _Pending(since, epoch, requestId)
         self._pending.setdefault(channel, {})[protocol] = waiting
-        d: Deferred[Any] = self._broker.subscribe(channel) if first else succeed(None)
-        d.addCallback(lambda _: self._broker.history(channel, since, epoch))
-        d.addCallbacks(
+        if first:
+            # History is read only once the node listens to the channel, so
+            # that nothing published in between is lost; later subscribers
+            # wait for that too.
+            self._subscribing[channel] = [(protocol, waiting)]
+            self._broker.subscribe(channel).addCallbacks(
+                self._nodeSubscribed,
+                self._nodeSubscribeFailed,
+                callbackArgs=(channel,),
+                errbackArgs=(channel,),
+            )
+        elif channel in self._subscribing:
+            self._subscribing[channel].append((protocol, waiting))
+        else:
+            self._askHistory(protocol, channel, waiting)
+
+    def _nodeSubscribed(self, _: object, channel: str) -> None:
+        for protocol, waiting in self._subscribing.pop(channel, ()):
+            self._askHistory(protocol, channel, waiting)
+
+    def _nodeSubscribeFailed(self, reason: Failure, channel: str) -> None:
+        for protocol, waiting in self._subscribing.pop(channel, ()):
+            self._brokerFailed(reason, protocol, channel, waiting.requestId, True)
+
+    def _askHistory(self, protocol: HubProtocol, channel: str, waiting: _Pending) -> None:
+        if self._pending.get(channel, {}).get(protocol) is not waiting:
+            return  # unsubscribed or gone meanwhile
+        self._broker.history(channel, waiting.since, waiting.epoch).addCallbacks(
             self._historyArrived,
             self._brokerFailed,
             callbackArgs=(protocol, channel, waiting),
-            errbackArgs=(protocol, channel, requestId, True),
+            errbackArgs=(protocol, channel, waiting.requestId, True),
         )
 
     def _answerAgain(
