@@ -1,9 +1,9 @@
 """
 The cells of the benchmark: what is measured, for every server.
 
-A cell has a I{kind} (C{echo}, C{feed}, C{handshake}, C{memory}); the harness keeps
-one runner per kind (L{bench.run.RUNNERS}), so a new kind of cell (fan-out,
-compression) is a new runner and new entries here.
+A cell has a I{kind} (C{echo}, C{feed}, C{handshake}, C{memory}, C{fanout}); the
+harness keeps one runner per kind (L{bench.run.RUNNERS}), so a new kind of cell
+(compression) is a new runner and new entries here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ class Cell:
     @ivar kind: which runner measures it.
     @ivar size: the message size (echo cells).
     @ivar text: text messages instead of binary (echo cells).
-    @ivar connections: connections with a message in flight (echo cells).
+    @ivar connections: connections with a message in flight (echo cells),
+        or subscribers of each publish (fan-out cells).
     @ivar readSize: if non-zero, the server reads at most this many bytes
         per C{recv} (servers whose transport allows it; others are "n/a").
     @ivar fresh: whether the cell needs a server process of its own (so
@@ -49,9 +50,16 @@ class Cell:
         The unit of the cell's cost: server CPU microseconds per message or
         handshake, or resident KiB per connection.
         """
-        return {"echo": "us/msg", "feed": "us/msg", "handshake": "us/hs", "memory": "KiB/conn"}[
-            self.kind
-        ]
+        return {"echo": "us/msg", "feed": "us/msg", "handshake": "us/hs", "memory": "KiB/conn",
+                "fanout": "us/delivery"}[self.kind]
+
+    @property
+    def mode(self) -> str:
+        """
+        Which variant of the servers the cell runs: C{echo}, or C{fanout}
+        (L{bench.fanout_servers}).
+        """
+        return "fanout" if self.kind == "fanout" else "echo"
 
 
 def _echo(label: str, size: int, connections: int, text: bool = False, readSize: int = 0) -> Cell:
@@ -85,6 +93,9 @@ CELLS: dict[str, Cell] = {
         Cell("feed-1MiB-r64KiB", "feed", MiB, readSize=64 * KiB, server=False),
         Cell("handshake", "handshake"),
         Cell("idle-memory", "memory", fresh=True),
+        # One publish of a ~100-byte text message to many subscribers.
+        Cell("fanout-1k", "fanout", 100, True, 1000),
+        Cell("fanout-5k", "fanout", 100, True, 5000),
     ]
 }
 

@@ -5,6 +5,7 @@ one run, one table out.
 
     python -m bench.run [--quick] [--servers txws,raw,...] [--cells ...]
                         [--duration S] [--warmup S] [--idle N] [--output PATH]
+                        [--subscribers N] [--publishes N]
 
 See C{bench/README.md} for what the cells and columns mean.
 """
@@ -27,6 +28,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 from bench.cells import CELLS, QUICK_CELLS, Cell
+from bench.fanout import (
+    HubPublisher,
+    Publisher,
+    WebSocketPublisher,
+    closeAll,
+    ensureFileLimit,
+    fanoutLoop,
+    hubSecret,
+    openSubscribers,
+)
+from bench.fanout_servers import FANOUT_SERVERS, HUB_SECRET_ENV
 from bench.loadgen import (
     CLOSE_REPLY,
     CpuClock,
@@ -43,7 +55,9 @@ from bench.loadgen import (
 )
 from bench.servers import SERVERS, pinToCpu, raiseFileLimit
 
-__all__ = ["DEFAULT_SERVERS", "RUNNERS", "VARIANTS", "Row", "main", "runBenchmark"]
+__all__ = [
+    "DEFAULT_SERVERS", "RUNNERS", "VARIANTS", "Row", "formatFanoutTable", "main", "runBenchmark",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +68,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 
 DEFAULT_SERVERS = [
     "tcp-echo", "raw", "txws", "txws-resource", "autobahn", "twisted-web", "websockets", "picows",
+    "txws-hub",
 ]
 
 #: The load generator's CPU and the servers' CPU.
@@ -93,23 +108,28 @@ class ServerProcess:
     #: directory (C{--profile}).
     profileDir: Optional[Path] = None
 
-    def __init__(self, name: str, readSize: int, serverCpu: int, logDir: str) -> None:
+    def __init__(
+        self, name: str, readSize: int, serverCpu: int, logDir: str, mode: str = "echo"
+    ) -> None:
+        self.mode = mode
         server, extraEnv = VARIANTS.get(name, (name, {}))
         profile: list[str] = []
         if self.profileDir is not None:
-            label = f"{name}-r{readSize}-{time.time_ns()}.pstats"
+            label = f"{name}-{mode}-r{readSize}-{time.time_ns()}.pstats"
             self.profile: Optional[Path] = self.profileDir / label
             profile = ["--profile", str(self.profile)]
         else:
             self.profile = None
         env = dict(os.environ, **extraEnv)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env[HUB_SECRET_ENV] = hubSecret()
         self.log = Path(logDir) / f"{name}-{int(time.time() * 1000)}.log"
         self._logFile = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "bench.servers", "--server", server,
-                "--cpu", str(serverCpu), "--read-size", str(readSize), *profile,
+                "--cpu", str(serverCpu), "--read-size", str(readSize), "--mode", mode,
+                *profile,
             ],
             cwd=ROOT,
             env=env,
@@ -165,6 +185,11 @@ class Settings:
     @ivar idleBatch: idle connections opened at a time (concurrent opening
         handshakes leave their garbage interleaved with the connections'
         memory: with 200 at a time raw measures 1.9 KiB instead of 1.1).
+    @ivar subscribers: if non-zero, the subscribers of every fan-out cell
+        instead of the cell's own (a smoke run).
+    @ivar publishes: if non-zero, fan-out windows are exactly this many
+        publishes instead of C{duration} seconds.
+    @ivar subscriberBatch: subscribers opened at a time.
     """
 
     duration: float
@@ -172,6 +197,9 @@ class Settings:
     idle: int
     repeat: int = 1
     idleBatch: int = 10
+    subscribers: int = 0
+    publishes: int = 0
+    subscriberBatch: int = 250
 
 
 def _echoReply(echo: str, cell: Cell) -> tuple[bytes, bytes]:
@@ -334,24 +362,85 @@ def runFeed(
     )
 
 
+def runFanout(
+    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+) -> Row:
+    """
+    One publish to every subscriber, in a closed loop (see L{bench.fanout}):
+    the cost is the server's CPU per delivered message, the rate
+    publishes per second.
+    """
+    server = _needServer(process)
+    port = server.ready["port"]
+    count = settings.subscribers or cell.connections
+    ensureFileLimit(count + 256)
+    hub = VARIANTS.get(name, (name, {}))[0] == "txws-hub"
+    subscribers, leftovers = openSubscribers(port, count, batch=settings.subscriberBatch)
+    publisher: Optional[Publisher] = None
+    try:
+        publisher = HubPublisher(port, hubSecret()) if hub else WebSocketPublisher(port)
+        result = fanoutLoop(
+            subscribers, leftovers, publisher, CpuClock(server.pid), settings.warmup,
+            settings.duration, publishes=settings.publishes, setupMessages=1 if hub else 0,
+        )
+    finally:
+        closeAll(subscribers, publisher)
+    wrong = [d for d in result.delivered if d != count]
+    if wrong:
+        raise HarnessError(f"the hub answered delivered={wrong[0]} for {count} subscribers")
+    deliveries = result.publishes * result.subscribers
+    latencies = sorted(result.latencies)
+    return Row(
+        "", cell.name, cell.unit,
+        rate=result.publishes / result.seconds,
+        cost=result.serverCpu / deliveries * 1e6,
+        generatorCost=result.generatorCpu / deliveries * 1e6,
+        details={
+            "subscribers": result.subscribers,
+            "publishes": result.publishes,
+            "warmupPublishes": result.warmupPublishes,
+            "deliveries": deliveries,
+            "deliveriesPerSecond": round(deliveries / result.seconds),
+            "perSubscriber": {"min": result.perSubscriber[0], "max": result.perSubscriber[1]},
+            "checkedMessages": result.checked,
+            "hubDelivered": len(result.delivered),
+            "seconds": round(result.seconds, 3),
+            "serverCpuSeconds": round(result.serverCpu, 3),
+            "serverUserUsPerDelivery": round(result.serverUser / deliveries * 1e6, 2),
+            "serverSystemUsPerDelivery": round(
+                (result.serverCpu - result.serverUser) / deliveries * 1e6, 2
+            ),
+            "serverBusy": round(result.serverCpu / result.seconds, 3),
+            "generatorBusy": round(result.generatorCpu / result.seconds, 3),
+            "lastArrivalMs": {
+                "p50": round(latencies[len(latencies) // 2] * 1e3, 3),
+                "p99": round(latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)]
+                             * 1e3, 3),
+                "max": round(latencies[-1] * 1e3, 3),
+            },
+        },
+    )
+
+
 Runner = Callable[[Optional[ServerProcess], str, Cell, Settings], Row]
 
 #: One runner per kind of cell.
 RUNNERS: dict[str, Runner] = {
     "echo": runEcho, "feed": runFeed, "handshake": runHandshake, "memory": runMemory,
+    "fanout": runFanout,
 }
 
 
-def _processGroups(cells: list[Cell]) -> list[tuple[int, list[Cell]]]:
+def _processGroups(cells: list[Cell]) -> list[tuple[tuple[int, str], list[Cell]]]:
     """
-    Group cells by the server process they can share: same read size, and
-    cells that need a fresh process alone.  Cells that need no server form
-    a group whose read size is C{-1}.
+    Group cells by the server process they can share: same read size and
+    mode (echo or fan-out), and cells that need a fresh process alone.
+    Cells that need no server form a group whose read size is C{-1}.
     """
-    groups: list[tuple[int, list[Cell]]] = []
-    shared: dict[int, list[Cell]] = {}
+    groups: list[tuple[tuple[int, str], list[Cell]]] = []
+    shared: dict[tuple[int, str], list[Cell]] = {}
     for cell in cells:
-        key = cell.readSize if cell.server else -1
+        key = (cell.readSize if cell.server else -1, cell.mode)
         if cell.fresh:
             groups.append((key, [cell]))
         elif key in shared:
@@ -390,14 +479,16 @@ def runBenchmark(
         log(_describe(row))
 
     with tempfile.TemporaryDirectory(prefix="txws-bench-") as logDir:
-        for readSize, group in _processGroups(cells):
+        for (readSize, mode), group in _processGroups(cells):
             running: dict[str, Optional[ServerProcess]] = {}
             try:
                 for name in servers:
                     if readSize < 0:
                         running[name] = None
                         continue
-                    process = _start(name, readSize, serverCpu, logDir, group, info, record, log)
+                    process = _start(
+                        name, readSize, mode, serverCpu, logDir, group, info, record, log
+                    )
                     if process is not None:
                         running[name] = process
                 for _ in range(settings.repeat if not group[0].fresh else 1):
@@ -421,6 +512,7 @@ def runBenchmark(
 def _start(
     name: str,
     readSize: int,
+    mode: str,
     serverCpu: int,
     logDir: str,
     group: list[Cell],
@@ -440,11 +532,14 @@ def _start(
     if readSize and not SERVERS[base].readSizes:
         skip("n/a")
         return None
+    if (base not in FANOUT_SERVERS) if mode == "fanout" else SERVERS[base].echo == "none":
+        skip("n/a")
+        return None
     if info.get(name, {}).get("error") == "not installed":
         skip("not installed")
         return None
     try:
-        process = ServerProcess(name, readSize, serverCpu, logDir)
+        process = ServerProcess(name, readSize, serverCpu, logDir, mode)
     except HarnessError as e:
         skip(f"error: {e}")
         return None
@@ -454,7 +549,9 @@ def _start(
         log(f"{name}: {process.ready['error']} ({process.ready.get('detail', '')})")
         skip(process.ready["error"])
         return None
-    info.setdefault(name, process.ready)
+    entry = info.setdefault(name, dict(process.ready))
+    if "broadcast" in process.ready:
+        entry["broadcast"] = process.ready["broadcast"]
     return process
 
 
@@ -464,7 +561,7 @@ def _ensureRunning(
     if process.alive():
         return process
     process.stop()
-    return ServerProcess(name, readSize, serverCpu, logDir)
+    return ServerProcess(name, readSize, serverCpu, logDir, process.mode)
 
 
 def _runCell(
@@ -514,6 +611,8 @@ def formatTable(rows: list[Row]) -> str:
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
+        if _isFanout(row):
+            continue
         if row.status != "ok":
             lines.append(f"| {row.cell} | {row.server} | {row.status} | | | | |")
             continue
@@ -532,12 +631,56 @@ def _fmt(value: Optional[float]) -> str:
     return f"{value:.2f}" if value is not None else ""
 
 
+def _isFanout(row: Row) -> bool:
+    cell = CELLS.get(row.cell)
+    return cell is not None and cell.kind == "fanout"
+
+
+def formatFanoutTable(rows: list[Row]) -> str:
+    """
+    @return: the fan-out cells as one markdown table: server CPU per
+        delivered message and its ratios, publishes per second, and the
+        time until the last subscriber had each publish.
+    """
+    costs = {(r.server, r.cell): r.cost for r in rows if r.status == "ok" and r.cost > 0}
+    lines = [
+        "| cell | server | subscribers | server us/delivery | this/raw | websockets/this | "
+        "autobahn/this | publishes/s | last arrival p50 ms | p99 ms | generator busy |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        if not _isFanout(row):
+            continue
+        if row.status != "ok":
+            lines.append(f"| {row.cell} | {row.server} | {row.status} |" + " |" * 8)
+            continue
+        d = row.details
+
+        def ratio(top: Optional[float], bottom: Optional[float]) -> str:
+            return _fmt(top / bottom) if top and bottom else ""
+
+        raw = costs.get(("raw", row.cell))
+        lines.append(
+            f"| {row.cell} | {row.server} | {d['subscribers']:,} | {row.cost:.2f} | "
+            f"{ratio(row.cost, raw)} | {ratio(costs.get(('websockets', row.cell)), row.cost)} | "
+            f"{ratio(costs.get(('autobahn', row.cell)), row.cost)} | {row.rate:,.1f} | "
+            f"{d['lastArrivalMs']['p50']:.1f} | {d['lastArrivalMs']['p99']:.1f} | "
+            f"{d['generatorBusy']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 #: (description, cells, threshold on raw/txws cost) for the efficiency targets.
 _EFFICIENCY_TARGETS = [
     ("small messages, 50 connections", ["echo-32B-c50", "echo-1KiB-c50", "echo-1KiB-text-c50"],
      0.8),
     ("large messages", ["echo-64KiB-c1", "echo-64KiB-c50", "echo-1MiB-c1", "echo-1MiB-c50"], 0.85),
 ]
+
+
+#: (peer, limit, comparison) for the fan-out targets: CPU per delivered
+#: message within 1.3x of raw's, 2x cheaper than websockets, 4x than Autobahn.
+_FANOUT_TARGETS = [("raw", 1.3, "<="), ("websockets", 2.0, ">="), ("autobahn", 4.0, ">=")]
 
 
 def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
@@ -564,6 +707,24 @@ def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
         return row.cost if row else None
 
     for server in variants:
+        for cell in ("fanout-1k", "fanout-5k"):
+            mine = cost(server, cell)
+            if mine is None:
+                continue
+            for peer, limit, compare in _FANOUT_TARGETS:
+                theirs = cost(peer, cell)
+                if peer == "raw":
+                    value = mine / theirs if theirs else None
+                    ok = None if value is None else value <= limit
+                    add(server, f"fan-out CPU per delivery / {peer}'s", cell, value,
+                        f"{compare} {limit}", ok)
+                else:
+                    value = theirs / mine if theirs else None
+                    ok = None if value is None else value >= limit
+                    add(server, f"fan-out: {peer}'s CPU per delivery / this", cell, value,
+                        f"{compare} {limit}", ok)
+        if SERVERS[VARIANTS.get(server, (server, {}))[0]].echo == "none":
+            continue
         for target, cells, threshold in _EFFICIENCY_TARGETS:
             for cell in cells:
                 raw, mine = cost("raw", cell), cost(server, cell)
@@ -604,7 +765,9 @@ def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
         p99 = row.details["rttMs"]["p99"] if row else None
         add(server, "1 MiB round trip p99 (ms), no delayed-ACK stall", "echo-1MiB-c1", p99,
             "< 40", None if p99 is None else p99 < 40)
-    return verdicts
+    # Only the targets of cells that ran.
+    ran = {r.cell for r in rows}
+    return [v for v in verdicts if v["cell"] in ran]
 
 
 def formatTargets(verdicts: list[dict[str, Any]]) -> str:
@@ -711,6 +874,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--idle", type=int, help="idle connections for idle-memory (5000)")
     parser.add_argument("--idle-batch", type=int, default=10,
                         help="idle connections opened at a time (10)")
+    parser.add_argument("--subscribers", type=int, default=0,
+                        help="subscribers of every fan-out cell instead of its own (a smoke run)")
+    parser.add_argument("--publishes", type=int, default=0,
+                        help="fan-out windows of exactly N publishes instead of --duration")
+    parser.add_argument("--subscriber-batch", type=int, default=250,
+                        help="fan-out subscribers opened at a time (250)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each cell N times, keep each server's best (1)")
     parser.add_argument("--output", help="JSON results file (default bench/results/DATE.json)")
@@ -741,6 +910,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         idle=args.idle or (100 if args.quick else 5000),
         repeat=max(args.repeat, 1),
         idleBatch=max(args.idle_batch, 1),
+        subscribers=max(args.subscribers, 0),
+        publishes=max(args.publishes, 0),
+        subscriberBatch=max(args.subscriber_batch, 1),
     )
     pinned = pinToCpu(GENERATOR_CPU) and SERVER_CPU in range(os.cpu_count() or 1)
     raiseFileLimit()
@@ -772,8 +944,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, ready in info.items():
         detail = ready.get("version") or ready.get("detail", "")
         path = f", {ready['path']}" if "path" in ready else ""
-        header.append(f"- {name}: {detail}{path}")
-    output = "\n".join(header) + "\n\n" + formatTable(rows) + "\n\n"
+        broadcast = f"; fan-out by {ready['broadcast']}" if "broadcast" in ready else ""
+        header.append(f"- {name}: {detail}{path}{broadcast}")
+    output = "\n".join(header) + "\n\n"
+    if any(not _isFanout(r) for r in rows):
+        output += formatTable(rows) + "\n\n"
+    if any(_isFanout(r) for r in rows):
+        output += "Fan-out (one publish to every subscriber, closed loop):\n\n"
+        output += formatFanoutTable(rows) + "\n\n"
     output += "Targets (from the issue):\n\n" + formatTargets(verdicts) + "\n"
     print(output)
     if ServerProcess.profileDir is not None:

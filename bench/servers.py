@@ -2,7 +2,7 @@
 The echo servers of the benchmark, each run alone in its own process:
 
     python -m bench.servers --server NAME [--port 0] [--cpu 1] [--read-size N]
-                            [--profile FILE]
+                            [--mode echo|fanout] [--profile FILE]
 
 The process pins itself to one CPU, raises its open-file limit, listens on
 127.0.0.1, prints one JSON line (C{{"server", "port", "pid", "version",
@@ -17,6 +17,10 @@ Two servers are not WebSocket servers: C{raw}, the Twisted protocol that
 answers the upgrade and then writes back every byte it receives (the ceiling
 for anything built on Twisted), and C{tcp-echo}, a plain C{epoll} loop that
 echoes bytes without any handshake (the load generator's own ceiling).
+
+With C{--mode fanout} a server runs its fan-out variant instead (one
+publisher, many subscribers: see L{bench.fanout_servers}); C{txws-hub}, the
+push hub, has only that one.
 """
 
 from __future__ import annotations
@@ -54,8 +58,9 @@ __all__ = [
 #: The largest message every server is configured to accept.
 MAX_MESSAGE = 2 * 1024 * 1024
 
-#: The listen backlog, large enough for the memory cell's batches of connects.
-BACKLOG = 1024
+#: The listen backlog, large enough for the batches of connects of the
+#: memory and fan-out cells (the kernel caps it at C{net.core.somaxconn}).
+BACKLOG = 4096
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -79,7 +84,8 @@ class ServerInfo:
     @ivar echo: C{"frames"} for a WebSocket echo (replies are unmasked
         server frames), C{"bytes"} for a server that writes back the client's
         masked frames as they came, C{"tcp"} for a plain echo with no
-        handshake at all.
+        handshake at all, C{"none"} for a server without an echo (fan-out
+        cells only).
     @ivar readSizes: whether C{--read-size} can bound its reads from the
         socket (Twisted and asyncio selector transports).
     @ivar run: C{run(port, readSize, announce)} serves forever.
@@ -416,6 +422,10 @@ def _runPicows(port: int, readSize: int, announce: Announce) -> None:
     asyncio.run(serve())
 
 
+def _runNoEcho(port: int, readSize: int, announce: Announce) -> None:
+    raise NotInstalled("this server has no echo (fan-out cells only)")
+
+
 # -- The plain TCP echo -------------------------------------------------------------
 
 
@@ -469,6 +479,10 @@ SERVERS: dict[str, ServerInfo] = {
         ServerInfo("websockets", "websockets (asyncio)", "frames", True, _runWebsockets),
         ServerInfo("picows", "picows on its own Cython transport (outer yardstick)",
                    "frames", False, _runPicows),
+        ServerInfo("txws-hub", "the txws push hub, publishes by signed POST (fan-out only)",
+                   "none", False, _runNoEcho),
+        ServerInfo("raw-send", "raw, writing straight to each socket first (fan-out only)",
+                   "none", False, _runNoEcho),
     ]
 }
 
@@ -501,9 +515,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cpu", type=int, default=1, help="CPU to pin to (-1: none)")
     parser.add_argument("--read-size", type=int, default=0, help="bound each recv (bytes)")
+    parser.add_argument("--mode", choices=["echo", "fanout"], default="echo",
+                        help="serve echo cells, or fan-out cells (bench.fanout_servers)")
     parser.add_argument("--profile", help="run under cProfile and save the stats to this file")
     args = parser.parse_args(argv)
     info = SERVERS[args.server]
+    run = info.run
+    if args.mode == "fanout":
+        from bench.fanout_servers import FANOUT_SERVERS
+
+        if args.server not in FANOUT_SERVERS:
+            print(json.dumps({"error": "not supported", "detail": "no fan-out"}), flush=True)
+            return 3
+        run = FANOUT_SERVERS[args.server]
     pinned = pinToCpu(args.cpu)
     raiseFileLimit()
     if args.read_size and not info.readSizes:
@@ -512,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def announce(port: int, extra: dict[str, Any]) -> None:
         ready = {"server": info.name, "port": port, "pid": os.getpid(), "pinned": pinned,
-                 "readSize": args.read_size, **extra}
+                 "readSize": args.read_size, "mode": args.mode, **extra}
         print(json.dumps(ready), flush=True)
 
     profiler = cProfile.Profile() if args.profile else None
@@ -520,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if profiler is not None:
             profiler.enable()
-        info.run(args.port, args.read_size, announce)
+        run(args.port, args.read_size, announce)
     except NotInstalled as e:
         print(json.dumps({"error": "not installed", "detail": str(e)}), flush=True)
         return 3
