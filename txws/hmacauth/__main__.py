@@ -28,7 +28,16 @@ from txws.hmacauth.client import HMACAgent, HTTPResult, UnexpectedStatus, canoni
 from txws.hmacauth.keys import KeyFileError, loadKeyFile
 from txws.hmacauth.schemes import Scheme
 
-__all__ = ["PROG", "TIMEOUT", "buildParser", "main", "parseArguments", "post"]
+__all__ = [
+    "PROG",
+    "TIMEOUT",
+    "UsageParser",
+    "buildParser",
+    "main",
+    "parseArguments",
+    "post",
+    "sendSigned",
+]
 
 PROG = "python -m txws.hmacauth"
 """The program name in usage and error messages."""
@@ -37,9 +46,10 @@ TIMEOUT = 30.0
 """Seconds the whole request may take, connection included."""
 
 
-class _Parser(argparse.ArgumentParser):
+class UsageParser(argparse.ArgumentParser):
     """
-    An argument parser whose usage errors exit with status 1, not 2.
+    An argument parser whose usage errors exit with status 1, not 2 (the
+    convention of txws's command-line tools).
     """
 
     def error(self, message: str) -> NoReturn:
@@ -53,8 +63,8 @@ def buildParser() -> argparse.ArgumentParser:
 
     @return: The parser.
     """
-    parser = _Parser(prog=PROG, description="Send HMAC-signed HTTP requests.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = UsageParser(prog=PROG, description="Send HMAC-signed HTTP requests.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=UsageParser)
     postCommand = commands.add_parser(
         "post", help="POST a signed JSON body and print the response body"
     )
@@ -138,24 +148,63 @@ def post(
     except ValueError as e:
         return _fail(stderr, str(e))
 
+    return sendSigned(reactor, signer, url, body, stdout, stderr, timeout=timeout)
+
+
+def sendSigned(
+    reactor: Any,
+    signer: HMACAgent,
+    url: str,
+    body: bytes,
+    stdout: BinaryIO,
+    stderr: TextIO,
+    *,
+    prog: str = PROG,
+    timeout: float | None = TIMEOUT,
+    finalNewline: bool = False,
+) -> Deferred[int]:
+    """
+    POST a body with a signing agent and report the answer as a command
+    line tool does: the response body on C{stdout}, a one-line reason on
+    C{stderr} for anything but a 2xx answer.
+
+    @param reactor: An C{IReactorTime} for the timeout.
+    @param signer: The signing agent.
+    @param url: The C{http://} or C{https://} URL.
+    @param body: The request body.
+    @param stdout: Receives the response body.
+    @param stderr: Receives a one-line reason on failure.
+    @param prog: The program name that starts error lines.
+    @param timeout: Seconds before giving up, or C{None}.
+    @param finalNewline: Whether to end a body that lacks one with a newline.
+    @return: A L{Deferred} firing with the exit status (0 for 2xx, else 1).
+    """
     sent = postBody(signer, url, body)
     if timeout is not None:
         sent.addTimeout(timeout, reactor)
 
-    def succeeded(result: HTTPResult) -> int:
-        stdout.write(result.body)
+    def complain(message: str) -> int:
+        stderr.write(f"{prog}: {message}\n")
+        return 1
+
+    def show(answer: bytes) -> None:
+        if finalNewline and answer and not answer.endswith(b"\n"):
+            answer += b"\n"
+        stdout.write(answer)
         stdout.flush()
+
+    def succeeded(result: HTTPResult) -> int:
+        show(result.body)
         return 0
 
-    def failed(reason: Failure) -> Deferred[int]:
+    def failed(reason: Failure) -> int:
         if isinstance(reason.value, UnexpectedStatus):
-            stdout.write(reason.value.result.body)
-            stdout.flush()
-            return _fail(stderr, str(reason.value))
+            show(reason.value.result.body)
+            return complain(str(reason.value))
         if reason.check(CancelledError, DeferredTimeoutError):
-            return _fail(stderr, f"no answer within {timeout:g} s")
+            return complain(f"no answer within {timeout:g} s")
         message = reason.getErrorMessage().replace("\n", " ")
-        return _fail(stderr, f"request failed: {message}")
+        return complain(f"request failed: {message}")
 
     return sent.addCallbacks(succeeded, failed)
 

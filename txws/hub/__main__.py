@@ -31,13 +31,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, BinaryIO, NoReturn, TextIO
 
-from twisted.internet.defer import CancelledError, Deferred, succeed
-from twisted.internet.defer import TimeoutError as DeferredTimeoutError
-from twisted.python.failure import Failure
+from twisted.internet.defer import Deferred, succeed
 from twisted.web.iweb import IAgent
 
-from txws.hmacauth.__main__ import TIMEOUT, _Parser
-from txws.hmacauth.client import HMACAgent, HTTPResult, UnexpectedStatus, canonicalJSON, postBody
+from txws.hmacauth.__main__ import TIMEOUT, UsageParser, sendSigned
+from txws.hmacauth.client import HMACAgent, canonicalJSON
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
 from txws.hmacauth.schemes import Scheme
 from txws.hub.channels import MAX_CHANNEL_LENGTH, validChannelName
@@ -125,8 +123,8 @@ def buildParser() -> argparse.ArgumentParser:
 
     @return: The parser.
     """
-    parser = _Parser(prog=PROG, description="Mint channel tokens and publish to a txws hub.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = UsageParser(prog=PROG, description="Mint channel tokens and publish to a txws hub.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=UsageParser)
     tokenCommand = commands.add_parser(
         "token", help="print a channel token for a private channel"
     )
@@ -215,11 +213,6 @@ def _fail(stderr: TextIO, message: str) -> Deferred[int]:
     return succeed(_complain(stderr, message))
 
 
-def _writeBody(stdout: BinaryIO, body: bytes) -> None:
-    stdout.write(body if not body or body.endswith(b"\n") else body + b"\n")
-    stdout.flush()
-
-
 def publish(
     reactor: Any,
     arguments: argparse.Namespace,
@@ -255,24 +248,9 @@ def publish(
     except RecursionError:
         return _fail(stderr, "DATA is nested too deeply")
 
-    sent = postBody(signer, url, body)
-    if timeout is not None:
-        sent.addTimeout(timeout, reactor)
-
-    def succeeded(result: HTTPResult) -> int:
-        _writeBody(stdout, result.body)
-        return 0
-
-    def failed(reason: Failure) -> int:
-        if isinstance(reason.value, UnexpectedStatus):
-            _writeBody(stdout, reason.value.result.body)
-            return _complain(stderr, str(reason.value))
-        if reason.check(CancelledError, DeferredTimeoutError):
-            return _complain(stderr, f"no answer within {timeout:g} s")
-        message = reason.getErrorMessage().replace("\n", " ")
-        return _complain(stderr, f"request failed: {message}")
-
-    return sent.addCallbacks(succeeded, failed)
+    return sendSigned(
+        reactor, signer, url, body, stdout, stderr, prog=PROG, timeout=timeout, finalNewline=True
+    )
 
 
 def _reactMain(reactor: Any, arguments: argparse.Namespace) -> Deferred[None]:
