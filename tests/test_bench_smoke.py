@@ -1,7 +1,8 @@
 """
 A smoke run of the benchmark harness (C{python -m bench.run --quick}) with
-the txws and raw servers and tiny windows: it checks that the harness
-works end to end, never a timing.
+the txws and raw servers and tiny windows, and a tiny fan-out run of every
+fan-out server: they check that the harness works end to end, never a
+timing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from bench.fanout import PAYLOAD_SIZE, dataFor, messageFor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,3 +86,98 @@ class BenchmarkHarnessTests(TestCase):
         self.assertRegex(finished.stdout, rf"- txws: txws \S+ on Twisted \S+, {path}")
         judged = {(v["server"], v["cell"]) for v in results["targets"]}
         self.assertIn(("txws", "handshake"), judged)
+
+
+FANOUT_SERVERS = ["raw", "txws", "autobahn", "websockets", "txws-hub"]
+FANOUT_SUBSCRIBERS = 5
+FANOUT_PUBLISHES = 3
+
+
+def runFanoutSmoke(output: str) -> subprocess.CompletedProcess[str]:
+    """
+    Run one tiny fan-out cell for every fan-out server, bounded to 120
+    seconds: a few subscribers, exactly a few publishes, no warm-up.
+
+    @param output: where the harness writes its JSON results.
+    @return: the finished process, its output captured.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [
+            sys.executable, "-m", "bench.run", "--cells", "fanout-1k",
+            "--servers", ",".join(FANOUT_SERVERS),
+            "--subscribers", str(FANOUT_SUBSCRIBERS), "--publishes", str(FANOUT_PUBLISHES),
+            "--warmup", "0", "--output", output,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+class FanoutHarnessTests(TestCase):
+    """
+    The fan-out cells deliver every published text message (RFC 6455
+    section 5.6) to every subscriber of every server, the hub's through a
+    signed C{POST /publish} (C{docs/hub.md}).
+    """
+
+    timeout = 180
+
+    async def test_everySubscriberGetsEveryMessage(self) -> None:
+        """
+        A tiny fan-out run exits 0 and reports, for every server, that each
+        of the subscribers received each publish exactly once, that the
+        checking subscriber's copies were the published messages, and (for
+        the hub) that every publish was answered with the subscriber count.
+        """
+        output = os.path.abspath(self.mktemp())
+        finished = await deferToThread(runFanoutSmoke, output)
+        self.assertEqual(finished.returncode, 0, finished.stderr[-3000:])
+        results: dict[str, Any] = json.loads(Path(output).read_text())
+        rows = {row["server"]: row for row in results["rows"]}
+        self.assertEqual(sorted(rows), sorted(FANOUT_SERVERS))
+        for server in FANOUT_SERVERS:
+            row = rows[server]
+            self.assertEqual(row["status"], "ok", row)
+            details = row["details"]
+            self.assertEqual(details["subscribers"], FANOUT_SUBSCRIBERS, row)
+            self.assertEqual(details["publishes"], FANOUT_PUBLISHES, row)
+            self.assertEqual(details["warmupPublishes"], 0, row)
+            self.assertEqual(details["deliveries"], FANOUT_SUBSCRIBERS * FANOUT_PUBLISHES, row)
+            self.assertEqual(
+                details["perSubscriber"], {"min": FANOUT_PUBLISHES, "max": FANOUT_PUBLISHES}, row
+            )
+            self.assertEqual(details["checkedMessages"], FANOUT_PUBLISHES, row)
+            self.assertIn(f"| fanout-1k | {server} | {FANOUT_SUBSCRIBERS} |", finished.stdout)
+        self.assertEqual(rows["txws-hub"]["details"]["hubDelivered"], FANOUT_PUBLISHES)
+        self.assertEqual(rows["raw"]["details"]["hubDelivered"], 0)
+
+
+class FanoutMessageTests(SynchronousTestCase):
+    """
+    The message every fan-out subscriber receives is the hub's C{message}
+    (C{docs/hub.md}, "Messages"), of one size for every publish.
+    """
+
+    def test_messageIsTheHubsJson(self) -> None:
+        """
+        L{messageFor} is the hub's compact JSON, keys in the documented
+        order, with the publish's data.
+        """
+        message = messageFor(7, dataFor(7))
+        self.assertTrue(message.startswith(b'{"type":"message","channel":"bench","seq":7,'))
+        self.assertEqual(json.loads(message)["data"], dataFor(7))
+
+    def test_sizeIsFixed(self) -> None:
+        """
+        Publishes with one- to four-digit numbers all give messages of
+        L{PAYLOAD_SIZE} bytes, and no two publishes have the same data.
+        """
+        numbers = [1, 9, 10, 99, 100, 5000]
+        self.assertEqual({len(messageFor(n, dataFor(n))) for n in numbers}, {PAYLOAD_SIZE})
+        self.assertEqual(len({json.dumps(dataFor(n)) for n in numbers}), len(numbers))
