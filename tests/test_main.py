@@ -1,82 +1,161 @@
 """
-Tests for C{python -m txws}, the quick start's echo server: started as a
-real process, reached over loopback by the txws client.
+Tests for C{python -m txws}: the same server as C{twistd -n txws}, started
+as a real process and reached over loopback by the txws client.
 """
 
 from __future__ import annotations
 
-import re
+import subprocess
 import sys
-from typing import Any
+import time
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
+from tests.tlssupport import PROCESS_TIMEOUT, startServer
 from txws.client import WebSocketClientProtocol, connect
 
-
-class _Server(ProcessProtocol):
-    """
-    Collects the server's output and fires C{announced} with its port.
-    """
-
-    def __init__(self) -> None:
-        self.output = b""
-        self.announced: Deferred[int] = Deferred()
-        self.ended: Deferred[None] = Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-        match = re.search(rb"ws://127\.0\.0\.1:(\d+)/", self.output)
-        if match and not self.announced.called:
-            self.announced.callback(int(match.group(1)))
-
-    def processEnded(self, reason: Failure) -> None:
-        if not self.announced.called:
-            self.announced.errback(reason)
-        self.ended.callback(None)
+#: The echo application on a free loopback port.
+ECHO = ["--app", "echo", "--listen", "tcp:0:interface=127.0.0.1"]
 
 
 class _Collector(WebSocketClientProtocol):
     def __init__(self) -> None:
         self.received: Deferred[tuple[bytes, bool]] = Deferred()
+        self.closed: Deferred[tuple[bool, int | None]] = Deferred()
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self.received.callback((payload, isBinary))
 
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self.closed.callback((wasClean, code))
 
-class EchoServerProcessTests(TestCase):
+
+class _Silent(Protocol):
     """
-    The echo server of the README's quick start (RFC 6455 sections 4 and 5).
+    Opens a WebSocket, then reads but never answers (not even the Close).
     """
 
-    async def test_echoes(self) -> None:
-        """
-        C{python -m txws --port 0} announces its address and echoes a text
-        message over a real connection, then stops on SIGTERM.
-        """
-        server = _Server()
-        process: Any = reactor.spawnProcess(
-            server,
-            sys.executable,
-            [sys.executable, "-m", "txws", "--port", "0"],
-            env=None,
+    def __init__(self) -> None:
+        self.received = b""
+        self.upgraded: Deferred[None] = Deferred()
+        self.lost: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
         )
 
-        async def stop() -> None:
-            if process.pid is not None:
-                process.signalProcess("TERM")
-            await server.ended
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+        if b"\r\n\r\n" in self.received and not self.upgraded.called:
+            self.upgraded.callback(None)
 
-        self.addCleanup(stop)
-        port = await server.announced.addTimeout(20, reactor)
-        client = await connect(f"ws://127.0.0.1:{port}/", protocolClass=_Collector)
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.callback(None)
+
+
+def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "txws", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+    )
+
+
+class MainTests(TestCase):
+    """
+    C{python -m txws [options]}.
+    """
+
+    async def echoThenStop(self, signalName: str) -> None:
+        server = startServer(self, ECHO, viaModule=True)
+        (port,) = await server.ready
+        self.assertIn(f"ws://127.0.0.1:{port}/ws", server.text())
+        client = await connect(f"ws://127.0.0.1:{port}/ws", protocolClass=_Collector)
         assert isinstance(client, _Collector)
         client.sendMessage("héllo".encode())
         payload = await client.received.addTimeout(10, reactor)
         self.assertEqual(payload, ("héllo".encode(), False))
-        client.sendClose(1000)
-        client.transport.loseConnection()  # type: ignore[union-attr]
+        server.transport.signalProcess(signalName)
+        wasClean, code = await client.closed.addTimeout(15, reactor)
+        self.assertEqual((wasClean, code), (True, 1001))
+        await server.stop()
+        self.assertEqual((server.exitCode, server.signal), (0, None), server.text())
+        self.assertNotIn("Traceback", server.text())
+        self.assertNotIn("Unhandled", server.text())
+
+    async def test_echoThenSIGTERM(self) -> None:
+        """
+        It echoes a text message over a real connection; on SIGTERM the
+        client sees close code 1001 (going away) and the process exits 0
+        without a traceback.
+        """
+        await self.echoThenStop("TERM")
+
+    async def test_echoThenSIGINT(self) -> None:
+        """
+        Ctrl-C (SIGINT) stops it the same way.
+        """
+        await self.echoThenStop("INT")
+
+    async def test_silentPeerAbortedAndSignalTwice(self) -> None:
+        """
+        A peer that never answers the Close is aborted once the close
+        timeout has passed, so the process still exits 0 in bounded time;
+        a second SIGTERM while it waits (Ctrl-C pressed twice) leaves no
+        traceback.
+        """
+        server = startServer(self, [*ECHO, "--close-timeout", "2"], viaModule=True)
+        (port,) = await server.ready
+        silent = _Silent()
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        await endpoint.connect(Factory.forProtocol(lambda: silent))
+        await silent.upgraded.addTimeout(10, reactor)
+        started = time.monotonic()
+        server.transport.signalProcess("TERM")
+        await deferLater(reactor, 0.5)
+        self.assertTrue(server.running(), server.text())
+        server.transport.signalProcess("TERM")
+        await silent.lost.addTimeout(15, reactor)
+        await server.stop()
+        elapsed = time.monotonic() - started
+        self.assertEqual((server.exitCode, server.signal), (0, None), server.text())
+        self.assertNotIn("Traceback", server.text())
+        self.assertIn("already shutting down", server.text())
+        self.assertIn(b"\x88\x02\x03\xe9", silent.received)  # Close frame, 1001
+        self.assertGreater(elapsed, 1.5)
+        self.assertLess(elapsed, 2 + 2 + 5)
+
+    def test_help(self) -> None:
+        """
+        C{--help} prints the plugin's options as plain text under its own
+        name, and exits 0.
+        """
+        result = _run("--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(result.stdout.startswith("Usage: python -m txws [options]"))
+        for option in ("--listen=", "--app=", "--tls-cert=", "--hmac-keys=", "--close-timeout="):
+            self.assertIn(option, result.stdout)
+        for markup in ("C{", "L{", "@param", "I{"):
+            self.assertNotIn(markup, result.stdout)
+
+    def test_usageError(self) -> None:
+        """
+        A bad option is one line on standard error and exit status 2,
+        before anything listens.
+        """
+        result = _run("--app", "echo", "--listen", "bogus:1")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("python -m txws: --listen bogus:1: unsupported endpoint type", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertNotIn("listening on", result.stdout)

@@ -1,7 +1,9 @@
 """
 Certificates for TLS tests: a throwaway certificate authority that issues
 server certificates, as Twisted options for in-process listeners or as PEM
-files for real server processes (C{twistd txws --tls-cert ...}).
+files for real server processes (C{twistd txws --tls-cert ...}); and
+L{startServer}, which runs C{twistd -n txws} (or C{python -m txws}) as a
+real process and tells its ports.
 
 Design: every key is a fresh P-256 key and every certificate is valid from
 an hour ago for a day, so nothing is kept between runs.  An authority may be
@@ -14,17 +16,39 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
+import sys
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-__all__ = ["ServerCredentials", "ServerFiles", "TestAuthority"]
+__all__ = [
+    "ROOT",
+    "ServerCredentials",
+    "ServerFiles",
+    "ServerProcess",
+    "TestAuthority",
+    "startServer",
+]
+
+#: The checkout: on C{PYTHONPATH} of server processes, so that
+#: C{twisted/plugins/txws_plugin.py} is found.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: Seconds a server process may take to start listening, or to stop.
+PROCESS_TIMEOUT = 30.0
+
+reactor: Any = _reactor
 
 
 def _name(common: str) -> x509.Name:
@@ -265,3 +289,148 @@ def _splitPem(pem: bytes) -> list[bytes]:
     """
     end = b"-----END CERTIFICATE-----"
     return [part + end + b"\n" for part in pem.split(end) if part.strip()]
+
+
+# -- Server processes ----------------------------------------------------------
+
+
+_LISTENING = re.compile(rb"txws \S+ listening on (?:https?|wss?)://127\.0\.0\.1:(\d+)/")
+
+
+class ServerProcess(ProcessProtocol):
+    """
+    A C{twistd txws} process: collects its output (standard output and
+    error together), reports its ports and how it ended.
+
+    @ivar output: everything it wrote so far.
+    @ivar ports: the ports it announced (C{txws APP listening on URL}), in
+        order.
+    @ivar ready: fires with L{ports} once C{listeners} were announced; fails
+        if the process ends first.
+    @ivar ended: fires with C{None} when the process has ended.
+    @ivar exitCode: its exit status once ended (C{None} if killed by a
+        signal).
+    @ivar signal: the signal that killed it, if one did.
+    """
+
+    def __init__(self, listeners: int = 1) -> None:
+        """
+        @param listeners: how many announcements make it ready.
+        """
+        self.output = b""
+        self.ports: list[int] = []
+        self.ready: Deferred[list[int]] = Deferred()
+        self.ended: Deferred[None] = Deferred()
+        self.exitCode: Optional[int] = None
+        self.signal: Optional[int] = None
+        self._listeners = listeners
+        self.transport: Any = None
+
+    def outReceived(self, data: bytes) -> None:
+        """
+        Collect output and look for announcements.
+
+        @param data: what the process wrote.
+        """
+        self.output += data
+        self.ports = [int(m.group(1)) for m in _LISTENING.finditer(self.output)]
+        if len(self.ports) >= self._listeners and not self.ready.called:
+            self.ready.callback(self.ports)
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Failure) -> None:
+        """
+        Record how it ended.
+
+        @param reason: its end.
+        """
+        self.exitCode = getattr(reason.value, "exitCode", None)
+        self.signal = getattr(reason.value, "signal", None)
+        if not self.ready.called:
+            self.ready.errback(
+                RuntimeError(f"the server ended before listening:\n{self.text()}")
+            )
+        self.ended.callback(None)
+
+    def running(self) -> bool:
+        """
+        @return: whether the process is still running.
+        """
+        return not self.ended.called
+
+    def text(self) -> str:
+        """
+        @return: its output, as text.
+        """
+        return self.output.decode("utf-8", "replace")
+
+    def stop(self, signalName: str = "TERM") -> Deferred[None]:
+        """
+        Send a signal and wait (bounded) for the process to end.
+
+        @param signalName: C{TERM}, C{INT}, C{KILL}, ...
+        @return: a Deferred that fires when it has ended.
+        """
+        if self.running():
+            self.transport.signalProcess(signalName)
+        return self.ended.addTimeout(PROCESS_TIMEOUT, reactor)
+
+
+def startServer(
+    testCase: TestCase,
+    arguments: list[str],
+    *,
+    viaModule: bool = False,
+    listeners: int = 1,
+    cwd: Optional[str] = None,
+    env: Optional[dict[str, str]] = None,
+    **spawnArguments: Any,
+) -> ServerProcess:
+    """
+    Start C{twistd -n --pidfile= txws ARGUMENTS} (or C{python -m txws
+    ARGUMENTS}) with this interpreter, the checkout on C{PYTHONPATH}, in a
+    new temporary directory unless C{cwd} is given.  The process is killed
+    at the test's end if it still runs.
+
+    @param testCase: the test.
+    @param arguments: the plugin's options.
+    @param viaModule: run C{python -m txws} instead of twistd.
+    @param listeners: how many listeners it announces before it is ready.
+    @param cwd: its working directory.
+    @param env: extra environment variables.
+    @param spawnArguments: more arguments for C{spawnProcess} (C{uid}, ...).
+    @return: the process; await its C{ready} (bounded by the caller).
+    """
+    if viaModule:
+        argv = [sys.executable, "-m", "txws", *arguments]
+    else:
+        argv = [
+            sys.executable,
+            "-c",
+            "from twisted.scripts.twistd import run; run()",
+            "-n",
+            "--pidfile=",
+            "txws",
+            *arguments,
+        ]
+    if cwd is None:
+        cwd = os.path.abspath(testCase.mktemp())
+        os.makedirs(cwd)
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p
+    )
+    environment.update(env or {})
+    process = ServerProcess(listeners)
+    reactor.spawnProcess(process, sys.executable, argv, env=environment, path=cwd,
+                         **spawnArguments)
+    process.ready.addTimeout(PROCESS_TIMEOUT, reactor)
+
+    async def cleanUp() -> None:
+        if process.running():
+            process.transport.signalProcess("KILL")
+            await process.ended
+
+    testCase.addCleanup(cleanUp)
+    return process

@@ -1,44 +1,88 @@
 """
-C{python -m txws}: serve the echo application, with embedded defaults, on
-C{127.0.0.1:9000} (plain WebSocket) until interrupted.
+C{python -m txws [options]}: the same server as C{twistd -n txws
+[options]}, in the foreground, logging to standard output, without a pid
+file; C{python -m txws --help} lists the options.
 
-    python -m txws [--port 9000] [--interface 127.0.0.1] [--max-size BYTES]
+Design: the command line goes to twistd's own option parser and runner
+(L{twisted.scripts.twistd.runApp}) as C{--nodaemon --pidfile= txws
+[options]}, with the C{txws} subcommand given directly rather than found
+by plugin discovery, so it also works from a checkout that is not on
+C{twisted.plugins}' path.  A usage error is printed alone (not after all of
+twistd's options) and exits with status 2; SIGTERM and SIGINT stop the
+server gracefully and exit 0 (see L{txws.tap}).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import Any, Optional
 
-from twisted.internet import reactor
-from twisted.internet.address import IPv4Address
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.application.service import ServiceMaker
+from twisted.python import usage
 
-from txws.apps.echo import echoFactory
+from txws import tap
+
+__all__ = ["main"]
+
+_PROGRAM = "python -m txws"
+
+#: The same plugin as C{twisted/plugins/txws_plugin.py}.
+serviceMaker = ServiceMaker(
+    "txws",
+    "txws.tap",
+    "txws: a WebSocket push hub (default), an echo server, or your own txws application",
+    "txws",
+)
 
 
-def main(argv: list[str] | None = None) -> int:
+class _MainOptions(tap.Options):
+    synopsis = f"Usage: {_PROGRAM} [options]"
+
+
+def _serverOptions() -> Any:
     """
-    Parse the command line and run the echo server.
+    @return: twistd's options whose only subcommand is C{txws}.
+    """
+    from twisted.scripts import twistd
 
-    @param argv: the arguments (default: C{sys.argv[1:]}).
+    serverOptions: Any = getattr(twistd, "ServerOptions")  # noqa: B009 (not re-exported)
+
+    class TxwsServerOptions(serverOptions):  # type: ignore[misc]
+        @property
+        def subCommands(self) -> list[tuple[str, None, Any, str]]:
+            self.loadedPlugins = {serviceMaker.tapname: serviceMaker}
+            return [
+                (serviceMaker.tapname, None, serviceMaker.options, serviceMaker.description)
+            ]
+
+    return TxwsServerOptions()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """
+    Run the server until it is stopped.
+
+    @param argv: the plugin's options (default: C{sys.argv[1:]}).
     @return: the process exit status.
     """
-    parser = argparse.ArgumentParser(prog="python -m txws", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=9000)
-    parser.add_argument("--interface", default="127.0.0.1")
-    parser.add_argument("--max-size", type=int, default=1024 * 1024)
-    args = parser.parse_args(argv)
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
-    factory = echoFactory(url=f"ws://{args.interface}:{args.port}")
-    factory.setProtocolOptions(
-        maxFramePayloadSize=args.max_size, maxMessagePayloadSize=args.max_size
-    )
-    port = reactor.listenTCP(args.port, factory, interface=args.interface)
-    address = port.getHost()
-    assert isinstance(address, IPv4Address)
-    print(f"txws echo server on ws://{address.host}:{address.port}/ (Ctrl-C to stop)", flush=True)
-    reactor.run()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in arguments):
+        print(_MainOptions())
+        return 0
+    if "--version" in arguments:
+        from txws._version import __version__
+
+        print(f"txws {__version__}")
+        return 0
+    config = _serverOptions()
+    try:
+        config.parseOptions(["--nodaemon", "--pidfile=", serviceMaker.tapname, *arguments])
+    except usage.UsageError as e:
+        sys.stderr.write(f"{_PROGRAM}: {e}\n({_PROGRAM} --help lists the options)\n")
+        return 2
+    from twisted.scripts import twistd
+
+    twistd.runApp(config)
     return 0
 
 

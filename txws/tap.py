@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
@@ -781,7 +782,31 @@ class TxwsService(MultiService):
         """
         super().startService()  # type: ignore[no-untyped-call]
         if IReactorCore.providedBy(self._reactor):
+            self._reactor.addSystemEventTrigger("before", "shutdown", self._ignoreRepeats)
             self._reactor.addSystemEventTrigger("after", "shutdown", self._cleanExit)
+
+    def _ignoreRepeats(self) -> None:
+        """
+        Once shutting down, a second SIGINT or SIGTERM (Ctrl-C pressed
+        twice, or sent to a whole process group) must not ask a stopping
+        reactor to stop again, which would log a traceback: the shutdown
+        already in progress ends within the close timeout.
+        """
+
+        def again(number: int, frame: object) -> None:
+            self._reactor.callFromThread(
+                _log.info, "already shutting down (signal {number})", number=number
+            )
+
+        for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+            number = getattr(signal, name, None)
+            if number is None:
+                continue
+            try:
+                if signal.getsignal(number) not in (signal.SIG_IGN, signal.SIG_DFL, None):
+                    signal.signal(number, again)
+            except (ValueError, OSError):
+                return  # not the main thread: the reactor installed no handlers either
 
     def _cleanExit(self) -> None:
         if getattr(self._reactor, "_exitSignal", None) is not None:
