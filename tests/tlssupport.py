@@ -30,7 +30,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 __all__ = [
     "ROOT",
@@ -235,7 +235,7 @@ class TestAuthority:
             extraCertChain=chain,
         )
 
-    def writeCAFile(self, testCase: TestCase) -> str:
+    def writeCAFile(self, testCase: SynchronousTestCase) -> str:
         """
         Write the root CA certificate to a file in the test's temporary
         directory.
@@ -249,7 +249,7 @@ class TestAuthority:
 
     def writeServerFiles(
         self,
-        testCase: TestCase,
+        testCase: SynchronousTestCase,
         dnsNames: tuple[str, ...] = ("localhost",),
         ipAddresses: tuple[str, ...] = ("127.0.0.1",),
     ) -> ServerFiles:
