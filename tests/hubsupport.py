@@ -55,6 +55,7 @@ __all__ = [
     "SubscriberClosed",
     "TxwsSubscriber",
     "WebsocketsSubscriber",
+    "articlePublish",
     "channelToken",
     "childEnvironment",
     "freePort",
@@ -64,6 +65,7 @@ __all__ = [
     "seedHeaders",
     "sequence",
     "tokenCLI",
+    "upgradeStatus",
     "v2Header",
     "writeKeyFile",
 ]
@@ -223,13 +225,18 @@ class HubProcess:
             time.sleep(0.05)
         raise AssertionError(f"twistd txws did not answer within {seconds} s:\n{self.log()}")
 
-    def get(self, path: str, timeout: float = WAIT) -> requests.Response:
+    def get(
+        self, path: str, headers: Optional[dict[str, str]] = None, timeout: float = WAIT
+    ) -> requests.Response:
         """
         @param path: the path to C{GET}.
+        @param headers: request headers.
         @param timeout: seconds allowed.
         @return: the response.
         """
-        return requests.get(self.url(path), timeout=timeout, verify=self.cafile or True)
+        return requests.get(
+            self.url(path), headers=headers, timeout=timeout, verify=self.cafile or True
+        )
 
     def post(
         self, path: str, body: bytes, headers: Optional[dict[str, str]] = None,
@@ -307,20 +314,24 @@ def publishCLI(
     )
 
 
-def tokenCLI(keyFile: str, channel: str, ttl: int = 300, cwd: Optional[str] = None) -> str:
+def tokenCLI(
+    keyFile: str, channel: str, ttl: int = 300, keyId: Optional[str] = None,
+    cwd: Optional[str] = None,
+) -> str:
     """
     Mint a channel token with C{python -m txws.hub token}.
 
     @param keyFile: the key file.
     @param channel: the channel.
     @param ttl: seconds it lives.
+    @param keyId: the key to sign with (needed when the file has several).
     @param cwd: the working directory.
     @return: the token (stdout, stripped).
     @raise AssertionError: if the command failed.
     """
     done = subprocess.run(
         [sys.executable, "-m", "txws.hub", "token", "--key-file", keyFile,
-         "--channel", channel, "--ttl", str(ttl)],
+         "--channel", channel, "--ttl", str(ttl), *(["--key-id", keyId] if keyId else [])],
         cwd=cwd, env=childEnvironment(), capture_output=True, text=True, timeout=30,
         stdin=subprocess.DEVNULL,
     )
@@ -360,16 +371,16 @@ def seedHeaders(secret: str, body: bytes, timestamp: Optional[int] = None) -> di
 
 def v2Header(
     keyId: str, secret: str, host: str, target: str, body: bytes,
-    timestamp: Optional[int] = None,
+    timestamp: Optional[int] = None, method: str = "POST",
 ) -> dict[str, str]:
     """
     @return: the v2 scheme's C{Authorization} header (C{docs/hmac.md}
-        section 3) for a C{POST}.
+        section 3).
     """
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     nonce = secrets.token_urlsafe(18)
     canonical = "\n".join(
-        ["TXWS-HMAC-SHA256", keyId, stamp, nonce, "POST", host.lower(), target,
+        ["TXWS-HMAC-SHA256", keyId, stamp, nonce, method, host.lower(), target,
          hashlib.sha256(body).hexdigest()]
     ).encode()
     signature = hmac.new(secret.encode(), canonical, hashlib.sha256).hexdigest()
@@ -377,6 +388,63 @@ def v2Header(
         "Authorization": f"TXWS-HMAC-SHA256 keyId={keyId},timestamp={stamp},"
         f"nonce={nonce},signature={signature}"
     }
+
+
+def articlePublish(hub: HubProcess, secret: str, channel: str, data: object) -> Any:
+    """
+    Publish with the sender written like the Django/DRF article's mixin
+    (C{tests/hmac_support/article_sender.py}: seed scheme, C{requests}).
+
+    @param hub: the server; over TLS, C{requests} trusts its CA only.
+    @param secret: the shared secret.
+    @param channel: the channel.
+    @param data: the message.
+    @return: the hub's JSON answer.
+    @raise requests.HTTPError: for a status other than 2xx.
+    """
+    from tests.hmac_support.article_sender import InferenceClient
+
+    saved = os.environ.get("REQUESTS_CA_BUNDLE")
+    if hub.cafile is not None:
+        os.environ["REQUESTS_CA_BUNDLE"] = hub.cafile
+    try:
+        return InferenceClient(secret).post_with_hmac(
+            hub.url("/publish"), {"channel": channel, "data": data}
+        )
+    finally:
+        if hub.cafile is not None:
+            if saved is None:
+                del os.environ["REQUESTS_CA_BUNDLE"]
+            else:
+                os.environ["REQUESTS_CA_BUNDLE"] = saved
+
+
+def upgradeStatus(hub: HubProcess, query: str) -> tuple[int, bytes]:
+    """
+    Send a WebSocket opening handshake for C{/ws?query} (plain TCP).
+
+    @return: the answer's HTTP status and the start of what followed the
+        status line.
+    """
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=WAIT) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(
+            f"GET /ws?{query} HTTP/1.1\r\nHost: 127.0.0.1:{hub.port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        answer = b""
+        deadline = time.monotonic() + WAIT
+        while b"\r\n\r\n" not in answer and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    statusLine, _, rest = answer.partition(b"\r\n")
+    parts = statusLine.split(b" ")
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise AssertionError(f"not an HTTP answer: {answer[:200]!r}")
+    return int(parts[1]), rest[:2000]
 
 
 class SubscriberClosed(Exception):
@@ -555,16 +623,20 @@ def onLoop(coroutine: Coroutine[Any, Any, _T]) -> Deferred[_T]:
 class WebsocketsSubscriber:
     """
     A subscriber using the C{websockets} library's asyncio client.
+
+    @ivar arrivals: the C{time.monotonic()} at which each message arrived.
     """
 
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
+        self.arrivals: list[float] = []
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> tuple[Optional[int], str]:
         try:
             async for message in self._ws:
+                self.arrivals.append(time.monotonic())
                 self._queue.put_nowait(json.loads(message))
         except ConnectionClosed:
             pass
