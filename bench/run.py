@@ -644,15 +644,16 @@ def formatFanoutTable(rows: list[Row]) -> str:
     """
     costs = {(r.server, r.cell): r.cost for r in rows if r.status == "ok" and r.cost > 0}
     lines = [
-        "| cell | server | subscribers | server us/delivery | this/raw | websockets/this | "
-        "autobahn/this | publishes/s | last arrival p50 ms | p99 ms | generator busy |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| cell | server | subscribers | server us/delivery | user | system | this/raw | "
+        "websockets/this | autobahn/this | publishes/s | last arrival p50 ms | p99 ms | "
+        "generator busy |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         if not _isFanout(row):
             continue
         if row.status != "ok":
-            lines.append(f"| {row.cell} | {row.server} | {row.status} |" + " |" * 8)
+            lines.append(f"| {row.cell} | {row.server} | {row.status} |" + " |" * 10)
             continue
         d = row.details
 
@@ -662,6 +663,7 @@ def formatFanoutTable(rows: list[Row]) -> str:
         raw = costs.get(("raw", row.cell))
         lines.append(
             f"| {row.cell} | {row.server} | {d['subscribers']:,} | {row.cost:.2f} | "
+            f"{d['serverUserUsPerDelivery']:.2f} | {d['serverSystemUsPerDelivery']:.2f} | "
             f"{ratio(row.cost, raw)} | {ratio(costs.get(('websockets', row.cell)), row.cost)} | "
             f"{ratio(costs.get(('autobahn', row.cell)), row.cost)} | {row.rate:,.1f} | "
             f"{d['lastArrivalMs']['p50']:.1f} | {d['lastArrivalMs']['p99']:.1f} | "
