@@ -783,6 +783,16 @@ class RawSubscriber:
                 return frames, None
             data += chunk
 
+    def sendClose(self, code: int) -> None:
+        """
+        Send a (masked) Close frame with C{code}, as a client answering the
+        server's Close does.
+        """
+        mask = os.urandom(4)
+        payload = code.to_bytes(2, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes([0x88, 0x80 | len(payload)]) + mask + masked)
+
     def close(self) -> None:
         """
         Close the socket.

@@ -13,13 +13,21 @@ signed here from C{docs/hmac.md} alone for the refused variants.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
+import ssl
 import time
+import warnings
 from typing import Any
 
+from OpenSSL.SSL import Error as SSLError
+from service_identity import VerificationError
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
+from websockets.asyncio.client import connect as websocketsConnect
 
 from tests.hubsupport import (
     HubProcess,
@@ -28,6 +36,7 @@ from tests.hubsupport import (
     WebsocketsSubscriber,
     articlePublish,
     channelToken,
+    onLoop,
     openSubscriber,
     publishCLI,
     seedHeaders,
@@ -37,6 +46,7 @@ from tests.hubsupport import (
     writeKeyFile,
 )
 from tests.tlssupport import TestAuthority
+from txws.client import connect
 
 #: The hub's key ring in these tests, and a key it does not hold.
 KEYS = {"test-1": "k1-" + "a" * 40, "test-0": "k0-" + "b" * 40}
@@ -214,6 +224,71 @@ class DeliveryTLSTests(DeliveryTCPTests):
     """
 
     tls = True
+
+    async def test_certificateNamesVerified(self) -> None:
+        """
+        Clients verify the server certificate's DNS name (C{localhost}, while
+        connecting to 127.0.0.1): the right name is accepted, another name
+        and the system's trust store refused.
+        """
+        hub = self.startHub()
+        assert hub.cafile is not None
+        with open(hub.cafile, "rb") as f:
+            authority = Certificate.loadPEM(f.read())
+        url = hub.wsURL("channel=news")
+        protocol = await connect(
+            url, contextFactory=optionsForClientTLS("localhost", trustRoot=authority)
+        )
+        protocol.sendClose(1000)
+        for options in (
+            optionsForClientTLS("other.example", trustRoot=authority),
+            optionsForClientTLS("localhost"),
+        ):
+            with self.assertRaises((SSLError, VerificationError, ConnectionError)):
+                await connect(url, contextFactory=options, timeout=10)
+
+        async def websocketsClient(serverHostname: str) -> Any:
+            context = ssl.create_default_context(cafile=hub.cafile)
+            async with websocketsConnect(
+                url, ssl=context, server_hostname=serverHostname, proxy=None, open_timeout=10
+            ) as ws:
+                return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+        answer = await onLoop(websocketsClient("localhost"))
+        self.assertEqual(answer["type"], "subscribed")
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            await onLoop(websocketsClient("other.example"))
+
+    def test_tlsVersions(self) -> None:
+        """
+        The server refuses TLS 1.1 and accepts TLS 1.2 and 1.3.
+        """
+        hub = self.startHub()
+
+        def handshake(version: ssl.TLSVersion) -> str:
+            context = ssl.create_default_context(cafile=hub.cafile)
+            context.minimum_version = context.maximum_version = version
+            if version < ssl.TLSVersion.TLSv1_2:
+                context.set_ciphers("DEFAULT:@SECLEVEL=0")
+            with (
+                socket.create_connection(("127.0.0.1", hub.port), timeout=10) as raw,
+                context.wrap_socket(raw, server_hostname="localhost") as tls,
+            ):
+                return str(tls.version())
+
+        self.assertEqual(handshake(ssl.TLSVersion.TLSv1_2), "TLSv1.2")
+        self.assertEqual(handshake(ssl.TLSVersion.TLSv1_3), "TLSv1.3")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                handshake(ssl.TLSVersion.TLSv1_1)
+            except ssl.SSLError as e:
+                if e.reason == "NO_PROTOCOLS_AVAILABLE":
+                    raise SkipTest("this OpenSSL cannot offer TLS 1.1 at all") from e
+                # The server's protocol_version alert, not a local refusal.
+                self.assertIn(e.reason, ("TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL"))
+            else:
+                self.fail("a TLS 1.1 handshake succeeded")
 
 
 class EndpointTests(HubTestCase):
@@ -607,4 +682,10 @@ class SlowSubscriberTests(HubTestCase):
         self.assertGreater(len(got), 0)
         self.assertEqual(got, list(range(1, len(got) + 1)))
         self.assertLess(len(got), count)
+        # The eviction is counted once the connection has closed: answer the
+        # Close as a client does.
+        slow.sendClose(4008)
+        deadline = time.monotonic() + 5
+        while hub.get("/healthz").json()["evicted"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.assertEqual(hub.get("/healthz").json()["evicted"], 1)
