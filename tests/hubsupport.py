@@ -144,6 +144,8 @@ class HubProcess:
         *arguments: str,
         tls: Optional[ServerFiles] = None,
         readyWithin: float = 30.0,
+        port: Optional[int] = None,
+        directory: Optional[str] = None,
     ) -> None:
         """
         Start the server, wait until C{/healthz} answers, and make the
@@ -154,11 +156,16 @@ class HubProcess:
         @param tls: serve over TLS with these files, through an C{ssl:}
             endpoint string.
         @param readyWithin: seconds allowed for starting.
+        @param port: the port (default: a free one).
+        @param directory: the working directory (default: a new one), e.g.
+            a stopped server's, to restart it with the same key file.
         @raise AssertionError: if it exited or never answered.
         """
-        self.directory = os.path.abspath(testCase.mktemp())
-        os.makedirs(self.directory)
-        self.port = freePort()
+        if directory is None:
+            directory = os.path.abspath(testCase.mktemp())
+            os.makedirs(directory)
+        self.directory = directory
+        self.port = freePort() if port is None else port
         if tls is None:
             listen = f"tcp:{self.port}:interface=127.0.0.1"
             self.scheme, self.cafile = "http", None
@@ -168,7 +175,7 @@ class HubProcess:
             )
             self.scheme, self.cafile = "https", tls.ca
         argv = [*_twistd(), "-n", "--pidfile=", "txws", "--listen", listen, *arguments]
-        self._log = open(os.path.join(self.directory, "twistd.log"), "wb")  # noqa: SIM115
+        self._log = open(os.path.join(self.directory, "twistd.log"), "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             argv, cwd=self.directory, env=childEnvironment(), stdin=subprocess.DEVNULL,
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,

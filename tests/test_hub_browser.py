@@ -11,11 +11,20 @@ as the README's quick start does.
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import requests
+from twisted.internet import reactor as _reactor
+from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
+from twisted.web.resource import Resource
 
-from tests.hubsupport import HubProcess, publishCLI
+from tests.hubsupport import HubProcess, publishCLI, seedHeaders
 from tests.peers.chromium import BrowserPage, Chromium, chromiumMissing
+from txws.hmacauth import HMACSite, KeyRing
+from txws.hub.service import Hub
+
+reactor: Any = _reactor
 
 #: The page's list of received messages, as the text of each item.
 MESSAGES = "Array.from(document.querySelectorAll('#messages li'), li => li.textContent)"
@@ -130,3 +139,68 @@ class HubPageTests(TestCase):
         self.publish("news", {"after": "gap"})
         page.waitFor(f"{MESSAGES}.length === 1")
         self.assertIn('{"after":"gap"}', page.evaluate(MESSAGES)[0])
+
+    def test_reconnectsAfterRestart(self) -> None:
+        """
+        When the server shuts down the page shows the 1001 close and keeps
+        retrying; once a server is back on the same port it reconnects by
+        itself, is told the epoch changed (history lost, so the "missed"
+        notice shows), and shows new messages.
+        """
+        page = self.openPage()
+        self.publish("news", {"before": "restart"})
+        page.waitFor(f"{MESSAGES}.length === 1")
+        self.assertEqual(self.hub.terminate(10), 0)
+        page.waitFor("document.getElementById('status').textContent.startsWith('closed (1001)')")
+        page.waitFor("window.txwsHub.reconnects >= 2")
+        self.hub = HubProcess(self, port=self.hub.port, directory=self.hub.directory)
+        page.waitFor("window.txwsHub.lastRecovered === false", timeout=20)
+        self.assertEqual(page.evaluate("document.getElementById('status').textContent"), "open")
+        self.assertIn("missed", page.evaluate("document.getElementById('notice').textContent"))
+        self.publish("news", {"after": "restart"})
+        page.waitFor(f"{MESSAGES}.length === 2")
+        self.assertIn('{"after":"restart"}', page.evaluate(MESSAGES)[1])
+
+
+class MountedPageTests(TestCase):
+    """
+    The page works when the hub is mounted under a prefix of another site
+    (the hub as a library): it finds C{ws} relative to its own URL.
+    """
+
+    skip = chromiumMissing()
+
+    async def test_pageUnderPrefix(self) -> None:
+        """
+        Served at C{/hub/} of a site, the page subscribes at C{/hub/ws} and
+        shows a message published to C{/hub/publish}.
+        """
+        secret = "prefix-test-secret-" + "d" * 30
+        hub = Hub(KeyRing({"k": secret}), reactor=reactor)
+        hub.startService()
+        self.addCleanup(hub.stopService)
+        root = Resource()
+        root.putChild(b"hub", hub.resource())
+        port = reactor.listenTCP(0, HMACSite(root), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        base = f"http://127.0.0.1:{port.getHost().port}/hub/"
+        browser = await deferToThread(Chromium)
+        self.addCleanup(browser.close)
+        page = await deferToThread(browser.newPage)
+        await deferToThread(page.navigate, base + "?channel=news")
+        await deferToThread(
+            page.waitFor, "document.getElementById('status').textContent === 'open'"
+        )
+        await deferToThread(page.waitFor, "window.txwsHub.channels.has('news')")
+        self.assertEqual(
+            await deferToThread(page.evaluate, "window.txwsHub.socket.url"),
+            f"ws://127.0.0.1:{port.getHost().port}/hub/ws?channel=news",
+        )
+        body = b'{"channel":"news","data":{"mounted":true}}'
+        answer = await deferToThread(
+            requests.post, base + "publish", data=body, timeout=10,
+            headers={"Content-Type": "application/json", **seedHeaders(secret, body)},
+        )
+        self.assertEqual(answer.json(), {"channel": "news", "seq": 1, "delivered": 1})
+        await deferToThread(page.waitFor, f"{MESSAGES}.length === 1")
+        self.assertIn('{"mounted":true}', (await deferToThread(page.evaluate, MESSAGES))[0])
