@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import sys
 from typing import Any, Optional
 
@@ -935,8 +936,14 @@ class ServiceTests(SynchronousTestCase):
         service.startService()
         ((after, args, kwargs),) = reactor.triggers["after"]["shutdown"]
         reactor._exitSignal = 15  # type: ignore[attr-defined]
+        installed: list[tuple[int, object]] = []
+        self.patch(signal, "signal", lambda number, handler: installed.append((number, handler)))
         after(*args, **kwargs)
         self.assertIsNone(reactor._exitSignal)  # type: ignore[attr-defined]
+        # A late signal cannot kill the exiting process either.
+        self.assertEqual(
+            installed, [(signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, signal.SIG_IGN)]
+        )
         self.assertEqual(len(reactor.triggers["before"]["shutdown"]), 1)
 
     def test_closingServiceWaitsForCloses(self) -> None:

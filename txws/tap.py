@@ -651,7 +651,7 @@ class ListeningService(Service):
 
     def __init__(
         self, listener: Listener, endpoint: IStreamServerEndpoint, factory: IProtocolFactory,
-        appName: str, webSocketPath: Optional[str],
+        appName: str, webSocketPath: Optional[str], reactor: Any = None,
     ) -> None:
         """
         @param listener: the checked C{--listen}.
@@ -660,7 +660,11 @@ class ListeningService(Service):
         @param appName: the application's name, for the log.
         @param webSocketPath: the path WebSocket clients connect to, for the
             log (C{None} for an application whose paths are its own).
+        @param reactor: the reactor; the address is logged once it runs
+            (then SIGTERM already stops the server gracefully), or at once
+            if C{None}.
         """
+        self._reactor = reactor
         self.listener = listener
         self.endpoint = endpoint
         self.factory = factory
@@ -703,12 +707,20 @@ class ListeningService(Service):
 
     def _listened(self, port: IListeningPort) -> IListeningPort:
         self.port = port
+        if self._reactor is not None and not getattr(self._reactor, "running", True):
+            self._reactor.callWhenRunning(self._announce)
+        else:
+            self._announce()
+        return port
+
+    def _announce(self) -> None:
+        if self.port is None:
+            return
         _log.info(
             "txws {app} listening on {where}",
             app=self._appName,
             where=self.describe(),
         )
-        return port
 
     def describe(self) -> str:
         """
@@ -809,8 +821,20 @@ class TxwsService(MultiService):
                 return  # not the main thread: the reactor installed no handlers either
 
     def _cleanExit(self) -> None:
+        """
+        After the shutdown: tell twistd no signal was received, so it exits
+        0, and ignore SIGINT and SIGTERM from now on, so that one arriving
+        while the interpreter exits (when Python has put back the default
+        handlers) cannot turn a finished graceful stop into a death by
+        signal.
+        """
         if getattr(self._reactor, "_exitSignal", None) is not None:
             self._reactor._exitSignal = None
+        for name in ("SIGINT", "SIGTERM"):
+            try:
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+            except (ValueError, OSError):
+                return  # not the main thread
 
     def listeners(self) -> list[ListeningService]:
         """
@@ -899,6 +923,6 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     root.site = served
     for listener in options.listeners:
         ListeningService(
-            listener, listener.endpoint(reactor), served, options.appName, webSocketPath
+            listener, listener.endpoint(reactor), served, options.appName, webSocketPath, reactor
         ).setServiceParent(root)
     return root
