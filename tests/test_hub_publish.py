@@ -264,9 +264,9 @@ class PublishRefusalTests(SynchronousTestCase):
         """
         for scheme in ("seed", "v2"):
             response = self.harness.post(body, scheme)
-            self.assertEqual(response.status, status, (body, scheme, response))
+            self.assertEqual(response.status, status, (body[:80], scheme, response))
             answer = response.json()
-            self.assertEqual(answer["code"], code, (body, answer))
+            self.assertEqual(answer["code"], code, (body[:80], answer))
             self.assertIsInstance(answer["message"], str)
         self.assertEqual(self.client.received(), [])
         self.assertEqual(self.harness.hub.published, 0)

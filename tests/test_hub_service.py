@@ -11,8 +11,10 @@ from typing import Optional
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
@@ -225,6 +227,27 @@ class LifeCycleTests(SynchronousTestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer)
         self.successResultOf(d)
         self.assertEqual(self.broker.events, ["start", "stop"])
+
+    def test_publisherGoneBeforeAnswer(self) -> None:
+        """
+        A publisher that disconnects before the broker answers: the
+        publication still counts, nothing fails, and a stop still
+        completes.
+        """
+        self.hub.startService()
+        site = self.hub.site()
+        site.reactor = self.harness.clock
+        self.broker.holdPublishes = True
+        body = publishBody("news", 1)
+        channel, transport = send(site, b"POST", b"/publish", body,
+                                  v2Signed(b"POST", b"/publish", body))
+        channel.connectionLost(Failure(ConnectionDone()))
+        d = self.hub.stopService()
+        self.broker.releasePublishes()
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(self.hub.published, 1)
+        self.successResultOf(d)
+        self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_publishDuringStopRefused(self) -> None:
         """
