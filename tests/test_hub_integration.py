@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import ssl
 import time
 import warnings
 from typing import Any
 
+import requests
 from OpenSSL.SSL import Error as SSLError
 from service_identity import VerificationError
 from twisted.internet.ssl import Certificate, optionsForClientTLS
@@ -33,6 +35,7 @@ from tests.hubsupport import (
     HubProcess,
     RawSubscriber,
     Subscriber,
+    SubscriberClosed,
     WebsocketsSubscriber,
     articlePublish,
     channelToken,
@@ -186,9 +189,10 @@ class DeliveryTCPTests(HubTestCase):
     async def test_sigtermClosesEverySubscriberWith1001(self) -> None:
         """
         On SIGTERM every open subscriber sees close code 1001 (one of them
-        subscribed to a private channel) and the process exits 0 within the
-        close timeout, also when one subscriber never reads (plain TCP only)
-        and so never answers the Close.
+        subscribed to a private channel); a publish arriving meanwhile on a
+        kept-alive connection gets 503 C{shutting_down}; the process exits 0
+        within the close timeout, also when one subscriber never reads
+        (plain TCP only) and so never answers the Close.
         """
         hub = self.startHub()
         token = tokenCLI(self.keyFile(), "private-user-42", keyId="test-0")
@@ -203,18 +207,42 @@ class DeliveryTCPTests(HubTestCase):
         if not self.tls:
             silent = RawSubscriber(hub.port, "channel=news")
             self.addCleanup(silent.close)
+        session = requests.Session()
+        self.addCleanup(session.close)
+
+        def publish(data: int) -> requests.Response:
+            body = json.dumps({"channel": "news", "data": data}).encode()
+            return session.post(
+                hub.url("/publish"), data=body, timeout=10, verify=hub.cafile or True,
+                headers={"Content-Type": "application/json", **seedHeaders(KEYS["test-1"], body)},
+            )
+
+        self.assertEqual(publish(1).status_code, 200)
         started = time.monotonic()
-        code = await deferToThread(hub.terminate, CLOSE_TIMEOUT + 5)
-        elapsed = time.monotonic() - started
-        self.assertEqual(code, 0, hub.log())
-        self.assertLess(elapsed, CLOSE_TIMEOUT + 2)
+        hub.process.send_signal(signal.SIGTERM)
         for subscriber in subscribers:
+            while True:  # skip the message published above
+                try:
+                    await subscriber.nextJSON()
+                except SubscriberClosed:
+                    break
             closeCode, _ = await subscriber.whenClosed(5)
             self.assertEqual(closeCode, 1001)
         if silent is not None:
+            # The server is still waiting for the silent one's Close.
+            refused = publish(2)
+            self.assertEqual(refused.status_code, 503, refused.text)
+            self.assertEqual(refused.json()["code"], "shutting_down")
+        code = await deferToThread(hub.process.wait, CLOSE_TIMEOUT + 5)
+        elapsed = time.monotonic() - started
+        self.assertEqual(code, 0, hub.log())
+        self.assertLess(elapsed, CLOSE_TIMEOUT + 3)
+        if silent is not None:
             frames, closeCode = silent.readUntilClose(5)
             self.assertEqual(closeCode, 1001)
-            self.assertEqual(json.loads(frames[0][1])["type"], "subscribed")
+            self.assertEqual(
+                [json.loads(payload)["type"] for _, payload in frames], ["subscribed", "message"]
+            )
 
 
 class DeliveryTLSTests(DeliveryTCPTests):
