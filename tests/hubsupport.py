@@ -499,9 +499,15 @@ class _TxwsProtocol(WebSocketClientProtocol):
         self.closeWaiters: list[Deferred[tuple[Optional[int], str]]] = []
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        """
+        Queue the decoded message.
+        """
         self.received.put(json.loads(payload))
 
     def onClose(self, wasClean: bool, code: Optional[int], reason: str) -> None:
+        """
+        Queue the end, and tell whoever waits for the close.
+        """
         self.received.put(SubscriberClosed(code))
         self.closeInfo = (code, reason)
         waiters, self.closeWaiters = self.closeWaiters, []
@@ -564,9 +570,16 @@ class TxwsSubscriber:
         return Deferred.fromCoroutine(opening())
 
     def sendJSON(self, message: object) -> None:
+        """
+        Send one control message (JSON text).
+        """
         self.protocol.sendMessage(json.dumps(message).encode())
 
     def nextJSON(self, timeout: float = WAIT) -> Deferred[Any]:
+        """
+        @return: the next message, decoded; fails with C{TimeoutError}, or
+            L{SubscriberClosed} once the connection has closed.
+        """
         def check(value: Any) -> Any:
             if isinstance(value, SubscriberClosed):
                 self.protocol.received.put(value)
@@ -576,6 +589,9 @@ class TxwsSubscriber:
         return _bounded(self.protocol.received.get(), timeout, "txws subscriber").addCallback(check)
 
     def whenClosed(self, timeout: float = WAIT) -> Deferred[tuple[Optional[int], str]]:
+        """
+        @return: the close code and reason, once closed.
+        """
         waiter: Deferred[tuple[Optional[int], str]] = Deferred()
         if self.protocol.closeInfo is not None:
             waiter.callback(self.protocol.closeInfo)
@@ -584,6 +600,9 @@ class TxwsSubscriber:
         return _bounded(waiter, timeout, "txws subscriber close")
 
     def close(self) -> None:
+        """
+        Start a normal close (1000).
+        """
         self.protocol.sendClose(1000)
 
 
@@ -597,6 +616,9 @@ class _Loop:
 
     @classmethod
     def get(cls) -> asyncio.AbstractEventLoop:
+        """
+        @return: the loop, started on first use.
+        """
         with cls._lock:
             if cls._loop is None:
                 loop = asyncio.new_event_loop()
@@ -672,10 +694,17 @@ class WebsocketsSubscriber:
         return onLoop(opening())
 
     def sendJSON(self, message: object) -> None:
+        """
+        Send one control message (JSON text).
+        """
         text = json.dumps(message)
         asyncio.run_coroutine_threadsafe(self._ws.send(text), _Loop.get()).result(WAIT)
 
     def nextJSON(self, timeout: float = WAIT) -> Deferred[Any]:
+        """
+        @return: the next message, decoded; fails with C{TimeoutError}, or
+            L{SubscriberClosed} once the connection has closed.
+        """
         async def next() -> Any:
             try:
                 value = await asyncio.wait_for(self._queue.get(), timeout)
@@ -689,6 +718,9 @@ class WebsocketsSubscriber:
         return onLoop(next())
 
     def whenClosed(self, timeout: float = WAIT) -> Deferred[tuple[Optional[int], str]]:
+        """
+        @return: the close code and reason, once closed.
+        """
         async def closed() -> tuple[Optional[int], str]:
             try:
                 return await asyncio.wait_for(asyncio.shield(self._reader), timeout)
@@ -698,6 +730,9 @@ class WebsocketsSubscriber:
         return onLoop(closed())
 
     def close(self) -> None:
+        """
+        Start a normal close (1000).
+        """
         asyncio.run_coroutine_threadsafe(self._ws.close(), _Loop.get())
 
 
