@@ -113,6 +113,22 @@ class MemoryBrokerTests(SynchronousTestCase):
         self.assertEqual(new.sequence, 1)
         self.assertNotEqual(new.epoch, old.epoch)
 
+    def test_ageBoundary(self) -> None:
+        """
+        History keeps messages "at most C{historyAge} seconds old"
+        (C{docs/hub.md}): one exactly that old is still kept, one a moment
+        older is not.
+        """
+        broker = self.broker(historyAge=10.0)
+        broker.subscribe("a")
+        first = self.successResultOf(broker.publish("a", b"1"))
+        self.clock.advance(10)
+        history = self.successResultOf(broker.history("a", 0, first.epoch))
+        self.assertEqual((history.complete, list(history.publications)), (True, [first]))
+        self.clock.advance(0.001)
+        history = self.successResultOf(broker.history("a", 0, first.epoch))
+        self.assertFalse(history.complete)
+
     def test_sweepKeepsListenedChannels(self) -> None:
         """
         A subscribed channel is never forgotten, even with nothing kept, so

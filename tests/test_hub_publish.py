@@ -246,6 +246,25 @@ class PublishTests(SynchronousTestCase):
             self.assertEqual(harness.post(publishBody("news", value)).status, 200)
         self.assertEqual([m[2] for m in messages(client.received())], values)
 
+    def test_largeNumbersStayJSON(self) -> None:
+        """
+        A number too large for a float (valid JSON) must not reach
+        subscribers as C{Infinity}, which is not JSON: it is refused with
+        C{bad_json}, or published as valid JSON.
+        """
+        harness = PublishHarness(self)
+        client = harness.open("channel=news")
+        client.received()
+        for number in (b"1e400", b"-1e400"):
+            response = harness.post(b'{"channel": "news", "data": ' + number + b"}")
+            if response.status == 400:
+                self.assertEqual(response.json()["code"], "bad_json")
+                continue
+            self.assertEqual(response.status, 200)
+            for payload in client.payloads():
+                json.loads(payload, parse_constant=lambda name: self.fail(f"{name} sent"))
+
+
 class PublishRefusalTests(SynchronousTestCase):
     """
     Bodies that cannot be published: 400 with a documented code, and
@@ -279,6 +298,15 @@ class PublishRefusalTests(SynchronousTestCase):
                      b'{"channel": "news", "data": 1} trailing', b"{'channel': 'news'}"]:
             self.assertRefused(body, "bad_json")
 
+    def test_notUTF8(self) -> None:
+        """
+        JSON in another encoding than UTF-8 (which Python's decoder guesses
+        from the bytes) is not accepted: all JSON of the hub is UTF-8.
+        """
+        text = '{"channel": "news", "data": 1}'
+        for encoding in ("utf-16", "utf-16-le", "utf-32"):
+            self.assertRefused(text.encode(encoding), "bad_json")
+
     def test_nonFiniteNumbers(self) -> None:
         """
         C{NaN}, C{Infinity} and C{-Infinity} (which Python's decoder
@@ -286,6 +314,16 @@ class PublishRefusalTests(SynchronousTestCase):
         """
         for constant in (b"NaN", b"Infinity", b"-Infinity"):
             self.assertRefused(b'{"channel": "news", "data": [' + constant + b"]}", "bad_json")
+
+    def test_deeplyNested(self) -> None:
+        """
+        JSON nested deeper than the decoder goes (a few kilobytes of
+        brackets) is the client's problem, not a server error: 400
+        C{bad_json}, nothing logged as a failure.
+        """
+        nested = b"[" * 5000 + b"]" * 5000
+        self.assertRefused(b'{"channel": "news", "data": ' + nested + b"}", "bad_json")
+        self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_badRequest(self) -> None:
         """
@@ -406,6 +444,27 @@ class PublishAuthenticationTests(SynchronousTestCase):
         response = request(self.harness.site, b"GET", b"/publish", b"",
                            v2Signed(b"GET", b"/publish", b""))
         self.assertEqual(response.status, 405)
+        self.assertEqual(self.harness.hub.published, 0)
+
+    def test_headSigned(self) -> None:
+        """
+        A signed C{HEAD /publish}: 405, not a server error (twisted.web
+        renders C{HEAD} with C{render_GET}, which the resource lacks).
+        """
+        response = request(self.harness.site, b"HEAD", b"/publish", b"",
+                           v2Signed(b"HEAD", b"/publish", b""))
+        self.assertEqual(response.status, 405)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_otherMethodsSigned(self) -> None:
+        """
+        Any method other than C{POST}, signed: 405 (C{docs/hub.md}: "405 |
+        a method other than POST").
+        """
+        for method in (b"PUT", b"DELETE", b"PATCH"):
+            response = request(self.harness.site, method, b"/publish", b"",
+                               v2Signed(method, b"/publish", b""))
+            self.assertEqual(response.status, 405, method)
         self.assertEqual(self.harness.hub.published, 0)
 
     def test_bodyTooLarge(self) -> None:
@@ -569,3 +628,18 @@ class PageTests(SynchronousTestCase):
         location = response.header(b"location")
         assert location is not None, response
         return urljoin(url.decode("ascii"), location.decode("ascii"))
+
+    def test_redirectBehindAProxy(self) -> None:
+        """
+        Behind a proxy (or a port mapping) the client's URL is not the
+        hub's socket: the redirect must lead to C{/realtime/} on the host
+        and port the client used (a relative C{Location} does), not on the
+        hub's own port.
+        """
+        harness = HubHarness(self)
+        root = Resource()
+        root.putChild(b"realtime", harness.hub.resource())
+        site = HMACSite(root, reactor=harness.clock)
+        response = request(site, b"GET", b"/realtime?channel=news", host=b"example.com")
+        self.assertEqual(self.resolved(b"https://example.com/realtime?channel=news", response),
+                         "https://example.com/realtime/?channel=news")

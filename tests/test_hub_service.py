@@ -264,6 +264,30 @@ class LifeCycleTests(SynchronousTestCase):
         self.successResultOf(first)
         self.successResultOf(d)
 
+    def test_newSubscriberDuringStop(self) -> None:
+        """
+        A WebSocket connection that arrives while the hub is stopping is not
+        left open (refused, or closed with 1001), and does not keep the stop
+        from completing once the earlier subscribers are gone.
+        """
+        self.hub.startService()
+        early = self.harness.open("channel=news")
+        d = self.hub.stopService()
+        protocol, transport = self.harness.connect("channel=news")
+        late = Client(protocol, transport)
+        answer = transport.value()
+        if answer.startswith(b"HTTP/1.1 101 "):
+            transport.clear()
+            transport.write(answer.partition(b"\r\n\r\n")[2])
+            self.assertIn(1001, closeCodes(late), "a subscriber opened during the stop stays open")
+            protocol.dataReceived(closeFrame(1001))
+        else:
+            self.assertTrue(answer.startswith(b"HTTP/1.1 503 "), answer)
+        late.lost()
+        early.protocol.dataReceived(closeFrame(1001))
+        early.lost()
+        self.successResultOf(d)
+
     def test_restart(self) -> None:
         """
         A stopped hub can be started again and publishes again.

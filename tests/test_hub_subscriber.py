@@ -26,7 +26,7 @@ from tests.test_backlog import PausingTransport, drainAll
 from txws.frames import parseClosePayload, serializeFrame
 from txws.hmacauth import KeyRing
 from txws.hub.broker import Broker, BrokerUnavailable, History, MemoryBroker, Publication
-from txws.hub.registry import encodeJSON
+from txws.hub.jsontext import encodeJSON
 from txws.hub.service import Hub
 from txws.hub.subscriber import EVICTED_CLOSE_CODE, HubProtocol
 from txws.hub.tokens import mintToken
@@ -383,6 +383,20 @@ class URLSubscriptionTests(SynchronousTestCase):
         self.assertEqual(messages(client.received()), [(b, 1, "secret")])
 
 
+    def test_tokenOrderDoesNotMatter(self) -> None:
+        """
+        "A token names its own channel, so their order does not matter": a
+        valid token opens its channel even beside a stale one for the same
+        channel, in either order.
+        """
+        harness = HubHarness(self)
+        channel = "private-a"
+        stale, fresh = token(channel, ttl=10, now=NOW - 20), token(channel)
+        for first, second in ((stale, fresh), (fresh, stale)):
+            client = harness.open(f"channel={channel}&token={first}&token={second}")
+            self.assertEqual([m["channel"] for m in client.received()], [channel])
+
+
 class ControlMessageTests(SynchronousTestCase):
     """
     C{subscribe}, C{unsubscribe} and C{ping} control messages, their
@@ -563,6 +577,30 @@ class ErrorTests(SynchronousTestCase):
         for raw in [b"", b"not json", b"{", b"[1]", b'"ping"', b"42", b"null", b"true",
                     b'{"type": "ping"} x', b"NaN"]:
             self.assertCode(self.error(None, raw), "bad_request")
+
+    def test_badRequestDeeplyNested(self) -> None:
+        """
+        A control message nested deeper than the decoder goes (valid JSON,
+        not an object): C{bad_request}, and the connection stays open (not
+        a 1011 server error).
+        """
+        answer = self.error(None, b"[" * 5000 + b"]" * 5000)
+        self.assertCode(answer, "bad_request")
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_nonFiniteNumbers(self) -> None:
+        """
+        C{NaN}, C{Infinity} and a number too large for a float are not JSON
+        (Python's decoder takes them): whatever the hub answers a control
+        message holding one is valid JSON (it cannot echo them as an
+        C{id}); the connection stays open.
+        """
+        for value in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
+            self.client.sendRaw(b'{"type": "ping", "id": ' + value + b"}")
+            for payload in self.client.payloads():
+                json.loads(payload, parse_constant=lambda name: self.fail(f"{name} sent"))
+            self.client.send({"type": "ping"})
+            self.assertEqual(self.client.received(), [{"type": "pong"}])
 
     def test_badRequestType(self) -> None:
         """
@@ -748,6 +786,22 @@ class UnavailableTests(SynchronousTestCase):
         self.assertEqual(self.harness.hub.channels.subscriptionCount, 0)
         self.assertFalse(self.harness.hub.channels.isSubscribed(self.client.protocol, "news"))
 
+    def test_failedSubscriptionHoldsNoPlace(self) -> None:
+        """
+        A subscription the broker failed is not one: it does not count
+        against C{maxSubscriptions}, and the connection's channels do not
+        list it.
+        """
+        self.broker.down = True
+        self.client.send({"type": "subscribe", "channel": "news"})
+        self.client.received()
+        self.flushLoggedErrors(BrokerUnavailable)
+        self.broker.down = False
+        self.client.send({"type": "subscribe", "channel": "sports", "id": 2})
+        [answer] = self.client.received()
+        self.assertEqual((answer["type"], answer["channel"]), ("subscribed", "sports"), answer)
+        self.assertEqual(self.client.protocol.channels, ["sports"])
+
     def test_retryAfterUnavailable(self) -> None:
         """
         Once the broker is back, the same subscription succeeds and
@@ -891,6 +945,26 @@ class ResumeTests(SynchronousTestCase):
         published = self.published(2)
         self.harness.clock.advance(121)
         self.assertNotRecovered(self.resume(2, published[0].epoch))
+
+    def test_resumeWhenAlreadySubscribed(self) -> None:
+        """
+        A resume on a channel the connection already holds answers
+        C{subscribed} again with C{recovered} (it asked to resume), and
+        delivers nothing twice.
+        """
+        client = self.harness.open("channel=news")
+        client.received()
+        published = self.published(2)
+        client.received()
+        client.send({"type": "subscribe", "channel": "news", "since": 0,
+                     "epoch": published[0].epoch, "id": "again"})
+        received = client.received()
+        self.assertEqual([m[1] for m in messages(received)], [],
+                         "messages the connection already had were sent again")
+        [answer] = received
+        self.assertEqual((answer["type"], answer["id"], answer["seq"]), ("subscribed", "again", 2))
+        self.assertIn("recovered", answer)
+
 
 class HeldBroker:
     """
@@ -1084,6 +1158,36 @@ class SlowBrokerSubscribeTests(SynchronousTestCase):
             self.assertEqual(seqs, list(range(start + 1, 3)),
                              f"subscribed at seq {start}, then got {seqs}")
 
+    def test_resubscribeWhileBrokerSubscribing(self) -> None:
+        """
+        A subscribes, unsubscribes and B subscribes before the broker has
+        answered A's subscription: B's answer must wait for B's own node
+        subscription (the broker stops listening in between), so B's
+        numbering has no gap and its epoch is the one its messages carry.
+        """
+        broker = OrderedBroker(MemoryBroker(Clock()))
+        harness = HubHarness(self, broker=broker)
+        a = harness.open()
+        b = harness.open()
+        a.send({"type": "subscribe", "channel": "news"})
+        a.send({"type": "unsubscribe", "channel": "news"})
+        b.send({"type": "subscribe", "channel": "news"})
+        broker.step()  # A's subscribe
+        broker.step()  # A's unsubscribe
+        harness.publish("news", 1)
+        while broker.operations:
+            broker.step()  # B's subscribe
+        harness.publish("news", 2)
+        received = b.received()
+        self.assertEqual(received[0]["type"], "subscribed")
+        start, epoch = received[0]["seq"], received[0]["epoch"]
+        seqs = [m[1] for m in messages(received)]
+        self.assertEqual(seqs, list(range(start + 1, 3)),
+                         f"subscribed at seq {start}, then got {seqs}")
+        current = self.successResultOf(broker.inner.history("news")).epoch
+        self.assertEqual(epoch, current)
+
+
 class FanOutTests(SynchronousTestCase):
     """
     A publication is encoded once, as exactly the documented JSON, and the
@@ -1231,6 +1335,24 @@ class EvictionTests(SynchronousTestCase):
         self.assertEqual(harness.publish("news", "after")[1], 1)
         self.assertEqual(harness.hub.channels.subscriberCount("news"), 1)
         self.assertEqual(messages(fast.received()), [("news", 31, "after")])
+
+    def test_evictingPublicationNotCounted(self) -> None:
+        """
+        The publication that overflows the slow subscriber's queue is
+        dropped for it, so C{delivered} does not count it (only the
+        subscribers it was written to).
+        """
+        harness = slowHub(self)
+        slow = harness.open("channel=news", transport=PausingTransport())
+        harness.open("channel=news")
+        counts = []
+        for _ in range(30):
+            counts.append(harness.publish("news", "x" * 1000)[1])
+            if slow.protocol.localCloseCode is not None:
+                break
+        self.assertEqual(slow.protocol.localCloseCode, EVICTED_CLOSE_CODE)
+        self.assertEqual(counts[-1], 1, counts)
+        self.assertEqual(harness.publish("news", "after")[1], 1)
 
     def test_evictionCountedOnCloseTimeout(self) -> None:
         """

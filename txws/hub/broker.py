@@ -230,7 +230,7 @@ class MemoryBroker:
         kept = channel.kept
         if kept:
             oldest = self._clock.seconds() - self.historyAge
-            while kept and kept[0].timestamp <= oldest:
+            while kept and kept[0].timestamp < oldest:
                 kept.popleft()
 
     def _sweep(self) -> None:

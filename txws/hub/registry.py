@@ -22,7 +22,6 @@ broker's timing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Optional
 
@@ -36,21 +35,9 @@ from txws.protocol import Disconnected
 if TYPE_CHECKING:
     from txws.hub.subscriber import HubProtocol
 
-__all__ = ["LocalChannels", "encodeJSON", "messageFor"]
+__all__ = ["LocalChannels", "messageFor"]
 
 _log = Logger()
-
-
-def encodeJSON(value: object) -> bytes:
-    """
-    @param value: a JSON value.
-    @return: its compact UTF-8 JSON encoding.
-    """
-    try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (from a "\\ud800" escape) cannot be UTF-8.
-        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def messageFor(publication: Publication) -> bytes:
@@ -101,7 +88,9 @@ class LocalChannels:
         @param broker: the channel state.
         """
         self._broker = broker
-        self._live: dict[str, set[HubProtocol]] = {}
+        # Live subscribers per channel, each with the sequence number of the
+        # last publication it was sent before it went live.
+        self._live: dict[str, dict[HubProtocol, int]] = {}
         self._pending: dict[str, dict[HubProtocol, _Pending]] = {}
         # Channels whose node subscription is on its way, with who waits.
         self._subscribing: dict[str, list[tuple[HubProtocol, _Pending]]] = {}
@@ -163,7 +152,10 @@ class LocalChannels:
                 subscriber.sendPreparedMessage(prepared)
             except Disconnected:
                 continue
-            written += 1
+            # (Not if this very message overflowed its queue: then it was
+            # dropped, and the subscriber is closing with 4008.)
+            if subscriber.localCloseCode is None:
+                written += 1
         self.delivered[channel] = (publication.sequence, written)
 
     # -- Subscribing ----------------------------------------------------------
@@ -179,7 +171,9 @@ class LocalChannels:
         """
         Subscribe a connection to a channel; it gets its C{subscribed}
         answer (and, to resume, what it missed) when the broker has
-        answered.  A connection already subscribed just gets the answer.
+        answered.  A connection already subscribed gets the answer again
+        and, to resume, what it missed before it subscribed, never what it
+        received since.
 
         @param protocol: the subscriber.
         @param channel: a valid channel name (checked, token included, by
@@ -189,10 +183,10 @@ class LocalChannels:
         @param requestId: the request's C{id}, echoed.
         """
         if self.isSubscribed(protocol, channel):
-            self._broker.history(channel).addCallbacks(
+            self._broker.history(channel, since, epoch).addCallbacks(
                 self._answerAgain,
                 self._brokerFailed,
-                callbackArgs=(protocol, channel, requestId),
+                callbackArgs=(protocol, channel, since, requestId),
                 errbackArgs=(protocol, channel, requestId, False),
             )
             return
@@ -203,25 +197,36 @@ class LocalChannels:
             # History is read only once the node listens to the channel, so
             # that nothing published in between is lost; later subscribers
             # wait for that too.
-            self._subscribing[channel] = [(protocol, waiting)]
+            waiters = self._subscribing[channel] = [(protocol, waiting)]
             self._broker.subscribe(channel).addCallbacks(
                 self._nodeSubscribed,
                 self._nodeSubscribeFailed,
-                callbackArgs=(channel,),
-                errbackArgs=(channel,),
+                callbackArgs=(channel, waiters),
+                errbackArgs=(channel, waiters),
             )
         elif channel in self._subscribing:
             self._subscribing[channel].append((protocol, waiting))
         else:
             self._askHistory(protocol, channel, waiting)
 
-    def _nodeSubscribed(self, _: object, channel: str) -> None:
-        for protocol, waiting in self._subscribing.pop(channel, ()):
+    def _nodeSubscribed(
+        self, _: object, channel: str, waiters: list[tuple[HubProtocol, _Pending]]
+    ) -> None:
+        # Only this answer's own waiters: the channel may have gone idle and
+        # been subscribed to anew meanwhile, with a list of its own.
+        if self._subscribing.get(channel) is waiters:
+            del self._subscribing[channel]
+        for protocol, waiting in waiters:
             self._askHistory(protocol, channel, waiting)
 
-    def _nodeSubscribeFailed(self, reason: Failure, channel: str) -> None:
-        for protocol, waiting in self._subscribing.pop(channel, ()):
-            self._brokerFailed(reason, protocol, channel, waiting.requestId, True)
+    def _nodeSubscribeFailed(
+        self, reason: Failure, channel: str, waiters: list[tuple[HubProtocol, _Pending]]
+    ) -> None:
+        if self._subscribing.get(channel) is waiters:
+            del self._subscribing[channel]
+        for protocol, waiting in waiters:
+            if self._pending.get(channel, {}).get(protocol) is waiting:
+                self._brokerFailed(reason, protocol, channel, waiting.requestId, True)
 
     def _askHistory(self, protocol: HubProtocol, channel: str, waiting: _Pending) -> None:
         if self._pending.get(channel, {}).get(protocol) is not waiting:
@@ -234,9 +239,21 @@ class LocalChannels:
         )
 
     def _answerAgain(
-        self, history: History, protocol: HubProtocol, channel: str, requestId: object
+        self,
+        history: History,
+        protocol: HubProtocol,
+        channel: str,
+        since: Optional[int],
+        requestId: object,
     ) -> None:
-        protocol.sendControl(_subscribedAnswer(channel, history, requestId, None))
+        recovered = None if since is None else history.complete
+        protocol.sendControl(_subscribedAnswer(channel, history, requestId, recovered))
+        joinedAt = self._live.get(channel, {}).get(protocol)
+        if recovered and joinedAt is not None:
+            for publication in history.publications:
+                if publication.sequence > joinedAt:
+                    break
+                protocol.sendPublication(publication)
 
     def _historyArrived(
         self, history: History, protocol: HubProtocol, channel: str, waiting: _Pending
@@ -263,7 +280,7 @@ class LocalChannels:
                 protocol.sendPublication(publication)
                 last = publication.sequence
         if protocol.isOpen:
-            self._live.setdefault(channel, set()).add(protocol)
+            self._live.setdefault(channel, {})[protocol] = last
         else:
             self._channelMayBeIdle(channel)
 
@@ -278,6 +295,7 @@ class LocalChannels:
         )
         if new:
             self._forget(protocol, channel)
+            protocol.subscriptionEnded(channel)
         protocol.sendError("unavailable", "the broker cannot serve this now", channel, requestId)
 
     def unsubscribe(self, protocol: HubProtocol, channel: str) -> bool:
@@ -303,7 +321,7 @@ class LocalChannels:
     def _forget(self, protocol: HubProtocol, channel: str) -> None:
         live = self._live.get(channel)
         if live is not None:
-            live.discard(protocol)
+            live.pop(protocol, None)
             if not live:
                 del self._live[channel]
         pending = self._pending.get(channel)
@@ -317,6 +335,7 @@ class LocalChannels:
         if channel in self._live or channel in self._pending:
             return
         self.delivered.pop(channel, None)
+        self._subscribing.pop(channel, None)
         self._broker.unsubscribe(channel).addErrback(
             lambda reason: _log.failure(
                 "hub broker failed to unsubscribe from {channel}", reason, channel=channel

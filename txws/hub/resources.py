@@ -10,7 +10,6 @@ code, as the HMAC guard's refusals are.
 
 from __future__ import annotations
 
-import json
 from importlib import resources as packageResources
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from txws._version import __version__
 from txws.hub.broker import BrokerUnavailable
 from txws.hub.channels import validChannelName
-from txws.hub.registry import encodeJSON
+from txws.hub.jsontext import decodeJSON, encodeJSON
 
 if TYPE_CHECKING:
     from txws.hub.broker import Publication
@@ -37,10 +36,6 @@ class ShuttingDown(Exception):
     """
     The hub is stopping and takes no more publications.
     """
-
-
-def _rejectConstant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _answer(request: Request, status: int, body: dict[str, object]) -> bytes:
@@ -69,6 +64,18 @@ class PublishResource(Resource):
         Resource.__init__(self)
         self._hub = hub
 
+    def render(self, request: Request) -> bytes | int:
+        """
+        Answer any method but C{POST} with 405.
+
+        @param request: the verified request.
+        @return: the answer's body, or C{NOT_DONE_YET}.
+        """
+        if request.method != b"POST":
+            request.setHeader(b"Allow", b"POST")
+            return _error(request, 405, "method_not_allowed", "publish with POST")
+        return self.render_POST(request)
+
     def render_POST(self, request: Request) -> bytes | int:
         """
         Publish, and answer C{{"channel", "seq", "delivered"}} or an error.
@@ -80,9 +87,9 @@ class PublishResource(Resource):
         request.content.seek(0)
         body = request.content.read()
         try:
-            message = json.loads(body, parse_constant=_rejectConstant)
-        except (ValueError, UnicodeDecodeError):
-            return _error(request, 400, "bad_json", "the body is not JSON")
+            message = decodeJSON(body)
+        except ValueError:
+            return _error(request, 400, "bad_json", "the body is not JSON in UTF-8")
         if not isinstance(message, dict) or "channel" not in message or "data" not in message:
             return _error(
                 request, 400, "bad_request", 'the body must be {"channel": NAME, "data": VALUE}'
@@ -196,7 +203,10 @@ class HubRoot(Resource):
         @param request: a request for the root without its slash.
         @return: an empty body (the redirect).
         """
-        location = request.prePathURL() + b"/"
+        # Relative, so that it holds behind a proxy that changes the scheme,
+        # host or port.
+        assert request.prepath is not None
+        location = request.prepath[-1] + b"/" if request.prepath else b"/"
         query = request.uri.partition(b"?")[2]
         if query:
             location += b"?" + query

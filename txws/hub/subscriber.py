@@ -11,11 +11,11 @@ handshake, an C{error} message after it), never a silent drop.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Optional
 
 from txws.hub.channels import MAX_CHANNEL_LENGTH, isPrivateChannel, validChannelName
-from txws.hub.registry import encodeJSON, messageFor
+from txws.hub.jsontext import decodeJSON, encodeJSON
+from txws.hub.registry import messageFor
 from txws.hub.tokens import tokenChannel
 from txws.protocol import State
 from txws.server import ConnectionDeny, WebSocketServerFactory, WebSocketServerProtocol
@@ -121,21 +121,26 @@ class HubProtocol(WebSocketServerProtocol):
             private channel without a valid token.
         """
         hub = self.factory.hub
+        if hub.stopping:
+            raise ConnectionDeny(503, "the server is shutting down")
         names = list(dict.fromkeys(request.params.get("channel", [])))
         if len(names) > hub.maxSubscriptions:
             raise ConnectionDeny(400, f"too many channels: at most {hub.maxSubscriptions}")
-        tokens: dict[str, str] = {}
+        tokens: dict[str, list[str]] = {}
         for token in request.params.get("token", []):
             named = tokenChannel(token)
             if named is not None:
-                tokens[named] = token
+                tokens.setdefault(named, []).append(token)
         for name in names:
             if not validChannelName(name):
                 raise ConnectionDeny(400, "bad_channel: " + _BAD_NAME)
             if isPrivateChannel(name):
-                problem = hub.checkToken(tokens.get(name), name)
-                if problem is not None:
-                    raise ConnectionDeny(403, f"{problem[0]}: {problem[1]}")
+                # Any of the channel's tokens will do (a stale one beside a
+                # fresh one, in either order).
+                problems = [hub.checkToken(t, name) for t in tokens.get(name, [None])]
+                if None not in problems:
+                    code, message = problems[-1]  # type: ignore[misc]
+                    raise ConnectionDeny(403, f"{code}: {message}")
         self._urlChannels = names
 
     def onOpen(self) -> None:
@@ -145,6 +150,14 @@ class HubProtocol(WebSocketServerProtocol):
         names, self._urlChannels = self._urlChannels, []
         for name in names:
             self._subscribe(name, None, None, None)
+
+    def subscriptionEnded(self, channel: str) -> None:
+        """
+        The hub could not complete a subscription: it holds no place.
+
+        @param channel: the channel.
+        """
+        self._channels.pop(channel, None)
 
     def _subscribe(
         self, channel: str, since: Optional[int], epoch: Optional[str], requestId: object
@@ -165,7 +178,7 @@ class HubProtocol(WebSocketServerProtocol):
             self.sendError("bad_request", "control messages are JSON text messages")
             return
         try:
-            request = json.loads(payload)
+            request = decodeJSON(payload)
         except ValueError:
             self.sendError("bad_request", "a control message must be a JSON object")
             return
