@@ -2,7 +2,9 @@
 """
 Developer entry point: the only commands the README asks anyone to type.
 
-    python3 dev.py serve   start a txws echo server on 127.0.0.1:9000
+    python3 dev.py serve   start the txws server (twistd -n txws: the push hub
+                           on http://127.0.0.1:8080/; options after serve go
+                           to it, e.g. --app echo)
     python3 dev.py test    lint, type-check and run the whole test suite
 
 Both create (or refresh) a private virtual environment in C{.venv} holding
@@ -100,9 +102,30 @@ def _run(argv: list[str]) -> int:
 
 def serve(args: list[str]) -> int:
     """
-    Run the echo server with embedded defaults (extra arguments are passed on).
+    Run C{twistd -n txws} from C{.venv} in the checkout (extra arguments are
+    passed on to the plugin, e.g. C{--app echo}).  Ctrl-C (which the
+    terminal sends to both processes) and SIGTERM reach twistd, which
+    stops gracefully; this process waits for it.
     """
-    return subprocess.run([str(PYTHON), "-m", "txws", *args], cwd=ROOT).returncode
+    import signal
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    ))
+    twistd = str(BIN / "twistd")
+    child = subprocess.Popen([twistd, "-n", "--pidfile=", "txws", *args], cwd=ROOT, env=env)
+
+    def forward(number: int, frame: object) -> None:
+        # From a terminal twistd gets Ctrl-C itself too; it ignores repeats.
+        child.send_signal(number)
+
+    # Handlers, not SIG_IGN: the child must not inherit ignored signals.
+    previous = {n: signal.signal(n, forward) for n in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def test(args: list[str]) -> int:
