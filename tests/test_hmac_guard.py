@@ -553,10 +553,59 @@ class GuardReplayTests(SynchronousTestCase):
         harness = GuardHarness(self, maxEntries=1)
         self.assertEqual(harness.answer(seedHeaders()).code, 200)
         harness.clock.advance(20)
-        answer = harness.answer(v2Headers())
+        answer = harness.answer(v2Headers(keyId="old", secret=OLD_SECRET))
         self.assertEqual((answer.code, answer.json()["code"]), (503, "replay_store_full"))
         self.assertEqual(answer.header(b"Retry-After"), [b"100"])
         self.assertEqual(len(harness.resource.seen), 1)
+
+    def test_noisyKeyCannotLockOutOthers(self) -> None:
+        """
+        A key that sends valid requests until it holds its whole share of
+        the store (a quarter by default) gets 429 C{too_many_requests} with
+        C{Retry-After} (until its own oldest entry expires), while another
+        key is still accepted; when its entries expire, it is accepted again.
+        Before per-key bounds, the noisy key filled the store and every
+        sender got 503.
+        """
+        harness = GuardHarness(self, maxEntries=8)
+        accepted = 0
+        for n in range(12):
+            answer = harness.answer(v2Headers(nonce=f"noisy-nonce-{n:06d}"))
+            if answer.code == 200:
+                accepted += 1
+                continue
+            document = answer.json()
+            self.assertEqual((answer.code, document["code"]), (429, "too_many_requests"))
+            self.assertEqual(answer.header(b"Retry-After"), [b"%d" % (122 - n)])
+            self.assertEqual(answer.header(b"X-HMAC-Server-Time"),
+                             [b"%d" % int(harness.clock.seconds())])
+            harness.clock.advance(1)
+        self.assertEqual(accepted, 2)
+        for n in range(2):
+            answer = harness.answer(
+                v2Headers(keyId="old", secret=OLD_SECRET, nonce=f"other-nonce-{n:06d}"))
+            self.assertEqual(answer.code, 200)
+        self.assertEqual(harness.answer(seedHeaders(secret=OLD_SECRET)).code, 429)
+        harness.clock.advance(120)
+        answer = harness.answer(
+            v2Headers(timestamp=VECTOR_TIMESTAMP + 130, nonce="noisy-nonce-again"))
+        self.assertEqual(answer.code, 200)
+
+    def test_plainStoreKeepsWorking(self) -> None:
+        """
+        A store with only C{remember} (the original L{ReplayStore}
+        protocol) is still called that way.
+        """
+        calls: list[tuple[tuple[str, ...], float]] = []
+
+        class Plain:
+            def remember(self, tokens: Sequence[str], lifetime: float) -> Deferred[bool]:
+                calls.append((tuple(tokens), lifetime))
+                return succeed(True)
+
+        harness = GuardHarness(self, replayStore=Plain())
+        self.assertEqual(harness.answer(v2Headers()).code, 200)
+        self.assertEqual(calls, [((f"v2 k1 {NONCE}",), 120)])
 
     def test_storeFailure(self) -> None:
         """

@@ -7,7 +7,13 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from txws.hmacauth.replay import MemoryReplayStore, ReplayStore, ReplayStoreFull
+from txws.hmacauth.replay import (
+    KeyedReplayStore,
+    MemoryReplayStore,
+    ReplayQuotaExceeded,
+    ReplayStore,
+    ReplayStoreFull,
+)
 
 
 class MemoryReplayStoreTests(SynchronousTestCase):
@@ -107,3 +113,108 @@ class MemoryReplayStoreTests(SynchronousTestCase):
         """
         with self.assertRaises(ValueError):
             MemoryReplayStore(self.clock, maxEntries=0)
+
+
+class PerKeyShareTests(SynchronousTestCase):
+    """
+    L{MemoryReplayStore.rememberFor} bounds each key's share of the store, so
+    one key cannot fill it for everyone.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1000)
+        self.store = MemoryReplayStore(self.clock, maxEntries=6, maxEntriesPerKey=2)
+
+    def rememberFor(self, keyId: str, *tokens: str, lifetime: float = 120) -> bool:
+        return self.successResultOf(self.store.rememberFor(keyId, tokens, lifetime))
+
+    def test_isAKeyedReplayStore(self) -> None:
+        """
+        It satisfies L{KeyedReplayStore}, recognisably at run time.
+        """
+        store: KeyedReplayStore = self.store
+        self.assertIsInstance(store, KeyedReplayStore)
+        self.assertNotIsInstance(object(), KeyedReplayStore)
+
+    def test_keyOverItsShare(self) -> None:
+        """
+        A key over its share fails with L{ReplayQuotaExceeded} (a
+        L{ReplayStoreFull}) naming the key and the time until its own oldest
+        token expires; other keys are unaffected.
+        """
+        self.assertTrue(self.rememberFor("noisy", "a"))
+        self.clock.advance(10)
+        self.assertTrue(self.rememberFor("noisy", "b"))
+        failure = self.failureResultOf(
+            self.store.rememberFor("noisy", ["c"], 120), ReplayQuotaExceeded)
+        self.assertIsInstance(failure.value, ReplayStoreFull)
+        self.assertEqual((failure.value.keyId, failure.value.retryAfter), ("noisy", 110))
+        self.assertTrue(self.rememberFor("quiet", "c"))
+        self.assertEqual((self.store.held("noisy"), self.store.held("quiet")), (2, 1))
+        self.clock.advance(110)
+        self.assertEqual(self.store.held("noisy"), 1)
+        self.assertTrue(self.rememberFor("noisy", "d"))
+
+    def test_replayBeforeQuota(self) -> None:
+        """
+        A replay is reported as such even when its key is over its share.
+        """
+        self.rememberFor("noisy", "a", "b")
+        self.assertFalse(self.rememberFor("noisy", "a"))
+
+    def test_requestBiggerThanShare(self) -> None:
+        """
+        One request with more tokens than the share is refused whole.
+        """
+        self.failureResultOf(
+            self.store.rememberFor("k", ["a", "b", "c"], 120), ReplayQuotaExceeded)
+        self.assertEqual(len(self.store), 0)
+
+    def test_globalCapStillHolds(self) -> None:
+        """
+        Many keys within their shares still cannot pass C{maxEntries}: the
+        store is full (L{ReplayStoreFull}, not a quota).
+        """
+        for n in range(3):
+            self.assertTrue(self.rememberFor(f"k{n}", f"a{n}", f"b{n}"))
+        failure = self.failureResultOf(self.store.rememberFor("k9", ["z"], 120), ReplayStoreFull)
+        self.assertNotIsInstance(failure.value, ReplayQuotaExceeded)
+
+    def test_plainRememberCountsAgainstNoKey(self) -> None:
+        """
+        Tokens recorded with L{MemoryReplayStore.remember} use the global
+        capacity but no key's share.
+        """
+        self.assertTrue(self.successResultOf(self.store.remember(["a", "b", "c"], 120)))
+        self.assertTrue(self.rememberFor("k", "d", "e"))
+        self.assertEqual(len(self.store), 5)
+
+    def test_boundedPerKeyUnderLoad(self) -> None:
+        """
+        However many requests one key sends, it holds at most its share, and
+        the per-key bookkeeping empties as entries expire.
+        """
+        for n in range(50):
+            self.store.rememberFor("noisy", [str(n)], 10).addErrback(
+                lambda f: f.trap(ReplayStoreFull))
+            self.assertLessEqual(self.store.held("noisy"), 2)
+            self.clock.advance(1)
+        self.clock.advance(10)
+        self.assertEqual(len(self.store), 0)
+        self.assertEqual(self.store._perKey, {})
+
+    def test_defaultShare(self) -> None:
+        """
+        By default a key may hold a quarter of the store (at least one).
+        """
+        self.assertEqual(MemoryReplayStore(self.clock).maxEntriesPerKey, 25_000)
+        self.assertEqual(MemoryReplayStore(self.clock, maxEntries=2).maxEntriesPerKey, 1)
+
+    def test_badShare(self) -> None:
+        """
+        A share must be positive and within the capacity.
+        """
+        for share in (0, 7):
+            with self.assertRaises(ValueError):
+                MemoryReplayStore(self.clock, maxEntries=6, maxEntriesPerKey=share)

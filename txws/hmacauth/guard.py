@@ -19,6 +19,15 @@ C{Content-Length} over the cap is answered 413 before a byte of body is
 read, and a chunked body is cut off with 413 as soon as it passes the cap.
 The guard repeats the check on the buffered body for sites that do not use
 L{HMACSite}.
+
+L{HMACSite} also bounds what a peer can hold before any resource runs (its
+connections are L{HMACChannel}s): a request's head and body must arrive
+within C{requestTimeout} seconds of its first byte (408 otherwise, then the
+connection closes), and a request line, header line or whole head over
+C{maxHeadSize} bytes, or more than C{maxHeaders} header lines, is answered
+414 (request line) or 431 (headers) instead of Twisted's bare disconnect or
+400.  The idle timeout between requests (C{timeout}, C{Site}'s own) is
+separate.
 """
 
 from __future__ import annotations
@@ -32,17 +41,23 @@ from io import BytesIO
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel
+from twisted.web.http import HTTPChannel, HTTPFactory, _GenericHTTPChannelProtocol
 from twisted.web.resource import IResource, getChildForRequest
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
 from txws.hmacauth._types import defaultReactor
 from txws.hmacauth.keys import KeyRing
-from txws.hmacauth.replay import MemoryReplayStore, ReplayStore, ReplayStoreFull
+from txws.hmacauth.replay import (
+    KeyedReplayStore,
+    MemoryReplayStore,
+    ReplayQuotaExceeded,
+    ReplayStore,
+    ReplayStoreFull,
+)
 from txws.hmacauth.schemes import (
     DEFAULT_SKEW,
     SEED_SIGNATURE_HEADER,
@@ -59,8 +74,12 @@ from txws.hmacauth.schemes import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEAD_SIZE",
+    "DEFAULT_REQUEST_TIMEOUT",
     "SERVER_TIME_HEADER",
     "CappedRequest",
+    "HMACChannel",
     "HMACGuard",
     "HMACIdentity",
     "HMACSite",
@@ -69,6 +88,16 @@ __all__ = [
 
 DEFAULT_MAX_BODY_SIZE = 1 << 20
 """The default body cap, bytes (1 MiB)."""
+
+DEFAULT_MAX_HEAD_SIZE = 16 * 1024
+"""The default cap on a request's head (request line and headers), bytes
+(16 KiB, like the WebSocket handshake's C{maxHandshakeSize})."""
+
+DEFAULT_MAX_HEADERS = 100
+"""The default cap on the number of header lines of one request."""
+
+DEFAULT_REQUEST_TIMEOUT = 10.0
+"""The default time, seconds, a request's head and body may take to arrive."""
 
 SERVER_TIME_HEADER = b"X-HMAC-Server-Time"
 """Response header of every refusal: the guard's clock, Unix seconds."""
@@ -221,7 +250,9 @@ class HMACGuard:
         @param reactor: The clock (an C{IReactorTime}); the global reactor
             if C{None}.
         @param replayStore: Where verified requests are remembered; a
-            L{MemoryReplayStore} on C{reactor} if C{None}.
+            L{MemoryReplayStore} on C{reactor} if C{None}.  A store that
+            provides L{KeyedReplayStore} is told which key signed each
+            request (and may refuse a key over its share: 429).
         @param skew: Seconds a timestamp may differ from our clock either way.
         @param schemes: The schemes accepted (default: both).
         @param hosts: If given, the C{Host} header values (host, or host:port
@@ -294,7 +325,13 @@ class HMACGuard:
         except VerificationError as e:
             return self._refuse(request, 401, e.code.value, e.message)
         lifetime = 2 * self._skew
-        result = maybeDeferred(self._replayStore.remember, verified.replayTokens, lifetime)
+        store = self._replayStore
+        if isinstance(store, KeyedReplayStore):
+            result = maybeDeferred(
+                store.rememberFor, verified.keyId, verified.replayTokens, lifetime
+            )
+        else:
+            result = maybeDeferred(store.remember, verified.replayTokens, lifetime)
         return _Deferred(result.addCallbacks(
             self._remembered, self._storeFailed,
             callbackArgs=(request, verified), errbackArgs=(request,),
@@ -352,13 +389,22 @@ class HMACGuard:
 
     def _storeFailed(self, reason: Failure, request: Request) -> _Refusal:
         retryAfter = 1.0
-        if isinstance(reason.value, ReplayStoreFull):
+        status = 503
+        if isinstance(reason.value, ReplayQuotaExceeded):
+            # The sender's own doing (its key holds its whole share of the
+            # store): 429, so that it backs off and is not mistaken for an
+            # outage of the receiver; every other key is unaffected.
+            retryAfter = reason.value.retryAfter
+            status = 429
+            code = "too_many_requests"
+            message = "Too many recent requests with this key; retry later"
+        elif isinstance(reason.value, ReplayStoreFull):
             retryAfter = reason.value.retryAfter
             code, message = "replay_store_full", "Too many recent requests; retry later"
         else:
             _log.failure("HMAC guard: the replay store failed", failure=reason)
             code, message = "replay_store_unavailable", "Replay store unavailable; retry later"
-        return self._refuse(request, 503, code, message,
+        return self._refuse(request, status, code, message,
                             [(b"Retry-After", b"%d" % math.ceil(retryAfter))])
 
     def _refuse(
@@ -453,6 +499,8 @@ class CappedRequest(Request):
         limit = self._bodyLimit()
         body = _errorBody("body_too_large", f"Request body is larger than {limit} bytes")
         channel: Any = self.channel
+        if isinstance(channel, HMACChannel):
+            channel._answered = True
         _log.warn(
             "HMAC site refused a body over {limit} bytes from {peer}: body_too_large",
             limit=limit, peer=_describePeer(channel.getPeer()),
@@ -461,39 +509,269 @@ class CappedRequest(Request):
             # An HTTP/2 stream (only with the optional h2 package): reset it.
             channel.abortConnection()
             return
-        assert channel.transport is not None
-        channel.transport.write(
-            b"HTTP/1.1 413 Content Too Large\r\n"
-            b"Content-Type: application/json\r\n"
-            b"Content-Length: %d\r\n"
-            b"Connection: close\r\n\r\n%s" % (len(body), body)
+        _writeErrorAndClose(channel, b"413 Content Too Large", body)
+
+
+def _writeErrorAndClose(channel: HTTPChannel, status: bytes, body: bytes) -> None:
+    """
+    Write a complete JSON error response straight to C{channel}'s transport
+    and close the connection once it is written.
+    """
+    assert channel.transport is not None
+    channel.transport.write(
+        b"HTTP/1.1 %s\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Cache-Control: no-store\r\n"
+        b"Content-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s" % (status, len(body), body)
+    )
+    channel.loseConnection()
+
+
+class HMACChannel(HTTPChannel):
+    """
+    The HTTP/1.1 channel of an L{HMACSite}: Twisted's, with bounds on what
+    a peer can hold before a resource runs, each answered in the guard's
+    JSON error style and followed by closing the connection:
+
+      - the time from a request's first byte until its head and body have
+        all arrived: the site's C{requestTimeout} (408 C{request_timeout},
+        then the connection closes, and is aborted if the peer does not
+        let it close within C{abortTimeout});
+      - the request line: at most the site's C{maxHeadSize} bytes (414
+        C{uri_too_long});
+      - a header line, the whole head, or more than C{maxHeaders} header
+        lines (431 C{headers_too_large}), where Twisted would close without
+        an answer or answer a bare 400.
+
+    The idle timeout between requests (the site's C{timeOut}) is Twisted's
+    and separate; the request timer does not run while a request is being
+    answered (pipelined bytes wait) nor after a WebSocket took the
+    connection over.
+    """
+
+    _requestTimer: IDelayedCall | None = None
+    _requestLineSeen = False
+    _headBytes = 0
+    _answered = False
+    _refused = False
+
+    maxHeadSize = DEFAULT_MAX_HEAD_SIZE
+    """The head cap used when the site does not define C{maxHeadSize}."""
+
+    requestTimeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    """The request timeout used when the site does not define one."""
+
+    def connectionMade(self) -> None:
+        """
+        Take the limits from the site, then start as Twisted's channel does.
+        """
+        site = getattr(self, "site", None)
+        self.maxHeadSize = int(getattr(site, "maxHeadSize", self.maxHeadSize))
+        self.maxHeaders = int(getattr(site, "maxHeaders", self.maxHeaders))
+        self.requestTimeout = getattr(site, "requestTimeout", self.requestTimeout)
+        # Twisted's own limits, set so that ours always trip first.
+        self.MAX_LENGTH = self.maxHeadSize
+        self.totalHeadersSize = self.maxHeadSize
+        super().connectionMade()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Start the request timer on the first byte of a request, then parse
+        as usual; after a refusal, discard everything.
+
+        @param data: Bytes from the peer.
+        """
+        if self._refused:
+            return
+        if (
+            data
+            and self._requestTimer is None
+            and not self._handlingRequest
+            and self.requestTimeout
+        ):
+            self._requestTimer = self.callLater(self.requestTimeout, self._requestTimedOut)
+        super().dataReceived(data)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def lineReceived(self, line: bytes) -> None:
+        """
+        Count a head line against C{maxHeadSize} (with its CRLF), then parse
+        it as usual.
+
+        @param line: A line of the head, without its delimiter.
+        """
+        if self._refused:
+            return
+        self._headBytes += len(line) + 2
+        if self._headBytes > self.maxHeadSize:
+            self._refuseHead(f"Request head is larger than {self.maxHeadSize} bytes")
+            return
+        if line:
+            self._requestLineSeen = True
+        super().lineReceived(line)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        A line of the head is longer than C{maxHeadSize}: 414 for the
+        request line, 431 for a header.
+
+        @param line: What was buffered (not parsed).
+        """
+        if self._refused:
+            return
+        if not self._requestLineSeen:
+            self._refuse(
+                b"414 URI Too Long", "uri_too_long",
+                f"Request line is longer than {self.maxHeadSize} bytes",
+            )
+        else:
+            self._refuseHead(f"Header line is longer than {self.maxHeadSize} bytes")
+
+    def headerReceived(self, line: bytes) -> bool:
+        """
+        Refuse a header line beyond C{maxHeaders} with 431, else store it as
+        usual.
+
+        @param line: One (unfolded) header line.
+        @return: Whether the header was valid.
+        """
+        if self._refused:
+            return False
+        if self._receivedHeaderCount >= self.maxHeaders:
+            self._refuseHead(f"Request has more than {self.maxHeaders} header lines")
+            return False
+        ok: bool = super().headerReceived(line)  # type: ignore[no-untyped-call, unused-ignore]
+        return ok
+
+    def allContentReceived(self) -> None:
+        """
+        The request arrived whole: stop its timer, reset the head counters
+        and let Twisted process it.
+        """
+        self._cancelRequestTimer()
+        self._headBytes = 0
+        self._requestLineSeen = False
+        self._answered = False
+        super().allContentReceived()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        """
+        Stop the request timer, then clean up as Twisted's channel does.
+
+        @param reason: Why the connection ended.
+        """
+        self._cancelRequestTimer()
+        super().connectionLost(reason)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def _cancelRequestTimer(self) -> None:
+        timer, self._requestTimer = self._requestTimer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _refuseHead(self, message: str) -> None:
+        self._refuse(b"431 Request Header Fields Too Large", "headers_too_large", message)
+
+    def _refuse(self, status: bytes, code: str, message: str) -> None:
+        self._refused = True
+        self._cancelRequestTimer()
+        self.setTimeout(None)
+        assert self.transport is not None
+        _log.warn(
+            "HMAC site refused a request from {peer}: {code}",
+            peer=_describePeer(self.transport.getPeer()), code=code,
         )
-        channel.loseConnection()
+        _writeErrorAndClose(self, status, _errorBody(code, message))
+
+    def _requestTimedOut(self) -> None:
+        self._requestTimer = None
+        if self._refused or self.transport is None:
+            return
+        peer = _describePeer(self.transport.getPeer())
+        _log.warn(
+            "HMAC site: request from {peer} not received within {timeout} s: {code}",
+            peer=peer, timeout=self.requestTimeout, code="request_timeout",
+        )
+        self._refused = True
+        self.setTimeout(None)
+        if not self._answered:
+            body = _errorBody(
+                "request_timeout",
+                f"Request not received within {self.requestTimeout:g} seconds",
+            )
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\n"
+                b"Content-Type: application/json\r\n"
+                b"Cache-Control: no-store\r\n"
+                b"Content-Length: %d\r\n"
+                b"Connection: close\r\n\r\n%s" % (len(body), body)
+            )
+        # Close once written; abort if the peer does not let it close.
+        if self.abortTimeout is not None:
+            self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+        self.loseConnection()
+
+
+def _hmacChannelProtocol(site: HTTPFactory) -> Any:
+    """
+    What C{Site.protocol} builds for an L{HMACSite}: Twisted's protocol
+    selector (HTTP/2 where negotiated, else HTTP/1.1) over an L{HMACChannel}.
+    """
+    return _GenericHTTPChannelProtocol(HMACChannel())
 
 
 class HMACSite(Site):
     """
-    A L{Site} whose requests are L{CappedRequest}s: bodies over
-    C{maxBodySize} are refused with 413 before they are buffered.
+    A L{Site} whose requests are L{CappedRequest}s and whose connections are
+    L{HMACChannel}s: bodies over C{maxBodySize} are refused with 413 before
+    they are buffered, heads over C{maxHeadSize} with 414 or 431, and a
+    request that takes more than C{requestTimeout} seconds to arrive with 408.
 
     @ivar maxBodySize: The cap, in bytes, for every request on this site.
+    @ivar maxHeadSize: The cap, in bytes, on a request's head (request line
+        and header lines with their CRLFs), and so on each of its lines.
+    @ivar maxHeaders: The most header lines in one request.
+    @ivar requestTimeout: Seconds from a request's first byte until its
+        whole head and body must have arrived, or C{None} for no bound.
     """
 
     requestFactory = CappedRequest
+    protocol = _hmacChannelProtocol
 
     def __init__(
-        self, resource: object, *, maxBodySize: int = DEFAULT_MAX_BODY_SIZE, **kwargs: Any
+        self,
+        resource: object,
+        *,
+        maxBodySize: int = DEFAULT_MAX_BODY_SIZE,
+        maxHeadSize: int = DEFAULT_MAX_HEAD_SIZE,
+        maxHeaders: int = DEFAULT_MAX_HEADERS,
+        requestTimeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        **kwargs: Any,
     ) -> None:
         """
         @param resource: The root resource (e.g. an L{HMACGuard}).
         @param maxBodySize: The body cap, bytes; use the same value as the
             guard's.
+        @param maxHeadSize: The head cap, bytes (16 KiB by default): a longer
+            request line is answered 414, a longer header line or head 431.
+        @param maxHeaders: The most header lines of a request (431 beyond).
+        @param requestTimeout: Seconds a request's head and body may take
+            from its first byte (10 by default; 408 beyond), or C{None}.
+            The idle timeout between requests is C{Site}'s C{timeout}.
         @param kwargs: Passed to L{Site}; a C{requestFactory} must be a
             L{CappedRequest} subclass.
         @raise TypeError: For a request factory that would not enforce the cap.
+        @raise ValueError: For a head cap under 256 bytes, fewer than one
+            header, or a non-positive request timeout.
         """
         super().__init__(resource, **kwargs)  # type: ignore[no-untyped-call, unused-ignore]
         factory = self.requestFactory
         if not (isinstance(factory, type) and issubclass(factory, CappedRequest)):
             raise TypeError("HMACSite needs a CappedRequest subclass as requestFactory")
+        if maxHeadSize < 256 or maxHeaders < 1:
+            raise ValueError("maxHeadSize must be at least 256 and maxHeaders at least 1")
+        if requestTimeout is not None and requestTimeout <= 0:
+            raise ValueError("requestTimeout must be positive or None")
         self.maxBodySize = maxBodySize
+        self.maxHeadSize = maxHeadSize
+        self.maxHeaders = maxHeaders
+        self.requestTimeout = requestTimeout
