@@ -21,7 +21,6 @@ from twisted.web.static import Data
 
 from tests.peers.harness import (
     RecordingClientProtocol,
-    TestAuthority,
     bounded,
     dropConnections,
     listenedPort,
@@ -29,6 +28,7 @@ from tests.peers.harness import (
     runPeer,
 )
 from tests.peers.payloads import ECHO_REPORT, ECHO_SIZES
+from tests.tlssupport import TestAuthority
 from txws.apps.echo import echoFactory
 from txws.client import connect
 from txws.options import WebSocketOptions

@@ -7,8 +7,6 @@ helpers that bound every wait.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import re
@@ -16,17 +14,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet import defer
 from twisted.internet import reactor as _globalReactor
 from twisted.internet.defer import Deferred, DeferredQueue, succeed
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.interfaces import IListeningPort, IReactorProcess, IReactorTime
 from twisted.internet.protocol import ProcessProtocol
-from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import FailTest, TestCase
@@ -44,7 +37,6 @@ __all__ = [
     "RecordingClientProtocol",
     "RecordingServerFactory",
     "RecordingServerProtocol",
-    "TestAuthority",
     "bounded",
     "dropConnections",
     "failureOf",
@@ -476,107 +468,3 @@ class RecordingClientFactory(WebSocketClientFactory):
         return not self.opened.pending and not any(p.messages.pending for p in self.built)
 
 
-# -- TLS ---------------------------------------------------------------------------
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-class TestAuthority:
-    """
-    A throwaway certificate authority that issues server certificates.
-
-    @ivar certificate: the CA certificate, as Twisted's L{Certificate}
-        (a C{trustRoot}).
-    @ivar pem: the CA certificate in PEM (a C{cafile} for Python's C{ssl}).
-    """
-
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("txws test CA"))
-            .issuer_name(_name("txws test CA"))
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False
-            )
-            .sign(self._key, hashes.SHA256())
-        )
-        self.pem = self._cert.public_bytes(serialization.Encoding.PEM)
-        self.certificate = Certificate.loadPEM(self.pem)
-
-    def serverOptions(
-        self,
-        dnsNames: tuple[str, ...] = ("localhost",),
-        ipAddresses: tuple[str, ...] = ("127.0.0.1",),
-    ) -> CertificateOptions:
-        """
-        Issue a server certificate and return TLS server options using it.
-
-        @param dnsNames: the certificate's DNS names.
-        @param ipAddresses: the certificate's IP addresses.
-        @return: options for C{listenSSL} or C{wrapClientTLS}'s peer.
-        """
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        names: list[x509.GeneralName] = [x509.DNSName(n) for n in dnsNames]
-        names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ipAddresses]
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(dnsNames[0] if dnsNames else "txws test server"))
-            .issuer_name(self._cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
-                critical=False,
-            )
-            .sign(self._key, hashes.SHA256())
-        )
-        keyPem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        certPem = cert.public_bytes(serialization.Encoding.PEM)
-        options: CertificateOptions = PrivateCertificate.loadPEM(keyPem + certPem).options()
-        return options
-
-    def writeCAFile(self, testCase: TestCase) -> str:
-        """
-        Write the CA certificate to a file in the test's temporary directory.
-
-        @return: its path (a C{cafile} for Python's C{ssl} module).
-        """
-        path: str = testCase.mktemp()
-        with open(path, "wb") as f:
-            f.write(self.pem)
-        return os.path.abspath(path)
