@@ -106,6 +106,10 @@ TRAILER = b"\x00\x00\xff\xff"
 #: The most output one zlib call may produce while inflating.
 DEFAULT_STEP = 65536
 
+#: The most compressed input given to zlib at once: what it hands back as
+#: C{unconsumed_tail} after each bounded call (a copy) stays this small.
+_INPUT_SLICE = 16384
+
 #: Window bits a peer may negotiate (RFC 7692 section 7.1.2).
 _WINDOW_BITS = {str(bits): bits for bits in range(8, 16)}
 
@@ -1203,10 +1207,10 @@ class Decompressor:
         limit = self.maxSize
         step = self.step
         view = memoryview(data)
-        # Input goes in slices of at most one step, so the unconsumed tail
-        # zlib copies back on every bounded call stays small.
-        for start in range(0, max(len(view), 1), step):
-            buf: Union[bytes, memoryview] = view[start : start + step]
+        # Input goes in slices, so the unconsumed tail zlib copies back on
+        # every bounded call stays small.
+        for start in range(0, max(len(view), 1), _INPUT_SLICE):
+            buf: Union[bytes, memoryview] = view[start : start + _INPUT_SLICE]
             while True:
                 n = step
                 if limit:
@@ -1229,7 +1233,7 @@ class Decompressor:
                     rest = obj.unused_data
                     obj = self._restart([*prior, *recent])
                     if not rest:
-                        self._restarted = start + step >= len(view)
+                        self._restarted = start + _INPUT_SLICE >= len(view)
                         break
                     buf = rest
                     continue
