@@ -54,7 +54,7 @@ from twisted.python.failure import Failure
 from txws.hub.broker import BrokerUnavailable, History, Publication, newEpoch
 from txws.hub.brokerurl import RedisSettings, clientEndpoint
 
-__all__ = ["RedisBroker", "RedisLink"]
+__all__ = ["RedisBroker", "RedisLink", "asUnavailable"]
 
 _log = Logger(namespace="txws.hub.redisbroker")
 
@@ -129,9 +129,14 @@ return result
 """
 
 
-def _unavailable(reason: Failure) -> Failure:
+def asUnavailable(reason: Failure) -> Failure:
     """
-    Turn a Redis client error into L{BrokerUnavailable}.
+    Turn a Redis client or connection error into L{BrokerUnavailable}
+    (an errback).
+
+    @param reason: the failure.
+    @return: a L{BrokerUnavailable} failure, or C{reason} if it is another
+        kind of error.
     """
     if reason.check(BrokerUnavailable):
         return reason
@@ -814,7 +819,7 @@ class RedisBroker:
         self._ensureRunning()
         d = self._commands.ready()
         d.addCallback(lambda protocol: protocol.eval(script, list(keys), list(args)))
-        d.addErrback(_unavailable)
+        d.addErrback(asUnavailable)
         return d
 
     def _refresh(self) -> None:
