@@ -17,12 +17,14 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from typing import Optional
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.tlssupport import ServerFiles
 from txws.hub.brokerurl import RedisSettings
 
 __all__ = ["RedisServer", "freePort", "redisServerPath", "requireRedis", "startRedis"]
@@ -72,11 +74,16 @@ class RedisServer:
     @ivar password: the password it requires, or C{None}.
     """
 
-    def __init__(self, directory: str, password: Optional[str] = None) -> None:
+    def __init__(
+        self, directory: str, password: Optional[str] = None, tls: Optional[ServerFiles] = None
+    ) -> None:
         """
         @param directory: where its data and log go (created).
         @param password: a password to require, or C{None}.
+        @param tls: credentials to serve TLS only with (its port then takes
+            no plain connections), or C{None}.
         """
+        self.tls = tls
         self._binary = requireRedis()
         self.directory = os.path.abspath(directory)
         self.password = password
@@ -91,7 +98,12 @@ class RedisServer:
         @return: settings that connect to it.
         """
         return RedisSettings(
-            "127.0.0.1", self.port, db, password=password if password else self.password
+            "localhost" if self.tls else "127.0.0.1",
+            self.port,
+            db,
+            password=password if password else self.password,
+            tls=self.tls is not None,
+            caFile=self.tls.ca if self.tls else None,
         )
 
     @property
@@ -110,9 +122,17 @@ class RedisServer:
             the message).
         """
         assert not self.running
+        if self.tls is None:
+            ports = ["--port", str(self.port)]
+        else:
+            ports = [
+                "--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", self.tls.cert, "--tls-key-file", self.tls.key,
+                "--tls-ca-cert-file", self.tls.ca, "--tls-auth-clients", "no",
+            ]
         arguments = [
             self._binary,
-            "--port", str(self.port),
+            *ports,
             "--bind", "127.0.0.1",
             "--dir", self.directory,
             "--logfile", os.path.join(self.directory, "redis.log"),
@@ -140,7 +160,7 @@ class RedisServer:
 
     def _ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+            with self._connect(1.0) as s:
                 command = b""
                 if self.password is not None:
                     secret = self.password.encode()
@@ -158,6 +178,14 @@ class RedisServer:
                 return b"+PONG" in answer
         except OSError:
             return False
+
+    def _connect(self, timeout: float) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        if self.tls is None:
+            return s
+        context = ssl.create_default_context(cafile=self.tls.ca)
+        context.check_hostname = False  # whatever name it was issued for
+        return context.wrap_socket(s, server_hostname="localhost")
 
     def log(self) -> str:
         """
@@ -201,7 +229,7 @@ class RedisServer:
         for argument in arguments:
             data = argument.encode()
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5.0) as s:
+        with self._connect(5.0) as s:
             if self.password is not None:
                 secret = self.password.encode()
                 s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret))
@@ -210,17 +238,22 @@ class RedisServer:
             return s.recv(65536)
 
 
-def startRedis(case: SynchronousTestCase, password: Optional[str] = None) -> RedisServer:
+def startRedis(
+    case: SynchronousTestCase,
+    password: Optional[str] = None,
+    tls: Optional[ServerFiles] = None,
+) -> RedisServer:
     """
     Start a L{RedisServer} in the test's temporary directory, killed in the
     test's cleanup.
 
     @param case: the test.
     @param password: a password to require.
+    @param tls: credentials to serve TLS with.
     @return: the running server.
     @raise SkipTest: if no C{redis-server} is installed.
     """
-    server = RedisServer(os.path.join(case.mktemp(), "redis"), password)
+    server = RedisServer(os.path.join(case.mktemp(), "redis"), password, tls)
     case.addCleanup(server.kill)
     server.start()
     return server

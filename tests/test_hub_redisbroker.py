@@ -8,6 +8,7 @@ and without), credentials and databases.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, Optional
@@ -21,6 +22,7 @@ from zope.interface import implementer
 
 from tests.broker_contract import Advance, BrokerContractTests
 from tests.redissupport import startRedis
+from tests.tlssupport import TestAuthority
 from txws.hub.broker import Broker, BrokerUnavailable, History, Publication
 from txws.hub.brokerurl import RedisSettings
 from txws.hub.redisbroker import RedisBroker
@@ -81,6 +83,18 @@ async def waitFor(predicate: Callable[[], bool], timeout: float = 10.0, what: st
         if reactor.seconds() > deadline:
             raise AssertionError(f"not within {timeout} s: {what or predicate}")
         await deferLater(reactor, 0.02, lambda: None)
+
+
+async def unavailable(d: Deferred[Any]) -> BrokerUnavailable:
+    """
+    @return: the L{BrokerUnavailable} C{d} fails with.
+    @raise AssertionError: if it succeeds.
+    """
+    try:
+        await d
+    except BrokerUnavailable as e:
+        return e
+    raise AssertionError("did not fail with BrokerUnavailable")
 
 
 async def sleep(seconds: float) -> None:
@@ -394,3 +408,51 @@ class RedisBrokerTests(TestCase):
         await one.broker.publish("news", b"1")
         self.assertEqual((await other.broker.history("news")).latest, 0)
         self.assertEqual((await one.broker.history("news")).latest, 1)
+
+
+class RedisBrokerTLSTests(TestCase):
+    """
+    C{rediss://}: TLS to Redis, the server's certificate verified.
+    """
+
+    timeout = 30
+
+    @inlineCallbacksTest
+    async def test_verified(self) -> None:
+        """
+        A server whose certificate the CA file vouches for, for the host
+        connected to, serves the broker.
+        """
+        files = TestAuthority().writeServerFiles(self)
+        server = startRedis(self, tls=files)
+        broker = RedisBroker(server.settings(), reactor)
+        self.addCleanup(broker.stop)
+        delivered: list[Publication] = []
+        await broker.start(delivered.append)
+        await broker.subscribe("news")
+        published = await broker.publish("news", b"1")
+        await waitFor(lambda: delivered == [published])
+
+    @inlineCallbacksTest
+    async def test_otherAuthorityRefused(self) -> None:
+        """
+        A certificate from a CA other than the configured one is refused.
+        """
+        server = startRedis(self, tls=TestAuthority().writeServerFiles(self))
+        other = TestAuthority().writeCAFile(self)
+        broker = RedisBroker(dataclasses.replace(server.settings(), caFile=other), reactor)
+        self.addCleanup(broker.stop)
+        error = await unavailable(broker.start(lambda p: None))
+        self.assertIn("certificate verify failed", str(error))
+
+    @inlineCallbacksTest
+    async def test_otherNameRefused(self) -> None:
+        """
+        A certificate for another host name is refused.
+        """
+        files = TestAuthority().writeServerFiles(self, ("other.example",), ())
+        server = startRedis(self, tls=files)
+        broker = RedisBroker(server.settings(), reactor)
+        self.addCleanup(broker.stop)
+        error = await unavailable(broker.start(lambda p: None))
+        self.assertIn("Mismatch", str(error))

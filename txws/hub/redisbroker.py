@@ -45,6 +45,7 @@ from typing import Any, Optional
 
 import txredisapi
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
@@ -159,8 +160,10 @@ class _CommandProtocol(txredisapi.RedisProtocol):  # type: ignore[misc]
     """
 
     link: Optional[RedisLink] = None
+    lostReason: Optional[Failure] = None
 
     def connectionLost(self, why: Failure) -> None:
+        self.lostReason = why
         super().connectionLost(why)
         if self.link is not None:
             self.link.protocolLost(self, why)
@@ -174,11 +177,14 @@ class _PubSubProtocol(txredisapi.SubscriberProtocol):  # type: ignore[misc]
     link: Optional[RedisLink] = None
     onMessage: Optional[Callable[[bytes, bytes], None]] = None
 
+    lostReason: Optional[Failure] = None
+
     def messageReceived(self, pattern: object, channel: bytes, message: bytes) -> None:
         if self.onMessage is not None:
             self.onMessage(channel, message)
 
     def connectionLost(self, why: Failure) -> None:
+        self.lostReason = why
         super().connectionLost(why)
         if self.link is not None:
             self.link.protocolLost(self, why)
@@ -326,6 +332,11 @@ class RedisLink:
                     await protocol.execute_command("PING")
             except BaseException:
                 protocol.transport.abortConnection()
+                lost = protocol.lostReason
+                if lost is not None and not lost.check(ConnectionDone):
+                    # Say why (e.g. the TLS handshake failed), not just that
+                    # the connection is gone.
+                    raise BrokerUnavailable(_describeError(lost)) from None
                 raise
             return protocol
 
@@ -429,6 +440,8 @@ def _describeError(reason: Failure) -> str:
     value = reason.value
     name = type(value).__name__
     text = _text(value)
+    if isinstance(value, BrokerUnavailable):
+        return text
     return f"{name}: {text}" if text else name
 
 
