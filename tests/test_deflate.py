@@ -932,3 +932,88 @@ class WebsocketsInteropTests(SynchronousTestCase):
             self.assertEqual(frame.rsv1, i == 0)
             out += inflater.feed(bytes(frame.data), fin)
         self.assertEqual(b"".join(out), message)
+
+
+class EndToEndNegotiationTests(SynchronousTestCase):
+    """
+    A txws client and a txws server negotiate (every client offer against
+    every policy) and then exchange messages both ways.
+    """
+
+    def test_everyCombination(self) -> None:
+        """
+        Every answer the policy gives is one the client accepts, and the
+        extensions both ends build inflate each other's messages.
+        """
+        offers = [
+            PerMessageDeflateOffer(nct, window, reqNct, reqBits, hint)
+            for nct in (False, True)
+            for window in (False, True)
+            for reqNct in (False, True)
+            for reqBits in (0, 8, 10, 15)
+            for hint in ((0, 9, 15) if window else (0,))
+        ]
+        policies = [
+            PerMessageDeflatePolicy(snct, cnct, sbits, cbits)
+            for snct in (False, True)
+            for cnct in (False, True)
+            for sbits in (8, 12, 15)
+            for cbits in (0, 8, 12)
+        ]
+        messages = [JSON[:500], b"", JSON, b"Hello"]
+        for o in offers:
+            sent = [o, DEFAULT_CLIENT_OFFER]
+            serverOffers = parseOffers([buildOfferHeader(sent)])
+            self.assertEqual(len(serverOffers), 2)
+            for policy in policies:
+                accept = policy(serverOffers)
+                assert accept is not None
+                server = PerMessageDeflate.fromOfferAccept(accept, maxMessageSize=1 << 20)
+                response = parseResponse([server.extensionString], sent)
+                assert response is not None
+                self.assertIs(response.offer, o)
+                client = PerMessageDeflate.fromResponseAccept(
+                    PerMessageDeflateResponseAccept(response), maxMessageSize=1 << 20
+                )
+                self.assertEqual(client.extensionString, server.extensionString)
+                self.assertLessEqual(
+                    client.compressor.windowBits, server.decompressor.windowBits
+                )
+                self.assertLessEqual(
+                    server.compressor.windowBits, client.decompressor.windowBits
+                )
+                if server.decompressor.noContextTakeover:
+                    self.assertTrue(client.compressor.noContextTakeover)
+                if client.decompressor.noContextTakeover:
+                    self.assertTrue(server.compressor.noContextTakeover)
+                for m in messages:
+                    self.assertEqual(
+                        server.decompressor.decompress(client.compressor.compress(m)), m
+                    )
+                    self.assertEqual(
+                        client.decompressor.decompress(server.compressor.compress(m)), m
+                    )
+
+    def test_limits(self) -> None:
+        """
+        The connection's limit and an acceptance's C{max_message_size}: the
+        smaller one applies.
+        """
+        o = offer("permessage-deflate")
+        for limit, own, expected in ((0, None, 0), (100, None, 100), (0, 50, 50),
+                                     (100, 50, 50), (50, 100, 50)):
+            ext = PerMessageDeflate.fromOfferAccept(
+                PerMessageDeflateOfferAccept(o, max_message_size=own), maxMessageSize=limit
+            )
+            self.assertEqual(ext.decompressor.maxSize, expected)
+
+    def test_clientHintFreesTheServerInflater(self) -> None:
+        """
+        An offer with C{client_no_context_takeover} lets the server release
+        its inflater after every message.
+        """
+        accept = PerMessageDeflatePolicy()(
+            parseOffers(["permessage-deflate; client_no_context_takeover"])
+        )
+        assert accept is not None
+        self.assertTrue(PerMessageDeflate.fromOfferAccept(accept).decompressor.noContextTakeover)
