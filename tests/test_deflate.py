@@ -7,6 +7,7 @@ L{tests.test_deflate_bombs}.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zlib
@@ -1017,3 +1018,66 @@ class EndToEndNegotiationTests(SynchronousTestCase):
         )
         assert accept is not None
         self.assertTrue(PerMessageDeflate.fromOfferAccept(accept).decompressor.noContextTakeover)
+
+
+class FuzzTests(SynchronousTestCase):
+    """
+    Whatever a peer sends, the parsers raise only their one exception type.
+    """
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.text(alphabet=st.sampled_from(list('permsag-dflt_ciwnbox ;,="\\\t9815')), max_size=80)
+    )
+    def test_headerParser(self, value: str) -> None:
+        """
+        L{parseExtensionHeader}, L{parseOffers} and L{parseResponse} raise
+        nothing but L{NegotiationError}.
+        """
+        for f in (
+            lambda: parseExtensionHeader([value]),
+            lambda: parseOffers([value]),
+            lambda: parseResponse([value], [DEFAULT_CLIENT_OFFER]),
+        ):
+            with contextlib.suppress(NegotiationError):
+                f()
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=300), st.integers(1, 300), st.sampled_from([0, 10, 1000]))
+    def test_decompressor(self, data: bytes, cut: int, limit: int) -> None:
+        """
+        L{Decompressor} raises nothing but L{DeflateError} (1007 or 1009),
+        and never returns more than the limit.
+        """
+        for run in (
+            lambda d: [d.decompress(data)],
+            lambda d: d.feed(data[:cut], False) + d.feed(data[cut:], True),
+        ):
+            try:
+                out = run(Decompressor(maxSize=limit, step=64))
+            except DeflateError as e:
+                self.assertIn(e.code, (1007, 1009))
+            else:
+                if limit:
+                    self.assertLessEqual(sum(map(len, out)), limit)
+
+    @settings(max_examples=100, deadline=None)
+    @given(
+        st.lists(
+            st.binary(max_size=2000)
+            | st.tuples(st.binary(min_size=1, max_size=300), st.integers(2, 30)).map(
+                lambda t: t[0] * t[1]
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    def test_eightBitWindowAnyData(self, messages: list[bytes]) -> None:
+        """
+        With 8 window bits negotiated, any messages inflate with a real
+        256-byte window.
+        """
+        c = Compressor(8)
+        inflater = zlib.decompressobj(-8)
+        for m in messages:
+            self.assertEqual(inflater.decompress(c.compress(m) + TRAILER), m)
