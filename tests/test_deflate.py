@@ -1081,3 +1081,64 @@ class FuzzTests(SynchronousTestCase):
         inflater = zlib.decompressobj(-8)
         for m in messages:
             self.assertEqual(inflater.decompress(c.compress(m) + TRAILER), m)
+
+
+class AutobahnInteropTests(SynchronousTestCase):
+    """
+    Autobahn's own classes and compressor: the same offer strings for the
+    same arguments, and messages inflate both ways.
+    """
+
+    def test_sameOfferStrings(self) -> None:
+        """
+        An offer and an acceptance built with the same Autobahn arguments
+        format the same header values.
+        """
+        from autobahn.websocket import compress
+
+        for nct in (False, True):
+            for window in (False, True):
+                for reqNct in (False, True):
+                    for reqBits in (0, 9, 15):
+                        args = (nct, window, reqNct, reqBits)
+                        ours = PerMessageDeflateOffer(*args)
+                        theirs = compress.PerMessageDeflateOffer(*args)
+                        self.assertEqual(
+                            sorted(ours.get_extension_string().split("; ")),
+                            sorted(theirs.get_extension_string().split("; ")),
+                        )
+                        parsed = offer(ours.get_extension_string())
+                        if window and nct:
+                            mine = PerMessageDeflateOfferAccept(
+                                parsed, request_no_context_takeover=True,
+                                request_max_window_bits=10,
+                            )
+                            autobahns = compress.PerMessageDeflateOfferAccept(
+                                theirs, request_no_context_takeover=True,
+                                request_max_window_bits=10,
+                            )
+                            self.assertEqual(
+                                sorted(mine.get_extension_string().split("; ")),
+                                sorted(autobahns.get_extension_string().split("; ")),
+                            )
+
+    def test_messagesBothWays(self) -> None:
+        """
+        Autobahn's compressor and ours, with and without context takeover,
+        window bits 9-15.
+        """
+        from autobahn.websocket import compress
+
+        for bits in (9, 12, 15):
+            for nct in (False, True):
+                theirs = compress.PerMessageDeflate(True, nct, nct, bits, bits, 8)
+                ours = Compressor(bits, nct)
+                inflater = Decompressor(bits, nct)
+                for m in (JSON, b"Hello", b"", JSON[:100] * 3):
+                    theirs.start_compress_message()
+                    data = theirs.compress_message_data(m) + theirs.end_compress_message()
+                    self.assertEqual(inflater.decompress(data), m)
+                    theirs.start_decompress_message()
+                    out = theirs.decompress_message_data(ours.compress(m))
+                    theirs.end_decompress_message()
+                    self.assertEqual(out, m)
