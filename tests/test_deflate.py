@@ -860,6 +860,27 @@ class CompressionTests(SynchronousTestCase):
         d.feed(HELLO[2:], True)
         self.assertFalse(d.holdsState)
 
+    def test_compressorReleased(self) -> None:
+        """
+        Without context takeover a small compressor is released after every
+        message, a 15/8 one is kept (and reset); with context takeover it is
+        kept.
+        """
+        for bits, memLevel, nct, held in (
+            (12, 5, True, False), (15, 8, True, True), (12, 5, False, True),
+            (15, 8, False, True),
+        ):
+            c = Compressor(bits, nct, memLevel)
+            self.assertFalse(c.holdsState)
+            c.compress(JSON)
+            self.assertEqual(c.holdsState, held)
+            c.compressFragment(b"a", False)
+            self.assertTrue(c.holdsState)
+            c.compressFragment(b"b", True)
+            self.assertEqual(c.holdsState, held)
+        self.assertFalse(Compressor(15, True, 8, release=True).compress(b"x") == b"")
+        self.assertFalse(Compressor(12, False, 5, release=True).release)
+
     def test_misuse(self) -> None:
         """
         Bad settings and a whole message during a fragmented one raise
