@@ -624,6 +624,10 @@ class RedisBroker:
             for subscription in self._subscriptions.values():
                 subscription.subscribed = False
                 subscription.resync = True
+            # Channels being unsubscribed are gone with the connection.
+            for name, subscription in list(self._byPubSubName.items()):
+                if self._subscriptions.get(subscription.channel) is not subscription:
+                    del self._byPubSubName[name]
         if not self._available:
             return
         self._available = False
@@ -631,10 +635,15 @@ class RedisBroker:
         if self._refresher.running:
             self._refresher.stop()
         _log.warn(
-            "hub broker: lost Redis at {where} ({reason}); publishing fails until it is "
-            "back, reconnecting",
+            "hub broker: lost Redis at {where} ({reason}); {effect} until it is back, "
+            "reconnecting",
             where=self.settings.describe(),
             reason=reason,
+            effect=(
+                "publishing and subscribing fail"
+                if link is self._commands
+                else "subscribing fails and deliveries wait"
+            ),
         )
 
     # -- Broker -------------------------------------------------------------------
