@@ -686,6 +686,39 @@ class RFCExampleTests(SynchronousTestCase):
         self.assertEqual(d.feed(bytes.fromhex("f348cdc9c90700"), True), [b"Hello"])
         self.assertEqual(d.feed(HELLO, True), [b"Hello"])
 
+    def test_blocksAfterFinalBlocks(self) -> None:
+        """
+        Section 7.2.1: blocks follow a block with BFINAL set, in the same
+        message and in later ones; with context takeover a later message may
+        refer back past the final block.  Whole, and split at every offset.
+        """
+
+        def finalBlock(data: bytes, zdict: bytes = b"") -> bytes:
+            c = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY,
+                                 *([zdict] if zdict else []))
+            return c.compress(data) + c.flush(zlib.Z_FINISH)
+
+        text = b"context takeover " * 40
+        d = Decompressor()
+        self.assertEqual(d.decompress(finalBlock(text) + b"\x00"), text)
+        c = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, text)
+        again = (c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        self.assertLess(len(again), 20)
+        self.assertEqual(d.decompress(again), text)
+
+        noise = os.urandom(6000)
+        payload = (
+            finalBlock(b"Hello") + finalBlock(b" world") + finalBlock(noise)
+            + Compressor().compress(b"!")
+        )
+        expected = b"Hello world" + noise + b"!"
+        self.assertEqual(Decompressor().decompress(payload), expected)
+        d = Decompressor()
+        for cut in range(0, len(payload) + 1, 97):
+            out = d.feed(payload[:cut], False) + d.feed(payload[cut:], True)
+            self.assertEqual(b"".join(out), expected)
+            self.assertEqual(d.decompress(HELLO), b"Hello")
+
     def test_twoBlocks(self) -> None:
         """
         7.2.3.5: two DEFLATE blocks in one message.

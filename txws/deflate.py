@@ -1211,9 +1211,17 @@ class Decompressor:
         # The peer ended a block with BFINAL set (RFC 7692 section 7.2.3.4):
         # zlib's stream is over, but the message (and, with context
         # takeover, the connection) goes on.  The new inflater is primed
-        # with the output at hand, so later blocks may refer back into it.
+        # with the output at hand (the last window of it), so later blocks
+        # may refer back into it.
         window = 1 << self.windowBits
-        tail = b"".join(chunks)[-window:]
+        parts: list[bytes] = []
+        size = 0
+        for chunk in reversed(chunks):
+            if size >= window:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        tail = b"".join(reversed(parts))[-window:]
         obj = self._obj = (
             zlib.decompressobj(-self.windowBits, zdict=tail)
             if tail
@@ -1233,7 +1241,10 @@ class Decompressor:
                 # The message's data ended exactly with a BFINAL block: the
                 # trailer would start a stored block that never ends.
                 return
+        # The last window of output, to prime a restarted inflater.
         recent: list[bytes] = []
+        recentSize = 0
+        window = 1 << self.windowBits
         limit = self.maxSize
         step = self.step
         view = memoryview(data)
@@ -1258,12 +1269,19 @@ class Decompressor:
                     if limit and self._size > limit:
                         raise _tooBig(limit)
                     recent.append(out)
+                    recentSize += len(out)
+                    while recentSize - len(recent[0]) >= window:
+                        recentSize -= len(recent.pop(0))
                     yield out
                 if obj.eof:
                     rest = obj.unused_data
                     obj = self._restart([*prior, *recent])
                     if not rest:
                         self._restarted = start + _INPUT_SLICE >= len(view)
+                        break
+                    if rest == TRAILER:
+                        # The trailer appended to a message that ended with
+                        # the final block: nothing follows.
                         break
                     buf = rest
                     continue
