@@ -75,6 +75,7 @@ __all__ = [
     "Decompressor",
     "DeflateError",
     "NegotiationError",
+    "Params",
     "PerMessageDeflate",
     "PerMessageDeflateOffer",
     "PerMessageDeflateOfferAccept",
@@ -151,6 +152,7 @@ class NegotiationError(ValueError):
     """
 
 
+#: The parameters of one extension item: C{(name, value or None)} pairs.
 Params = list[tuple[str, Optional[str]]]
 
 
