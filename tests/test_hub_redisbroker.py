@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Callable, Coroutine
+from io import BytesIO
 from typing import Any, Optional
 
 from twisted.internet import reactor
@@ -18,14 +20,21 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import deferLater
 from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
+from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.web.iweb import IAgent
 from zope.interface import implementer
 
 from tests.broker_contract import Advance, BrokerContractTests
+from tests.hubsupport import TxwsSubscriber
 from tests.redissupport import startRedis
 from tests.tlssupport import TestAuthority
+from txws.hmacauth import HMACAgent, KeyRing
+from txws.hmacauth.client import UnexpectedStatus, postBody
 from txws.hub.broker import Broker, BrokerUnavailable, History, Publication
 from txws.hub.brokerurl import RedisSettings
 from txws.hub.redisbroker import RedisBroker
+from txws.hub.redisreplay import RedisReplayStore
+from txws.hub.service import Hub
 
 
 def inlineCallbacksTest(
@@ -456,3 +465,129 @@ class RedisBrokerTLSTests(TestCase):
         self.addCleanup(broker.stop)
         error = await unavailable(broker.start(lambda p: None))
         self.assertIn("Mismatch", str(error))
+
+
+#: The key both hubs and the publisher share.
+HUB_KEYS = {"k1": "cluster-secret-" + "x" * 30}
+
+
+class HubsOnOneRedisTests(TestCase):
+    """
+    Two hubs (L{txws.hub.service.Hub}, in this process, each on its own
+    port of 127.0.0.1) with a L{RedisBroker} and a L{RedisReplayStore} each
+    on one Redis: the registry, the subscriber protocol and C{/publish}
+    over a cluster.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        self.redis = startRedis(self)
+
+    def startHub(self) -> str:
+        """
+        @return: the base URL of a new started hub.
+        """
+        broker = RedisBroker(self.redis.settings(), reactor)
+        store = RedisReplayStore(self.redis.settings(), reactor)
+        hub = Hub(KeyRing(HUB_KEYS), broker=broker, replayStore=store, reactor=reactor)
+        hub.startService()
+        port = reactor.listenTCP(0, hub.site(), interface="127.0.0.1")  # type: ignore[arg-type]
+        self.addCleanup(store.stop)
+        self.addCleanup(hub.stopService)
+        self.addCleanup(port.stopListening)
+        return f"127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
+
+    async def publish(self, where: str, channel: str, data: object) -> tuple[int, Any]:
+        agent = HMACAgent(Agent(reactor), KeyRing(HUB_KEYS), "k1", reactor=reactor)
+        body = json.dumps({"channel": channel, "data": data}).encode()
+        try:
+            result = await postBody(agent, f"http://{where}/publish", body)
+        except UnexpectedStatus as e:
+            result = e.result
+        return result.code, json.loads(result.body)
+
+    async def subscriber(self, where: str, query: str) -> TxwsSubscriber:
+        subscriber = await TxwsSubscriber.open(f"ws://{where}/ws?{query}")
+        self.addCleanup(subscriber.close)
+        return subscriber
+
+    @inlineCallbacksTest
+    async def test_crossNodeDeliveryResumeAndReplay(self) -> None:
+        """
+        A publish on one hub reaches subscribers on both, numbered once; a
+        subscriber that moves to the other hub resumes from Redis; the same
+        signed request sent to the other hub is refused as a replay.
+        """
+        a, b = self.startHub(), self.startHub()
+        onA = await self.subscriber(a, "channel=news")
+        onB = await self.subscriber(b, "channel=news")
+        for subscriber in (onA, onB):
+            answer = await subscriber.nextJSON()
+            self.assertEqual((answer["type"], answer["seq"]), ("subscribed", 0))
+        epoch = answer["epoch"]
+        for i in range(1, 4):
+            code, answer = await self.publish(a if i % 2 else b, "news", {"n": i})
+            self.assertEqual((code, answer["seq"]), (200, i))
+        for subscriber in (onA, onB):
+            for i in range(1, 4):
+                self.assertEqual(
+                    await subscriber.nextJSON(),
+                    {"type": "message", "channel": "news", "seq": i, "data": {"n": i}},
+                )
+        onB.close()
+        await self.publish(a, "news", {"n": 4})
+        moved = await self.subscriber(a, "")
+        moved.sendJSON({"type": "subscribe", "channel": "news", "since": 1, "epoch": epoch})
+        answer = await moved.nextJSON()
+        self.assertEqual((answer["recovered"], answer["seq"], answer["epoch"]), (True, 4, epoch))
+        self.assertEqual([(await moved.nextJSON())["seq"] for _ in range(3)], [2, 3, 4])
+
+        sent: list[tuple[bytes, Any]] = []
+
+        @implementer(IAgent)
+        class Recording:
+            def request(
+                self, method: bytes, uri: bytes, headers: Any = None, bodyProducer: Any = None
+            ) -> Deferred[Any]:
+                sent.append((method, headers))
+                return Agent(reactor).request(method, uri, headers, bodyProducer)
+
+        body = json.dumps({"channel": "news", "data": "once"}).encode()
+        signer = HMACAgent(Recording(), KeyRing(HUB_KEYS), "k1", reactor=reactor)
+        first = await postBody(signer, f"http://{a}/publish", body)
+        self.assertEqual(first.code, 200)
+        [(method, headers)] = sent
+        replayed = await Agent(reactor).request(
+            method, f"http://{b}/publish".encode(), headers, FileBodyProducer(BytesIO(body))
+        )
+        content = json.loads(await readBody(replayed))
+        self.assertEqual((replayed.code, content["code"]), (401, "replayed"))
+
+    @inlineCallbacksTest
+    async def test_redisDown(self) -> None:
+        """
+        With Redis down a hub keeps its subscribers and refuses publishes
+        with 503 (the replay store fails closed first); once Redis is back
+        publishing and delivery resume by themselves.
+        """
+        a, b = self.startHub(), self.startHub()
+        onB = await self.subscriber(b, "channel=news")
+        await onB.nextJSON()
+        self.redis.kill()
+        code, answer = await self.publish(a, "news", 1)
+        self.assertEqual((code, answer["code"]), (503, "replay_store_unavailable"))
+        self.flushLoggedErrors(BrokerUnavailable)
+        self.redis.start()
+
+        async def publishes() -> bool:
+            code, _ = await self.publish(a, "news", 2)
+            self.flushLoggedErrors(BrokerUnavailable)
+            return code == 200
+
+        deadline = reactor.seconds() + 15
+        while not await publishes():
+            self.assertLess(reactor.seconds(), deadline)
+            await sleep(0.2)
+        message = await onB.nextJSON()
+        self.assertEqual((message["seq"], message["data"]), (1, 2))
