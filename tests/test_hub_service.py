@@ -64,7 +64,11 @@ class RecordingBroker:
         self.holdPublishes = False
         self.heldPublishes: list[tuple[Deferred[Publication], str, bytes]] = []
 
-    def start(self, deliver: Callable[[Publication], None]) -> Deferred[None]:
+    def start(
+        self,
+        deliver: Callable[[Publication], None],
+        lost: Optional[Callable[[str, History], None]] = None,
+    ) -> Deferred[None]:
         self.events.append("start")
         return self.inner.start(deliver)
 

@@ -732,7 +732,11 @@ class SwitchableBroker:
         self.inner = inner
         self.down = False
 
-    def start(self, deliver: Callable[[Publication], None]) -> Deferred[None]:
+    def start(
+        self,
+        deliver: Callable[[Publication], None],
+        lost: Optional[Callable[[str, History], None]] = None,
+    ) -> Deferred[None]:
         return self.inner.start(deliver)
 
     def stop(self) -> Deferred[None]:
@@ -966,6 +970,42 @@ class ResumeTests(SynchronousTestCase):
         self.assertIn("recovered", answer)
 
 
+class LostTests(SynchronousTestCase):
+    """
+    A gap the broker cannot fill (C{lost}) is told to every subscriber of
+    the channel, as a resume that could not be served.
+    """
+
+    def test_subscribersTold(self) -> None:
+        """
+        Each subscriber of the channel gets C{subscribed} with C{recovered}
+        false and the position deliveries go on from; others hear nothing;
+        live messages go on.
+        """
+        harness = HubHarness(self)
+        news = harness.open("channel=news")
+        other = harness.open("channel=other")
+        epoch = news.received()[0]["epoch"]
+        other.received()
+        harness.hub.channels.lost("news", History("new-" + epoch, 7, (), True))
+        self.assertEqual(
+            news.received(),
+            [{"type": "subscribed", "channel": "news", "epoch": "new-" + epoch, "seq": 7,
+              "recovered": False}],
+        )
+        self.assertEqual(other.received(), [])
+        harness.publish("news", "after")
+        self.assertEqual(messages(news.received()), [("news", 1, "after")])
+
+    def test_noSubscribers(self) -> None:
+        """
+        A channel without subscribers here: nothing happens.
+        """
+        harness = HubHarness(self)
+        harness.hub.channels.lost("news", History("e", 3, (), True))
+        self.assertEqual(harness.hub.channels.channelCount, 0)
+
+
 class HeldBroker:
     """
     A L{MemoryBroker} whose C{history} answers are held until released,
@@ -979,7 +1019,11 @@ class HeldBroker:
         self.holdSubscribe = holdSubscribe
         self.heldSubscriptions: list[tuple[Deferred[None], str]] = []
 
-    def start(self, deliver: Callable[[Publication], None]) -> Deferred[None]:
+    def start(
+        self,
+        deliver: Callable[[Publication], None],
+        lost: Optional[Callable[[str, History], None]] = None,
+    ) -> Deferred[None]:
         return self.inner.start(deliver)
 
     def stop(self) -> Deferred[None]:

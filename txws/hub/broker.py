@@ -82,13 +82,21 @@ class Broker(Protocol):
     What the hub needs of its channel state.
     """
 
-    def start(self, deliver: Callable[[Publication], None]) -> Deferred[None]:
+    def start(
+        self,
+        deliver: Callable[[Publication], None],
+        lost: Optional[Callable[[str, History], None]] = None,
+    ) -> Deferred[None]:
         """
         Start; from now on call C{deliver} with every publication on a
         channel this node subscribed to, in each channel's order, exactly
-        once.
+        once.  A broker that can lose publications (one on the network,
+        while it is unreachable) delivers what it missed once it can, and
+        calls C{lost} for a channel whose missed publications it no longer
+        holds; deliveries then go on after the history's C{latest}.
 
         @param deliver: the node's callback.
+        @param lost: the node's callback for a gap it cannot fill.
         @return: a Deferred that fires when the broker is ready.
         """
 
@@ -202,9 +210,14 @@ class MemoryBroker:
         """
         return len(self._channels)
 
-    def start(self, deliver: Callable[[Publication], None]) -> Deferred[None]:
+    def start(
+        self,
+        deliver: Callable[[Publication], None],
+        lost: Optional[Callable[[str, History], None]] = None,
+    ) -> Deferred[None]:
         """
-        See L{Broker.start}.
+        See L{Broker.start}; this broker never loses a publication, so it
+        never calls C{lost}.
         """
         self._deliver = deliver
         if not self._sweeper.running:

@@ -158,6 +158,30 @@ class LocalChannels:
                 written += 1
         self.delivered[channel] = (publication.sequence, written)
 
+    def lost(self, channel: str, history: History) -> None:
+        """
+        The broker's callback for publications this node missed and can no
+        longer get (a broker on the network that was unreachable): every
+        subscriber of the channel here is told, as a resume that could not
+        be served is, with an unsolicited C{subscribed} answer whose
+        C{recovered} is false and whose C{epoch} and C{seq} are where
+        deliveries go on from.
+
+        @param channel: the channel.
+        @param history: its current epoch and latest sequence number.
+        """
+        subscribers = self._live.get(channel)
+        if not subscribers:
+            return
+        _log.warn(
+            "hub lost publications on {channel} for {count} subscribers: they are told",
+            channel=channel,
+            count=len(subscribers),
+        )
+        for subscriber in tuple(subscribers):
+            subscribers[subscriber] = history.latest
+            subscriber.sendControl(_subscribedAnswer(channel, history, None, False))
+
     # -- Subscribing ----------------------------------------------------------
 
     def subscribe(

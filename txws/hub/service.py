@@ -239,7 +239,7 @@ class Hub(Service):
         super().startService()  # type: ignore[no-untyped-call]
         self.stopping = False
         self._startedAt = self._reactor.seconds()
-        self.broker.start(self.channels.deliver).addErrback(
+        self.broker.start(self.channels.deliver, self.channels.lost).addErrback(
             lambda reason: _log.failure("hub broker failed to start", reason)
         )
 
