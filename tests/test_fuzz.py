@@ -1,0 +1,103 @@
+"""
+A short, bounded run of every fuzz target in C{fuzz/} (atheris), as CI's
+smoke check that the parsers still hold their contracts on inputs the
+fuzzer derives from the committed seeds; and a replay of each seed corpus
+through its target in this process.
+
+Each target runs as a subprocess for at most C{RUNS} inputs or C{SECONDS}
+seconds (whichever comes first) and must exit 0: libFuzzer exits non-zero
+on a crash (an assertion of the target, or an exception other than the
+parser's own), writing the input under a scratch directory, never into the
+committed corpus.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGETS = ("frames", "handshake", "response", "hmac", "tokens")
+RUNS = 200_000
+SECONDS = 6
+
+
+class FuzzTargetTests(SynchronousTestCase):
+    """
+    Every target survives a bounded fuzzing run from its seed corpus.
+    """
+
+    def fuzz(self, target: str) -> None:
+        scratch = os.path.abspath(self.mktemp())
+        os.makedirs(scratch)
+        corpus = os.path.join(ROOT, "fuzz", "corpus", target)
+        self.assertTrue(len(os.listdir(corpus)) >= 3, corpus)
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "fuzz", f"fuzz_{target}.py"), scratch, corpus,
+             f"-runs={RUNS}", f"-max_total_time={SECONDS}", "-rss_limit_mb=1024",
+             f"-artifact_prefix={scratch}{os.sep}"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=SECONDS + 60, check=False)
+        output = result.stdout.decode("utf-8", "replace")
+        self.assertEqual(result.returncode, 0, output[-4000:])
+        self.assertIn("Done ", output)
+
+    def test_frames(self) -> None:
+        """
+        The C and Python frame parsers agree, whatever the bytes and splits.
+        """
+        self.fuzz("frames")
+
+    def test_handshake(self) -> None:
+        """
+        The server's handshake parser raises only 4xx L{HandshakeError}s.
+        """
+        self.fuzz("handshake")
+
+    def test_response(self) -> None:
+        """
+        The client's answer parser raises only L{ResponseError}s.
+        """
+        self.fuzz("response")
+
+    def test_hmac(self) -> None:
+        """
+        The HMAC header parsers raise only L{VerificationError}s.
+        """
+        self.fuzz("hmac")
+
+    def test_tokens(self) -> None:
+        """
+        The channel token parser raises only L{TokenError}s.
+        """
+        self.fuzz("tokens")
+
+
+class SeedCorpusTests(SynchronousTestCase):
+    """
+    Every committed seed passes its target's checks when replayed directly
+    (no instrumentation needed), so a regression shows as an ordinary
+    failure with the seed's name.
+    """
+
+    def test_seeds(self) -> None:
+        """
+        Replay every seed of every target.
+        """
+        sys.path.insert(0, ROOT)
+        self.addCleanup(sys.path.remove, ROOT)
+        for target in TARGETS:
+            module = importlib.import_module(f"fuzz.fuzz_{target}")
+            corpus = os.path.join(ROOT, "fuzz", "corpus", target)
+            for name in sorted(os.listdir(corpus)):
+                with open(os.path.join(corpus, name), "rb") as f:
+                    data = f.read()
+                try:
+                    module.testOneInput(data)
+                except Exception as e:  # pragma: no cover (a failure)
+                    self.fail(f"fuzz/corpus/{target}/{name}: {e!r}")
