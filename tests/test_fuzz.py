@@ -21,9 +21,9 @@ import sys
 from twisted.trial.unittest import SynchronousTestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGETS = ("frames", "handshake", "response", "hmac", "tokens")
+TARGETS = ("frames", "handshake", "response", "hmac", "tokens", "hmacsite")
 RUNS = 200_000
-SECONDS = 6
+SECONDS = 5
 
 
 class FuzzTargetTests(SynchronousTestCase):
@@ -76,6 +76,13 @@ class FuzzTargetTests(SynchronousTestCase):
         The channel token parser raises only L{TokenError}s.
         """
         self.fuzz("tokens")
+
+    def test_hmacsite(self) -> None:
+        """
+        An L{HMACSite} connection fed arbitrary bytes and clock steps never
+        raises or logs a failure, and answers only with status lines.
+        """
+        self.fuzz("hmacsite")
 
 
 class SeedCorpusTests(SynchronousTestCase):

@@ -237,6 +237,33 @@ class RequestTimeoutTests(SynchronousTestCase):
         connection.transport._lost = True  # type: ignore[attr-defined]
         self.assertEqual(connection.clock.getDelayedCalls(), [])
 
+    def test_noTimeoutAfterBadRequest(self) -> None:
+        """
+        A request Twisted refuses as malformed (a bare 400) leaves no
+        request timer behind: no 408 follows, and the connection is closed
+        once.  Found by C{fuzz/fuzz_hmacsite.py} (input committed as
+        C{fuzz/corpus/hmacsite/crash-400-then-timer}): two empty lines make
+        Twisted parse an empty request line.
+        """
+        connection = Connection(self, timeout=None)
+        connection.send(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        self.assertEqual(connection.answers(), b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        self.assertTrue(connection.transport.disconnecting)
+        connection.clock.advance(100)
+        self.assertEqual(connection.answers(), b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    def test_noTimeoutAfterBodyRefused(self) -> None:
+        """
+        After a 413 for a declared length over the cap, the request timer
+        adds nothing.
+        """
+        connection = Connection(self, maxBodySize=10, timeout=None)
+        connection.send(requestHead(headers=[b"Content-Length: 11"]))
+        answered = connection.answers()
+        self.assertTrue(answered.startswith(b"HTTP/1.1 413 "))
+        connection.clock.advance(100)
+        self.assertEqual(connection.answers(), answered)
+
     def test_webSocketNotCut(self) -> None:
         """
         A WebSocket upgraded on an L{HMACSite} (the hub's /ws) is not closed

@@ -663,6 +663,18 @@ class HMACChannel(HTTPChannel):
         self._cancelRequestTimer()
         super().connectionLost(reason)  # type: ignore[no-untyped-call, unused-ignore]
 
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """
+        Twisted's answer to a malformed request (a bare 400, then closing):
+        stop the request timer too, so that no 408 follows it.
+        """
+        self._refused = True
+        self._cancelRequestTimer()
+        super()._respondToBadRequestAndDisconnect()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def _closing(self) -> bool:
+        return self.transport is None or bool(getattr(self.transport, "disconnecting", False))
+
     def _cancelRequestTimer(self) -> None:
         timer, self._requestTimer = self._requestTimer, None
         if timer is not None and timer.active():
@@ -674,6 +686,8 @@ class HMACChannel(HTTPChannel):
     def _refuse(self, status: bytes, code: str, message: str) -> None:
         self._refused = True
         self._cancelRequestTimer()
+        if self._closing():
+            return
         self.setTimeout(None)
         assert self.transport is not None
         _log.warn(
@@ -684,8 +698,11 @@ class HMACChannel(HTTPChannel):
 
     def _requestTimedOut(self) -> None:
         self._requestTimer = None
-        if self._refused or self.transport is None:
+        if self._refused or self._closing():
+            # Already answered and closing (a 400, a 413, the end of a
+            # non-persistent exchange): nothing to add.
             return
+        assert self.transport is not None
         peer = _describePeer(self.transport.getPeer())
         _log.warn(
             "HMAC site: request from {peer} not received within {timeout} s: {code}",
