@@ -384,6 +384,25 @@ class RedisBrokerTests(TestCase):
         await waitFor(lambda: len(delivered) == 1)
 
     @inlineCallbacksTest
+    async def test_subscribeWhileFirstConnecting(self) -> None:
+        """
+        A subscription made while the first connections are still being
+        made (here: pub/sub up, commands not yet) waits for them instead of
+        failing.
+        """
+        broker = RedisBroker(self.redis.settings(), reactor)
+        self.addCleanup(broker.stop)
+        pubsub = broker._pubsub
+        pubsub.start()
+        await waitFor(lambda: pubsub.up)
+        subscribing = broker.subscribe("news")
+        delivered: list[Publication] = []
+        await broker.start(delivered.append)
+        await subscribing
+        published = await broker.publish("news", b"1")
+        await waitFor(lambda: delivered == [published])
+
+    @inlineCallbacksTest
     async def test_password(self) -> None:
         """
         A server that requires a password: the right one connects; a wrong

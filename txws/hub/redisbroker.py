@@ -327,9 +327,8 @@ class RedisLink:
                         await protocol.execute_command("AUTH", self._settings.password)
                 if self._settings.db:
                     await protocol.execute_command("SELECT", self._settings.db)
-                if not self._pubsub:
-                    # Fails with LOADING while Redis reads its data back.
-                    await protocol.execute_command("PING")
+                # Fails with LOADING while Redis reads its data back.
+                await protocol.execute_command("PING")
             except BaseException:
                 protocol.transport.abortConnection()
                 lost = protocol.lostReason
@@ -619,6 +618,11 @@ class RedisBroker:
                     where=self.settings.describe(),
                     reason=reason,
                 )
+            # Subscriptions waiting for the first connection fail with it.
+            for subscription in list(self._subscriptions.values()):
+                if subscription.ready is not None:
+                    self._drop(subscription)
+                    self._failReady(subscription, reason)
             return
         if link is self._pubsub:
             for subscription in self._subscriptions.values():
@@ -722,7 +726,8 @@ class RedisBroker:
             subscription.ready.append(d)
             return d
         self._ensureRunning()
-        if self._pubsub.everConnected and not self._available:
+        if not self._available and (self._wasAvailable or self._saidUnreachable):
+            # Down (not merely still connecting for the first time).
             return fail(BrokerUnavailable(f"Redis is unavailable ({self._why()})"))
         subscription = _Subscription(channel)
         self._subscriptions[channel] = subscription
@@ -869,7 +874,7 @@ class RedisBroker:
             d.errback(BrokerUnavailable(f"Redis is unavailable ({why})"))
 
     def _sendSubscribe(self, subscription: _Subscription) -> None:
-        protocol = self._pubsub.protocol
+        protocol: Any = self._pubsub.protocol
         assert protocol is not None
         subscription.subscribed = False
         subscription.syncing = True
@@ -885,11 +890,24 @@ class RedisBroker:
                 self._sync(subscription)
 
         def failed(reason: Failure) -> None:
-            if self._subscriptions.get(subscription.channel) is subscription and (
-                subscription.ready is not None
-            ):
+            if self._subscriptions.get(subscription.channel) is not subscription:
+                return
+            if subscription.ready is not None:
                 self._drop(subscription)
                 self._failReady(subscription, _text(reason.value))
+                self._unsubscribeQuietly(subscription.channel)
+            elif protocol is self._pubsub.protocol:
+                # Redis refused to subscribe again (e.g. LOADING after a
+                # restart): start over on a new connection, which
+                # subscribes to everything again.
+                _log.info(
+                    "hub broker: Redis refused to subscribe to {channel} ({reason}); "
+                    "reconnecting",
+                    channel=subscription.channel,
+                    reason=_text(reason.value),
+                )
+                current: Any = protocol
+                current.transport.abortConnection()
 
         protocol.subscribe(self._pubSubName(subscription.channel)).addCallbacks(
             acknowledged, failed
