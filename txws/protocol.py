@@ -42,6 +42,7 @@ from zope.interface import implementer
 from txws._backlog import Backlog
 from txws._mask import FrameAssembler
 from txws._utf8 import Utf8Validator, isValidUtf8
+from txws._writethrough import writerFor
 from txws.frames import (
     FrameError,
     Opcode,
@@ -241,6 +242,7 @@ class WebSocketProtocol(Protocol):
         "_uncleanReason",
         "_utf8",
         "_validatedText",
+        "_write",
         "connected",
         "factory",
         "localCloseCode",
@@ -299,6 +301,8 @@ class WebSocketProtocol(Protocol):
     _outFirst: bool
     _outUtf8: Optional[Utf8Validator]
     _validatedText: Optional[bytes]
+    # What frames are written with once open (see txws._writethrough).
+    _write: Callable[[bytes], None]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # The slots get their initial values here, not in __init__, so that a
@@ -346,6 +350,7 @@ class WebSocketProtocol(Protocol):
         self._outFirst = True
         self._outUtf8 = None
         self._validatedText = None
+        self._write = _noWrite
         return self
 
     # -- Application hooks -------------------------------------------------
@@ -475,6 +480,7 @@ class WebSocketProtocol(Protocol):
         self._held = None
         self._heldBatch = None
         self._backlog = None
+        self._write = _noWrite
         self.factory._connectionEnded(self)
         clean = self._closeSent and self._closeReceived and not self._failedByMe
         if clean:
@@ -520,6 +526,7 @@ class WebSocketProtocol(Protocol):
         """
         self._setState(State.OPEN)
         self._cancelOpenTimeout()
+        self._write = writerFor(self.transport)
         writeBufferSize = self.factory.options.writeBufferSize
         _setWriteBufferSize(self.transport, writeBufferSize)
         self._streamAbove = 2 * writeBufferSize
@@ -910,7 +917,7 @@ class WebSocketProtocol(Protocol):
         """
         backlog = self._backlog
         if backlog is None:
-            self.transport.write(frame)  # type: ignore[union-attr]
+            self._write(frame)
             return
         backlog.addFrame(frame)
         self._backlogGrew()
@@ -1036,7 +1043,7 @@ class WebSocketProtocol(Protocol):
                 raise ValueError("text message payload is not valid UTF-8")
             if self.isServer and self._backlog is None and len(payload) <= self._streamAbove:
                 # What _writeFrame does for this case, one call shorter.
-                self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
+                self._write(encodeFrame(firstByte, payload, None))
             else:
                 self._writeFrame(firstByte & 0x0F, payload, True)
             return
@@ -1080,7 +1087,7 @@ class WebSocketProtocol(Protocol):
             and self.isServer
             and len(frame) <= self._streamAbove
         ):
-            self.transport.write(frame)  # type: ignore[union-attr]
+            self._write(frame)
             return
         self._checkCanSend()
         if self._outOpcode:
@@ -1322,6 +1329,12 @@ class WebSocketProtocol(Protocol):
                 self.dataReceived(data)
             else:
                 return
+
+
+def _noWrite(data: bytes) -> None:
+    """
+    The writer of a connection that is not open: nothing to write to.
+    """
 
 
 def _setWriteBufferSize(transport: object, size: int) -> None:
