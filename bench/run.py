@@ -721,7 +721,8 @@ def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
                     add(server, f"fan-out CPU per delivery / {peer}'s", cell, value,
                         f"{compare} {limit}", ok)
                 else:
-                    value = theirs / mine if theirs else None
+                    # (A tiny run may measure no CPU tick at all.)
+                    value = theirs / mine if theirs and mine else None
                     ok = None if value is None else value >= limit
                     add(server, f"fan-out: {peer}'s CPU per delivery / this", cell, value,
                         f"{compare} {limit}", ok)
