@@ -12,7 +12,9 @@ import io
 import json
 import os
 import signal
+import socket
 import sys
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from OpenSSL import SSL
@@ -28,8 +30,11 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from tests.tlssupport import ServerFiles, TestAuthority
-from txws import _tls, tap
+from txws import _tls, _workers, tap
 from txws.hmacauth import KeyRing
+from txws.hub.broker import BrokerUnavailable
+from txws.hub.brokerurl import MemorySettings, RedisSettings
+from txws.hub.redisreplay import RedisReplayStore
 from txws.options import WebSocketOptions
 from txws.server import WebSocketResource, WebSocketServerFactory
 
@@ -403,10 +408,15 @@ class OptionsErrorTests(_Case):
 
     def test_badBroker(self) -> None:
         """
-        A broker other than memory is refused, naming what is supported.
+        A broker that is neither memory nor a Redis URL is refused, naming
+        what is accepted.
         """
-        message = self.refused("--broker", "redis://127.0.0.1:6379")
-        self.assertIn("'redis://127.0.0.1:6379' is not supported; supported: memory", message)
+        message = self.refused("--broker", "memcached://127.0.0.1:11211")
+        self.assertEqual(
+            message,
+            "--broker: unknown broker URL scheme 'memcached': use redis:// or rediss:// (TLS)",
+        )
+        self.assertIn("'memory' or a redis:// or rediss:// URL", self.refused("--broker", "mem"))
 
     def test_keyFileProblems(self) -> None:
         """
@@ -817,6 +827,8 @@ class MakeServiceTests(_Case):
                 "maxSubscriptions": 100,
                 "maxSubscriberBuffer": _MiB,
                 "maxBodySize": _MiB,
+                "broker": None,
+                "replayStore": None,
             },
         )
         self.assertIs(next(iter(service)), hub)
@@ -1078,3 +1090,355 @@ class _Port:
 
     def getHost(self) -> object:
         return self.address
+
+
+# -- --broker and --workers ---------------------------------------------------------
+
+_REDIS = "redis://127.0.0.1:6399/0"
+
+
+class BrokerOptionsTests(_Case):
+    """
+    C{--broker}: memory or a Redis URL, checked before anything starts.
+    """
+
+    def test_memory(self) -> None:
+        """
+        Without C{--broker}, and with C{--broker memory}, the broker is in
+        this process.
+        """
+        self.assertEqual(self.parse().brokerSettings, MemorySettings())
+        self.assertEqual(self.parse("--broker", "memory").brokerSettings, MemorySettings())
+
+    def test_redis(self) -> None:
+        """
+        A C{redis://} URL gives its host, port, database and credentials.
+        """
+        options = self.parse("--broker", "redis://backend:s%40cret@10.0.0.5:6380/3")
+        self.assertEqual(
+            options.brokerSettings,
+            RedisSettings("10.0.0.5", 6380, 3, "backend", "s@cret", False, None),
+        )
+
+    def test_rediss(self) -> None:
+        """
+        A C{rediss://} URL is TLS, with the CA file of C{?ca=}.
+        """
+        ca = self.authority.writeCAFile(self)
+        options = self.parse("--broker", f"rediss://redis.example.com/1?ca={ca}")
+        self.assertEqual(
+            options.brokerSettings,
+            RedisSettings("redis.example.com", 6379, 1, None, None, True, ca),
+        )
+
+    def test_badURLs(self) -> None:
+        """
+        A malformed Redis URL is a usage error naming the wrong part, and
+        the password never appears in it.
+        """
+        cases = {
+            "redis://": "names no host",
+            "redis://:hunter2@127.0.0.1:99999/0": "port must be a number",
+            "redis://:hunter2@127.0.0.1:6379/zero": "must be a database number",
+            "redis://hunter2@127.0.0.1/0": "credentials must be",
+            "redis://:hunter2@127.0.0.1/0?ca=/tmp/ca.pem": "needs TLS",
+            "redis://:hunter2@127.0.0.1/0?timeout=3": "unknown Redis URL parameter",
+            "rediss://:hunter2@h/0?ca=/nonexistent/ca.pem": "does not exist",
+            "http://:hunter2@127.0.0.1/": "unknown broker URL scheme 'http'",
+        }
+        for url, expected in cases.items():
+            message = self.refused("--broker", url)
+            self.assertTrue(message.startswith("--broker: "), message)
+            self.assertIn(expected, message)
+            self.assertNotIn("hunter2", message)
+
+
+class WorkersOptionsTests(_Case):
+    """
+    C{--workers N} and the C{--worker} mark of its processes.
+    """
+
+    def test_default(self) -> None:
+        """
+        One process by default, not a worker.
+        """
+        options = self.parse()
+        self.assertEqual((options.workers, options.workerIndex), (1, None))
+        self.assertEqual(self.parse("--workers", "1").workers, 1)
+
+    def test_workers(self) -> None:
+        """
+        C{--workers N} with a Redis broker and TCP or TLS listeners.
+        """
+        files = self.files
+        options = self.parse(
+            "--workers", "3", "--broker", _REDIS,
+            "--listen", "tcp:9001:interface=127.0.0.1",
+            "--listen", "tcp6:9002:interface=\\:\\:1",
+            "--listen", f"ssl:9443:privateKey={files.key}:certKey={files.cert}",
+        )
+        self.assertEqual(options.workers, 3)
+        self.assertIsNone(options.workerIndex)
+
+    def test_needsRedis(self) -> None:
+        """
+        More than one worker without a Redis broker is refused, saying why.
+        """
+        for argv in (("--workers", "2"), ("--workers", "2", "--broker", "memory")):
+            message = self.refused(*argv)
+            self.assertIn("--workers 2 needs a Redis broker (--broker redis://", message)
+            self.assertIn("only a broker shared through Redis delivers a publish", message)
+
+    def test_atLeastOne(self) -> None:
+        """
+        C{--workers 0}, a negative or a non-number are refused.
+        """
+        self.assertEqual(self.refused("--workers", "0"), "--workers must be at least 1")
+        self.assertIn("must not be negative", self.refused("--workers", "-2"))
+        self.assertIn("--workers must be a whole number", self.refused("--workers", "two"))
+
+    def test_listenersThatCannotBeShared(self) -> None:
+        """
+        With workers, C{unix:} and C{systemd:} listeners and port 0 are
+        refused.
+        """
+        socketPath = os.path.join(self.directory, "txws.sock")
+        message = self.refused(
+            "--workers", "2", "--broker", _REDIS, "--listen", f"unix:{socketPath}"
+        )
+        self.assertIn(
+            f"--listen unix:{socketPath}: --workers 2 shares tcp:, tcp6: and ssl:", message
+        )
+        self.assertIn("unix: and systemd: listeners cannot be shared", message)
+        message = self.refused("--workers", "2", "--broker", _REDIS, "--listen", "tcp:0")
+        self.assertIn("--listen tcp:0: --workers 2 needs a fixed port", message)
+
+    def test_hubOnly(self) -> None:
+        """
+        C{--workers} is a hub option.
+        """
+        self.assertIn(
+            "--workers only apply to --app hub", self.refused("--app", "echo", "--workers", "2")
+        )
+
+    def test_workerMark(self) -> None:
+        """
+        C{--worker I} marks a worker; it is not combined with C{--workers}.
+        """
+        options = self.parse("--worker", "2", "--broker", _REDIS)
+        self.assertEqual((options.workers, options.workerIndex), (1, 2))
+        self.assertIn(
+            "give only --workers",
+            self.refused("--worker", "1", "--workers", "2", "--broker", _REDIS),
+        )
+        self.assertIn("--worker must be at least 1", self.refused("--worker", "0"))
+
+    def test_workerArguments(self) -> None:
+        """
+        A worker's options are the parent's, written out in full, without
+        C{--workers}: parsed again, they mean the same.
+        """
+        path = self.keyFile({"k": "secret"})
+        parent = self.parse(
+            "--workers", "2", "--broker", "redis://:pw@127.0.0.1:6399/1",
+            "--hmac-keys", path, "--history-size", "7", "--ping-interval", "2.5",
+            "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example",
+            "--allow-null-origin", "--listen", "tcp:9001:interface=127.0.0.1",
+            "--listen", "tcp:9002",
+        )
+        arguments = parent.workerArguments()
+        self.assertFalse([a for a in arguments if a.startswith("--workers")])
+        self.assertIn("--broker=redis://:pw@127.0.0.1:6399/1", arguments)
+        worker = self.parse("--worker=1", *arguments)
+        self.assertEqual(worker.workerIndex, 1)
+        for name in ("brokerSettings", "hubArguments", "webSocketOptions", "keyRing", "appName"):
+            self.assertEqual(getattr(worker, name), getattr(parent, name), name)
+        self.assertEqual(
+            [listener.description for listener in worker.listeners],
+            ["tcp:9001:interface=127.0.0.1", "tcp:9002"],
+        )
+        self.assertEqual(worker["allowed-origin"], parent["allowed-origin"])
+
+
+class _Store:
+    """
+    A replay store that records being stopped.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def stop(self) -> Deferred[None]:
+        self.stopped += 1
+        return succeed(None)
+
+
+class RedisServiceTests(_Case):
+    """
+    L{tap.makeService} with C{--broker redis://}, C{--workers} and
+    C{--worker}.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.reactor = MemoryReactorClock()
+
+    def make(self, *argv: str) -> Any:
+        service = tap.makeService(self.parse(*argv), reactor=self.reactor)
+        assert isinstance(service, tap.TxwsService)
+        return service
+
+    def tcpServers(self) -> Any:
+        return self.reactor.tcpServers
+
+    def messages(self, events: Sequence[dict[str, Any]]) -> list[str]:
+        from twisted.logger import formatEvent
+
+        return [formatEvent(event) for event in events]
+
+    def test_redisHub(self) -> None:
+        """
+        With a Redis URL the hub gets a Redis broker (with the history
+        options) and a Redis replay store; the store's service comes first,
+        so it stops after the hub; the broker is logged once without its
+        password.
+        """
+        _RecordingHub.made = []
+        import txws.hub
+
+        self.patch(txws.hub, "Hub", _RecordingHub)
+        with capturedLogs() as events:
+            service = self.make(
+                "--broker", "redis://:topsecret@127.0.0.1:6399/2",
+                "--history-size", "9", "--history-age", "60",
+            )
+        (hub,) = _RecordingHub.made
+        broker, store = hub.arguments["broker"], hub.arguments["replayStore"]
+        self.assertIsInstance(broker, tap.QuietStartRedisBroker)
+        self.assertIsInstance(store, RedisReplayStore)
+        self.assertEqual((broker.historySize, broker.historyAge), (9, 60.0))
+        self.assertEqual(broker.settings, RedisSettings("127.0.0.1", 6399, 2, password="topsecret"))
+        self.assertEqual(store.settings, broker.settings)
+        children = list(service)
+        self.assertIsInstance(children[0], tap.ReplayStoreService)
+        self.assertIs(children[0].store, store)
+        self.assertIs(children[1], hub)
+        logged = [m for m in self.messages(events) if m.startswith("hub broker:")]
+        self.assertEqual(
+            logged,
+            ["hub broker: redis://***@127.0.0.1:6399/2 (channel numbering, history and "
+             "the HMAC replay store are shared through Redis)"],
+        )
+        self.assertNotIn("topsecret", "\n".join(self.messages(events)))
+
+    def test_memoryHubLogsBroker(self) -> None:
+        """
+        The in-process broker is logged too, and the hub makes its own.
+        """
+        _RecordingHub.made = []
+        import txws.hub
+
+        self.patch(txws.hub, "Hub", _RecordingHub)
+        with capturedLogs() as events:
+            self.make()
+        (hub,) = _RecordingHub.made
+        self.assertEqual((hub.arguments["broker"], hub.arguments["replayStore"]), (None, None))
+        self.assertIn("hub broker: memory (in this process)", self.messages(events))
+
+    def test_replayStoreService(self) -> None:
+        """
+        Stopping the store's service stops a store that has C{stop}; one
+        without is left alone.
+        """
+        store = _Store()
+        service = tap.ReplayStoreService(store)
+        service.startService()
+        stopping = service.stopService()
+        assert stopping is not None
+        self.assertIsNone(self.successResultOf(stopping))
+        self.assertEqual(store.stopped, 1)
+        other = tap.ReplayStoreService(object())
+        other.startService()
+        self.assertIsNone(other.stopService())
+
+    def test_quietStart(self) -> None:
+        """
+        When the first attempt to reach Redis fails, the broker's start
+        succeeds anyway (so the hub logs no traceback) and the broker says
+        once that it retries.
+        """
+        clock = Clock()
+        broker = tap.QuietStartRedisBroker(RedisSettings("127.0.0.1", 6399), clock)
+        unreachable: Deferred[Any] = Deferred()
+        self.patch(broker._commands, "ready", lambda: unreachable)
+        with capturedLogs() as events:
+            started = broker.start(lambda publication: None)
+            broker._linkDown(broker._commands, "ConnectionRefusedError: refused")
+            unreachable.errback(BrokerUnavailable("Redis is unavailable (refused)"))
+        self.assertIsNone(self.successResultOf(started))
+        self.assertIsNotNone(broker._deliver)
+        warnings = [m for m in self.messages(events) if "cannot reach Redis" in m]
+        self.assertEqual(len(warnings), 1)
+        self.assertFalse([e for e in events if "log_failure" in e])
+        other = tap.QuietStartRedisBroker(RedisSettings("127.0.0.1", 6399), clock)
+        self.patch(other._commands, "ready", lambda: fail(RuntimeError("a bug")))
+        self.failureResultOf(other.start(lambda publication: None), RuntimeError)
+        broker.stop()
+        other.stop()
+
+    def test_supervisor(self) -> None:
+        """
+        C{--workers N}: the root service runs a supervisor of N workers
+        with the worker options and the listeners' addresses, and listens
+        on nothing itself.
+        """
+        with capturedLogs() as events:
+            service = self.make(
+                "--workers", "2", "--broker", "redis://:pw@127.0.0.1:6399/0",
+                "--listen", "tcp:9001:interface=127.0.0.1", "--close-timeout", "4",
+            )
+        supervisor = service.app
+        self.assertIsInstance(supervisor, _workers.WorkerSupervisor)
+        self.assertEqual(list(service), [supervisor])
+        self.assertEqual(supervisor.count, 2)
+        self.assertIn("--listen=tcp:9001:interface=127.0.0.1", supervisor.arguments)
+        self.assertEqual(
+            supervisor.addresses,
+            [_workers.ListenAddress(socket.AF_INET, "127.0.0.1", 9001, 50)],
+        )
+        self.assertEqual(
+            supervisor.stopTimeout, 4 + tap.SHUTDOWN_MARGIN + tap.WORKER_STOP_MARGIN
+        )
+        self.assertIn(
+            "hub broker: redis://***@127.0.0.1:6399/0, shared by 2 workers",
+            self.messages(events),
+        )
+        self.assertEqual(self.tcpServers(), [])
+
+    def test_worker(self) -> None:
+        """
+        C{--worker I}: every listener binds with C{SO_REUSEPORT} (TLS
+        included), a parent watcher runs, and the broker and the
+        development key are left for the parent to log.
+        """
+        files = self.files
+        with capturedLogs() as events:
+            service = self.make(
+                "--worker", "1", "--broker", _REDIS,
+                "--listen", "tcp:9001:interface=127.0.0.1",
+                "--listen",
+                f"ssl:9443:interface=127.0.0.1:privateKey={files.key}:certKey={files.cert}",
+            )
+        endpoints = [listener.endpoint for listener in service.listeners()]
+        self.assertEqual([type(e) for e in endpoints], [_workers.ReusePortEndpoint] * 2)
+        self.assertEqual(
+            [e.address for e in endpoints],
+            [_workers.ListenAddress(socket.AF_INET, "127.0.0.1", 9001, 50),
+             _workers.ListenAddress(socket.AF_INET, "127.0.0.1", 9443, 50)],
+        )
+        self.assertEqual(
+            len([s for s in service if isinstance(s, _workers.ParentWatcher)]), 1
+        )
+        self.assertFalse(
+            [m for m in self.messages(events) if m.startswith(("hub broker:", "no --hmac-keys"))]
+        )

@@ -9,7 +9,9 @@ Design: the command line goes to twistd's own option parser and runner
 by plugin discovery, so it also works from a checkout that is not on
 C{twisted.plugins}' path.  A usage error is printed alone (not after all of
 twistd's options) and exits with status 2; SIGTERM and SIGINT stop the
-server gracefully and exit 0 (see L{txws.tap}).
+server gracefully and exit 0 (see L{txws.tap}).  The workers of
+C{--workers N} are C{python -m txws --worker=I ...} processes, whose log
+goes to their parent as JSON lines (L{txws._workers}).
 """
 
 from __future__ import annotations
@@ -75,8 +77,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"txws {__version__}")
         return 0
     config = _serverOptions()
+    twistdOptions = ["--nodaemon", "--pidfile="]
+    if any(a == "--worker" or a.startswith("--worker=") for a in arguments):
+        # A worker of --workers: its log goes to its parent as JSON lines.
+        twistdOptions.append("--logger=txws._workers.workerLogObserver")
     try:
-        config.parseOptions(["--nodaemon", "--pidfile=", serviceMaker.tapname, *arguments])
+        config.parseOptions([*twistdOptions, serviceMaker.tapname, *arguments])
     except usage.UsageError as e:
         sys.stderr.write(f"{_PROGRAM}: {e}\n({_PROGRAM} --help lists the options)\n")
         return 2

@@ -19,13 +19,18 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import (
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    serverFromString,
+)
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -42,9 +47,12 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 from twisted.web.static import Data
 
-from txws import _tls
+from txws import _tls, _workers
 from txws._version import __version__
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
+from txws.hub.broker import BrokerUnavailable, History, Publication
+from txws.hub.brokerurl import BrokerSettings, MemorySettings, RedisSettings, parseBrokerURL
+from txws.hub.redisbroker import RedisBroker
 from txws.options import WebSocketOptions
 from txws.server import WebSocketResource, WebSocketServerFactory
 
@@ -249,8 +257,30 @@ class Options(usage.Options):
             "broker",
             None,
             None,
-            "Where the hub keeps channel state: 'memory' (in this process; the default).",
+            "Where the hub keeps channel state: 'memory' (in this process; the default), "
+            "or a Redis URL shared by every node and worker: "
+            "redis://[[user]:password@]host[:port][/db], or rediss://... for TLS (the "
+            "server's certificate is verified; ?ca=FILE names a private CA). With Redis, "
+            "channel numbering, history and the HMAC replay store are shared.",
             _text,
+        ],
+        [
+            "workers",
+            None,
+            None,
+            "Hub: processes serving the same ports (default 1). More than 1 needs a "
+            "Redis --broker, through which the workers deliver each other's publishes, "
+            "and tcp:, tcp6: or ssl: listeners with fixed ports (Linux: SO_REUSEPORT).",
+            _coercer("workers", int),
+        ],
+        [
+            "worker",
+            None,
+            None,
+            "Internal: set by --workers on the processes it starts (this process is "
+            "that worker: it binds its ports with SO_REUSEPORT, logs JSON lines for "
+            "its parent and stops when the parent is gone).",
+            _coercer("worker", int),
         ],
         [
             "history-size",
@@ -386,6 +416,9 @@ class Options(usage.Options):
         self.keyRing: Optional[KeyRing] = None
         self.devKey: Optional[DevKey] = None
         self.hubArguments: dict[str, Any] = {}
+        self.brokerSettings: BrokerSettings = MemorySettings()
+        self.workers = 1
+        self.workerIndex: Optional[int] = None
 
     @_helpText(
         "Where to listen, as a Twisted server endpoint string; repeat for several: "
@@ -420,6 +453,7 @@ class Options(usage.Options):
         self._checkWebSocketOptions()
         self._checkApp()
         self._checkListeners()
+        self._checkWorkers()
 
     def _checkWebSocketOptions(self) -> None:
         given: dict[str, Any] = {}
@@ -442,7 +476,11 @@ class Options(usage.Options):
     def _checkApp(self) -> None:
         app = self["app"]
         self.appName = app
-        hubOnly = [o for o in (*HUB_OPTIONS, "hmac-keys", "broker") if self[o] is not None]
+        hubOnly = [
+            o
+            for o in (*HUB_OPTIONS, "hmac-keys", "broker", "workers", "worker")
+            if self[o] is not None
+        ]
         if app != "hub" and hubOnly:
             raise usage.UsageError(
                 ", ".join("--" + o for o in hubOnly) + " only apply to --app hub"
@@ -460,10 +498,12 @@ class Options(usage.Options):
 
     def _checkHub(self) -> None:
         broker = self["broker"]
-        if broker is not None and broker != "memory":
-            raise usage.UsageError(
-                f"--broker {broker!r} is not supported; supported: memory"
-            )
+        if broker is not None:
+            try:
+                self.brokerSettings = parseBrokerURL(broker)
+            except ValueError as e:
+                # The message names the wrong part, never the URL (a password).
+                raise usage.UsageError(f"--broker: {e}") from None
         arguments: dict[str, Any] = {}
         for option, (name, default, _kind, smallest) in HUB_OPTIONS.items():
             value = self[option]
@@ -545,6 +585,97 @@ class Options(usage.Options):
                 "--listen ssl:PORT (an ssl: listener without privateKey=)"
             )
         self.listeners = listeners
+
+    def _checkWorkers(self) -> None:
+        workers, index = self["workers"], self["worker"]
+        if index is not None:
+            if workers is not None:
+                raise usage.UsageError("--worker is set by --workers; give only --workers")
+            if index < 1:
+                raise usage.UsageError("--worker must be at least 1")
+            self.workerIndex = int(index)
+        if workers is None:
+            workers = 1
+        if workers < 1:
+            raise usage.UsageError("--workers must be at least 1")
+        self.workers = int(workers)
+        if self.workers == 1 and self.workerIndex is None:
+            return
+        what = f"--workers {self.workers}" if self.workerIndex is None else "--worker"
+        if self.workerIndex is None and not isinstance(self.brokerSettings, RedisSettings):
+            raise usage.UsageError(
+                f"{what} needs a Redis broker (--broker redis://HOST:PORT/DB): each worker "
+                "is a separate process with its own subscribers, and only a broker shared "
+                "through Redis delivers a publish received by one worker to the "
+                "subscribers of the others (and shares history and the HMAC replay store)"
+            )
+        if not _workers.reusePortSupported():
+            raise usage.UsageError(
+                f"{what} needs SO_REUSEPORT as Linux implements it (every worker binds "
+                "the same port); run one process per port instead"
+            )
+        for listener in self.listeners:
+            address = _listenAddress(listener)
+            if address is None:
+                raise usage.UsageError(
+                    f"--listen {listener.description}: {what} shares tcp:, tcp6: and ssl: "
+                    "listeners only (each worker binds the same port with SO_REUSEPORT); "
+                    "unix: and systemd: listeners cannot be shared this way"
+                )
+            if address.port == 0:
+                raise usage.UsageError(
+                    f"--listen {listener.description}: {what} needs a fixed port (each "
+                    "worker binds the same one), not 0"
+                )
+
+    def workerArguments(self) -> list[str]:
+        """
+        @return: the plugin options for a worker of C{--workers}: this
+            command line's, checked and written out in full, without
+            C{--workers}.
+        """
+        arguments: list[str] = []
+        for flag in self.optFlags:
+            flagName = str(flag[0])
+            if self[flagName]:
+                arguments.append(f"--{flagName}")
+        for parameter in self.optParameters:
+            name: str = parameter[0]
+            if name in ("workers", "worker") or self[name] is None:
+                continue
+            arguments.append(f"--{name}={self[name]}")
+        for listener in self.listeners:
+            arguments.append(f"--listen={listener.description}")
+        for origin in self["allowed-origin"]:
+            arguments.append(f"--allowed-origin={origin}")
+        return arguments
+
+
+def _listenAddress(listener: Listener) -> Optional[_workers.ListenAddress]:
+    """
+    @return: where a C{tcp:}, C{tcp6:} or C{ssl:} listener binds, or
+        C{None} for another kind.
+    """
+    if listener.ssl is not None:
+        interface = listener.ssl.interface
+        family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+        return _workers.ListenAddress(
+            family, interface, listener.ssl.port, listener.ssl.backlog
+        )
+    endpoint = serverFromString(MemoryReactor(), listener.description)
+    if isinstance(endpoint, TCP6ServerEndpoint):
+        family = socket.AF_INET6
+    elif isinstance(endpoint, TCP4ServerEndpoint):
+        family = socket.AF_INET
+    else:
+        return None
+    interface = getattr(endpoint, "_interface", "")
+    if ":" in interface:
+        family = socket.AF_INET6
+    return _workers.ListenAddress(
+        family, interface, int(getattr(endpoint, "_port", 0)),
+        int(getattr(endpoint, "_backlog", 50)),
+    )
 
 
 def _loadCallable(spec: str) -> object:
@@ -873,24 +1004,46 @@ def makeService(options: Options, reactor: Any = None) -> IService:
 
         reactor = globalReactor
     root = TxwsService(reactor)
+    if options.workers > 1:
+        _warnDevKey(options)
+        _log.info(
+            "hub broker: {broker}, shared by {count} workers",
+            broker=options.brokerSettings.describe(),
+            count=options.workers,
+        )
+        return _supervise(options, reactor, root)
     webSocketPath: Optional[str] = None
     served: IProtocolFactory
     if options.appName == "hub":
         from txws.hub import Hub
 
         assert options.keyRing is not None
-        if options.devKey is not None:
-            _log.warn(
-                "no --hmac-keys given: using the development key file {path} "
-                "(key id {keyId}, {state}); give --hmac-keys FILE in production",
-                path=options.devKey.path,
-                keyId=options.devKey.keyId,
-                state="created now" if options.devKey.created else "already there",
+        if options.workerIndex is None:
+            # Workers leave both lines to their parent, which logs them once.
+            _warnDevKey(options)
+            _log.info("hub broker: {broker}", broker=_describeBroker(options.brokerSettings))
+        broker: Any = None
+        replayStore: Any = None
+        settings = options.brokerSettings
+        if isinstance(settings, RedisSettings):
+            from txws.hub.redisreplay import RedisReplayStore
+
+            broker = QuietStartRedisBroker(
+                settings,
+                reactor,
+                historySize=options.hubArguments["historySize"],
+                historyAge=options.hubArguments["historyAge"],
             )
+            replayStore = RedisReplayStore(settings, reactor)
+            # Before the hub: a MultiService stops its children in reverse
+            # order, so the store disconnects once the hub has stopped.
+            ReplayStoreService(replayStore).setServiceParent(root)
         hub = Hub(
             options.keyRing,
             reactor=reactor,
             options=options.webSocketOptions,
+            broker=broker,
+            replayStore=replayStore,
             **options.hubArguments,
         )
         root.app = hub
@@ -922,7 +1075,127 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         root.app.setServiceParent(root)
     root.site = served
     for listener in options.listeners:
+        endpoint: IStreamServerEndpoint
+        if options.workerIndex is not None:
+            address = _listenAddress(listener)
+            assert address is not None  # Options refuses other listeners
+            endpoint = _workers.ReusePortEndpoint(reactor, address, listener.tlsOptions)
+        else:
+            endpoint = listener.endpoint(reactor)
         ListeningService(
-            listener, listener.endpoint(reactor), served, options.appName, webSocketPath, reactor
+            listener, endpoint, served, options.appName, webSocketPath, reactor
         ).setServiceParent(root)
+    if options.workerIndex is not None:
+        _workers.ParentWatcher(reactor).setServiceParent(root)
     return root
+
+
+#: Seconds a worker is given to stop beyond its own shutdown bound (the
+#: close timeout and L{SHUTDOWN_MARGIN}) before its parent kills it.
+WORKER_STOP_MARGIN = 5.0
+
+
+def _supervise(options: Options, reactor: Any, root: TxwsService) -> TxwsService:
+    """
+    The root service of C{--workers N}: no hub here, a
+    L{txws._workers.WorkerSupervisor} that runs N workers.
+    """
+    addresses = []
+    for listener in options.listeners:
+        address = _listenAddress(listener)
+        assert address is not None  # Options refuses other listeners
+        addresses.append(address)
+    closing = options.webSocketOptions.closeHandshakeTimeout or SHUTDOWN_WITHOUT_CLOSE_TIMEOUT
+    supervisor = _workers.WorkerSupervisor(
+        reactor,
+        options.workers,
+        options.workerArguments(),
+        addresses,
+        stopTimeout=closing + SHUTDOWN_MARGIN + WORKER_STOP_MARGIN,
+    )
+    root.app = supervisor
+    supervisor.setServiceParent(root)
+    return root
+
+
+def _warnDevKey(options: Options) -> None:
+    if options.devKey is not None:
+        _log.warn(
+            "no --hmac-keys given: using the development key file {path} "
+            "(key id {keyId}, {state}); give --hmac-keys FILE in production",
+            path=options.devKey.path,
+            keyId=options.devKey.keyId,
+            state="created now" if options.devKey.created else "already there",
+        )
+
+
+def _describeBroker(settings: BrokerSettings) -> str:
+    if isinstance(settings, RedisSettings):
+        return (
+            f"{settings.describe()} (channel numbering, history and the HMAC replay "
+            "store are shared through Redis)"
+        )
+    return "memory (in this process)"
+
+
+class QuietStartRedisBroker(RedisBroker):
+    """
+    The hub's L{RedisBroker} under C{twistd txws}: when Redis cannot be
+    reached at start, the hub starts and serves anyway (publishes answer
+    503 until Redis is back), the broker keeps reconnecting by itself, and
+    the only log line is the broker's own warning, not a traceback.
+
+    (L{RedisBroker.start} fails with L{BrokerUnavailable} when its first
+    attempt fails, and L{txws.hub.Hub.startService} logs any failure of it
+    as a traceback.)
+    """
+
+    def start(
+        self,
+        deliver: Callable[[Publication], None],
+        lost: Optional[Callable[[str, History], None]] = None,
+    ) -> Deferred[None]:
+        """
+        See L{RedisBroker.start}; a first attempt that fails to reach Redis
+        is not an error (the broker already said so, once, and retries).
+
+        @param deliver: called with every publication on a subscribed
+            channel.
+        @param lost: called when publications on a channel were missed.
+        @return: a Deferred that fires once connected, or at once if the
+            first attempt failed.
+        """
+
+        def notYet(reason: Failure) -> None:
+            reason.trap(BrokerUnavailable)
+
+        return super().start(deliver, lost).addErrback(notYet)
+
+
+class ReplayStoreService(Service):
+    """
+    Stops (disconnects) the hub's replay store when stopped, if it can be
+    stopped; placed before the hub, it stops after it.
+
+    @ivar store: the replay store.
+    """
+
+    def __init__(self, store: object) -> None:
+        """
+        @param store: the replay store (anything with an optional
+            C{stop()} returning a Deferred or C{None}).
+        """
+        self.store = store
+
+    def stopService(self) -> Optional[Deferred[None]]:
+        """
+        Stop the store.
+
+        @return: what its C{stop} returned.
+        """
+        super().stopService()  # type: ignore[no-untyped-call]
+        stop = getattr(self.store, "stop", None)
+        if not callable(stop):
+            return None
+        result: Optional[Deferred[None]] = stop()
+        return result
