@@ -313,6 +313,21 @@ class HeadSizeTests(SynchronousTestCase):
                         + b"\r\n\r\n")
         self.assertRefused(connection, 431, "headers_too_large")
 
+    def test_abortedIfNotClosed(self) -> None:
+        """
+        A peer that does not let the connection close after a 431 (or a 413)
+        is aborted C{abortTimeout} seconds later.
+        """
+        for head in [b"POST /x HTTP/1.1\r\nX-Big: " + b"v" * 20000,
+                     requestHead(headers=[b"Content-Length: 2000000"])]:
+            connection = Connection(self, timeout=None)
+            connection.send(head)
+            self.assertTrue(connection.transport.disconnecting)
+            connection.clock.advance(HMACChannel.abortTimeout - 1)
+            self.assertFalse(connection.transport.disconnected)
+            connection.clock.advance(1)
+            self.assertTrue(connection.transport.disconnected)
+
     def test_hugeHeaderTrickled(self) -> None:
         """
         The same header sent in small pieces without a line end is refused

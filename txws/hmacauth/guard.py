@@ -525,7 +525,10 @@ def _writeErrorAndClose(channel: HTTPChannel, status: bytes, body: bytes) -> Non
         b"Content-Length: %d\r\n"
         b"Connection: close\r\n\r\n%s" % (status, len(body), body)
     )
-    channel.loseConnection()
+    if isinstance(channel, HMACChannel):
+        channel._closeSoon()
+    else:
+        channel.loseConnection()
 
 
 class HMACChannel(HTTPChannel):
@@ -722,8 +725,14 @@ class HMACChannel(HTTPChannel):
                 b"Content-Length: %d\r\n"
                 b"Connection: close\r\n\r\n%s" % (len(body), body)
             )
-        # Close once written; abort if the peer does not let it close.
-        if self.abortTimeout is not None:
+        self._closeSoon()
+
+    def _closeSoon(self) -> None:
+        """
+        Close once what was written is sent, and abort the connection if the
+        peer does not let it close (does not read) within C{abortTimeout}.
+        """
+        if self.abortTimeout is not None and self._abortingCall is None:
             self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
         self.loseConnection()
 
