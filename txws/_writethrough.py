@@ -12,59 +12,71 @@ us, the same with C{socket.send} first 6.3 us).
 
 So for Twisted's own TCP transports (exactly C{tcp.Server} and
 C{tcp.Client}, not subclasses or TLS, which have other write paths) a
-connection writes with L{writerFor}'s function: when the transport has
+connection writes with L{writeThrough} (once L{canWriteThrough} said so): when the transport has
 nothing queued and is neither closing nor closed, the bytes go to
 C{socket.send} now, and only what the kernel does not take (or an error,
 which Twisted's own write path then meets and reports as it always does) is
 handed to C{transport.write}.  Order is kept because the fast path is taken
 only when nothing is queued.  This reads attributes Twisted does not
 document (C{dataBuffer}, C{offset}, C{_tempDataLen}); L{writerFor} checks
-they exist and falls back to C{transport.write} otherwise, and
+L{canWriteThrough} checks they exist, else C{transport.write} is used, and
 C{TXWS_NO_WRITE_THROUGH=1} turns it off.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import tcp
 
-__all__ = ["writerFor"]
+__all__ = ["canWriteThrough", "writeThrough"]
 
 _PLAIN_TCP = (tcp.Server, tcp.Client)
 _NEEDED = ("dataBuffer", "offset", "_tempDataLen", "socket", "connected", "disconnecting")
 _DISABLED = bool(os.environ.get("TXWS_NO_WRITE_THROUGH"))
+_checked: dict[type, bool] = {}
 
 
-def writerFor(transport: Any) -> Callable[[bytes], None]:
+def canWriteThrough(transport: object) -> bool:
     """
     @param transport: a connection's transport.
-    @return: a function that writes bytes to it: C{transport.write}, or
-        for a plain TCP transport one that sends at once when it can.
+    @return: whether L{writeThrough} may write to it (a plain TCP
+        transport with the attributes it reads).
     """
-    write: Callable[[bytes], None] = transport.write
+    kind = type(transport)
+    if _DISABLED or kind not in _PLAIN_TCP:
+        return False
+    known = _checked.get(kind)
+    if known is None:
+        # Once per class: the attributes are set in every instance's
+        # constructor, so the first connection answers for all.
+        known = _checked[kind] = all(hasattr(transport, name) for name in _NEEDED)
+    return known
+
+
+def writeThrough(transport: Any, data: bytes) -> None:
+    """
+    Write to a transport for which L{canWriteThrough} is true: at once if
+    it has nothing queued, else (and for what the kernel does not take) with
+    its C{write}.
+
+    @param transport: the transport.
+    @param data: the bytes.
+    """
     if (
-        _DISABLED
-        or type(transport) not in _PLAIN_TCP
-        or not all(hasattr(transport, name) for name in _NEEDED)
+        transport._tempDataLen
+        or transport.offset != len(transport.dataBuffer)
+        or transport.disconnecting
+        or not transport.connected
     ):
-        return write
-    send = transport.socket.send
-
-    def writeThrough(data: bytes) -> None:
-        t = transport
-        if t._tempDataLen or t.offset != len(t.dataBuffer) or t.disconnecting or not t.connected:
-            write(data)
-            return
-        try:
-            sent = send(data)
-        except OSError:
-            # EAGAIN, or an error Twisted's write path will meet and report.
-            write(data)
-            return
-        if sent != len(data):
-            write(data[sent:])
-
-    return writeThrough
+        transport.write(data)
+        return
+    try:
+        sent = transport.socket.send(data)
+    except OSError:
+        # EAGAIN, or an error Twisted's write path will meet and report.
+        transport.write(data)
+        return
+    if sent != len(data):
+        transport.write(data[sent:])

@@ -42,7 +42,7 @@ from zope.interface import implementer
 from txws._backlog import Backlog
 from txws._mask import FrameAssembler
 from txws._utf8 import Utf8Validator, isValidUtf8
-from txws._writethrough import writerFor
+from txws._writethrough import canWriteThrough, writeThrough
 from txws.frames import (
     FrameError,
     Opcode,
@@ -242,7 +242,7 @@ class WebSocketProtocol(Protocol):
         "_uncleanReason",
         "_utf8",
         "_validatedText",
-        "_write",
+        "_writeThrough",
         "connected",
         "factory",
         "localCloseCode",
@@ -301,8 +301,9 @@ class WebSocketProtocol(Protocol):
     _outFirst: bool
     _outUtf8: Optional[Utf8Validator]
     _validatedText: Optional[bytes]
-    # What frames are written with once open (see txws._writethrough).
-    _write: Callable[[bytes], None]
+    # Whether frames go straight to the socket when nothing is queued
+    # (txws._writethrough), once open.
+    _writeThrough: bool
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # The slots get their initial values here, not in __init__, so that a
@@ -350,7 +351,7 @@ class WebSocketProtocol(Protocol):
         self._outFirst = True
         self._outUtf8 = None
         self._validatedText = None
-        self._write = _noWrite
+        self._writeThrough = False
         return self
 
     # -- Application hooks -------------------------------------------------
@@ -480,7 +481,6 @@ class WebSocketProtocol(Protocol):
         self._held = None
         self._heldBatch = None
         self._backlog = None
-        self._write = _noWrite
         self.factory._connectionEnded(self)
         clean = self._closeSent and self._closeReceived and not self._failedByMe
         if clean:
@@ -526,7 +526,7 @@ class WebSocketProtocol(Protocol):
         """
         self._setState(State.OPEN)
         self._cancelOpenTimeout()
-        self._write = writerFor(self.transport)
+        self._writeThrough = canWriteThrough(self.transport)
         writeBufferSize = self.factory.options.writeBufferSize
         _setWriteBufferSize(self.transport, writeBufferSize)
         self._streamAbove = 2 * writeBufferSize
@@ -917,7 +917,10 @@ class WebSocketProtocol(Protocol):
         """
         backlog = self._backlog
         if backlog is None:
-            self._write(frame)
+            if self._writeThrough:
+                writeThrough(self.transport, frame)
+            else:
+                self.transport.write(frame)  # type: ignore[union-attr]
             return
         backlog.addFrame(frame)
         self._backlogGrew()
@@ -1043,7 +1046,10 @@ class WebSocketProtocol(Protocol):
                 raise ValueError("text message payload is not valid UTF-8")
             if self.isServer and self._backlog is None and len(payload) <= self._streamAbove:
                 # What _writeFrame does for this case, one call shorter.
-                self._write(encodeFrame(firstByte, payload, None))
+                if self._writeThrough:
+                    writeThrough(self.transport, encodeFrame(firstByte, payload, None))
+                else:
+                    self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
             else:
                 self._writeFrame(firstByte & 0x0F, payload, True)
             return
@@ -1087,7 +1093,10 @@ class WebSocketProtocol(Protocol):
             and self.isServer
             and len(frame) <= self._streamAbove
         ):
-            self._write(frame)
+            if self._writeThrough:
+                writeThrough(self.transport, frame)
+            else:
+                self.transport.write(frame)  # type: ignore[union-attr]
             return
         self._checkCanSend()
         if self._outOpcode:
@@ -1329,12 +1338,6 @@ class WebSocketProtocol(Protocol):
                 self.dataReceived(data)
             else:
                 return
-
-
-def _noWrite(data: bytes) -> None:
-    """
-    The writer of a connection that is not open: nothing to write to.
-    """
 
 
 def _setWriteBufferSize(transport: object, size: int) -> None:
