@@ -134,7 +134,8 @@ def test(args: list[str]) -> int:
     """
     ensureSystemPackages()
     for step in (
-        [str(BIN / "ruff"), "check", "txws", "tests", "bench", "dev.py", "setup.py"],
+        [str(BIN / "ruff"), "check", "txws", "tests", "bench", "fuzz", "scripts", "dev.py",
+         "setup.py"],
         [str(BIN / "mypy")],
     ):
         if _run(step) != 0:

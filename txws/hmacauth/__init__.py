@@ -32,15 +32,25 @@ from txws.hmacauth.client import (
 )
 from txws.hmacauth.guard import (
     DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_HEAD_SIZE,
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_REQUEST_TIMEOUT,
     SERVER_TIME_HEADER,
     CappedRequest,
+    HMACChannel,
     HMACGuard,
     HMACIdentity,
     HMACSite,
     getIdentity,
 )
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
-from txws.hmacauth.replay import MemoryReplayStore, ReplayStore, ReplayStoreFull
+from txws.hmacauth.replay import (
+    KeyedReplayStore,
+    MemoryReplayStore,
+    ReplayQuotaExceeded,
+    ReplayStore,
+    ReplayStoreFull,
+)
 from txws.hmacauth.schemes import (
     DEFAULT_SKEW,
     FailureCode,
@@ -57,18 +67,24 @@ from txws.hmacauth.schemes import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEAD_SIZE",
+    "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_SKEW",
     "SERVER_TIME_HEADER",
     "CappedRequest",
     "FailureCode",
     "HMACAgent",
+    "HMACChannel",
     "HMACGuard",
     "HMACIdentity",
     "HMACSite",
     "HTTPResult",
     "KeyFileError",
     "KeyRing",
+    "KeyedReplayStore",
     "MemoryReplayStore",
+    "ReplayQuotaExceeded",
     "ReplayStore",
     "ReplayStoreFull",
     "Scheme",

@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
-from txws.hmacauth import HMACGuard, HMACSite, KeyRing
+from txws.hmacauth import DEFAULT_MAX_HEAD_SIZE, HMACGuard, HMACSite, KeyRing
 from txws.hmacauth.replay import ReplayStore
 from txws.hub.broker import Broker, MemoryBroker, Publication
 from txws.hub.registry import LocalChannels
@@ -146,7 +146,10 @@ class Hub(Service):
         """
         @return: a site serving L{resource}, with the publish body cap.
         """
-        return HMACSite(self.resource(), maxBodySize=self._maxBodySize)
+        # The site's head cap must not cut the WebSocket handshakes the
+        # subscribers' options allow.
+        headSize = max(DEFAULT_MAX_HEAD_SIZE, self.factory.options.maxHandshakeSize)
+        return HMACSite(self.resource(), maxBodySize=self._maxBodySize, maxHeadSize=headSize)
 
     @property
     def uptime(self) -> float:
