@@ -154,7 +154,31 @@ def _text(value: object) -> str:
     return str(value)[:200]
 
 
-class _CommandProtocol(txredisapi.RedisProtocol):  # type: ignore[misc]
+class _PromptReplies:
+    """
+    txredisapi's reply parser without its detour after every bulk string
+    (it pauses the transport and goes on in the next reactor iteration, so
+    that a long reply does not recurse): the rest of the data is parsed
+    here, in a loop.
+    """
+
+    line_mode: int
+    _leftover: Optional[bytes] = None
+
+    def setLineMode(self, extra: bytes = b"") -> None:
+        self.line_mode = 1
+        if extra:
+            self._leftover = extra
+
+    def dataReceived(self, data: bytes, unpause: bool = False) -> None:
+        chunk: Optional[bytes] = data
+        while chunk:
+            self._leftover = None
+            super().dataReceived(chunk)  # type: ignore[misc]
+            chunk = self._leftover
+
+
+class _CommandProtocol(_PromptReplies, txredisapi.RedisProtocol):  # type: ignore[misc]
     """
     A command connection that tells its L{RedisLink} when it is lost.
     """
@@ -169,7 +193,7 @@ class _CommandProtocol(txredisapi.RedisProtocol):  # type: ignore[misc]
             self.link.protocolLost(self, why)
 
 
-class _PubSubProtocol(txredisapi.SubscriberProtocol):  # type: ignore[misc]
+class _PubSubProtocol(_PromptReplies, txredisapi.SubscriberProtocol):  # type: ignore[misc]
     """
     A pub/sub connection that hands messages to its broker.
     """
