@@ -403,6 +403,27 @@ class RedisBrokerTests(TestCase):
         await waitFor(lambda: delivered == [published])
 
     @inlineCallbacksTest
+    async def test_largeRepliesAndMessages(self) -> None:
+        """
+        A history of many entries comes back whole, in one reply, and a
+        large publication is delivered intact (the reply parser loops
+        rather than recursing or waiting for the next reactor iteration).
+        """
+        node = await self.node(historySize=1000)
+        await node.broker.subscribe("news")
+        published = await gatherResults(
+            [node.broker.publish("news", b'"%d"' % i) for i in range(600)]
+        )
+        history = await node.broker.history("news", 0, published[0].epoch)
+        self.assertTrue(history.complete)
+        self.assertEqual(list(history.publications), published)
+        big = b'"' + b"x" * (1 << 20) + b'"'
+        last = await node.broker.publish("news", big)
+        await waitFor(lambda: len(node.delivered) == 601)
+        self.assertEqual(node.delivered, [*published, last])
+        self.assertEqual(node.delivered[-1].data, big)
+
+    @inlineCallbacksTest
     async def test_password(self) -> None:
         """
         A server that requires a password: the right one connects; a wrong
