@@ -40,6 +40,7 @@ from tests.hubsupport import (
     writeKeyFile,
 )
 from tests.redissupport import startRedis
+from tests.tlssupport import TestAuthority
 from txws import _workers
 
 reactor: Any = _reactor
@@ -494,6 +495,52 @@ class WorkersProcessTests(TestCase):
         self.assertIn("stopping 2 workers", log)
         self.assertNotIn("Traceback", log)
 
+    async def test_tlsWorkers(self) -> None:
+        """
+        An C{ssl:} listener is shared too: each worker builds its own TLS
+        context, subscribers over C{wss://} land on both, and a publish
+        over HTTPS reaches them all.
+        """
+        redis = startRedis(self)
+        files = TestAuthority().writeServerFiles(self, ("localhost",), ("127.0.0.1",))
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        keys = writeKeyFile(os.path.join(directory, "keys.json"), KEYS)
+        hub = HubProcess(
+            self, "--broker", f"redis://127.0.0.1:{redis.port}/0", "--workers", "2",
+            "--hmac-keys", keys, "--close-timeout", "2", tls=files,
+        )
+        started = await waitForLog(hub, r"started worker (\d) \(pid (\d+)\)", 2)
+        pids = [int(m.group(2)) for m in started]
+        await waitForLog(hub, r"\[worker \d\] hub broker: connected to Redis", 2)
+        await waitForLog(
+            hub, rf"\[worker \d\] txws hub listening on https://127.0.0.1:{hub.port}/", 2
+        )
+        with open(files.ca, "rb") as f:
+            caPem = f.read()
+        subscribers = []
+        for _ in range(12):
+            subscriber = await TxwsSubscriber.open(hub.wsURL("channel=tls"), caPem)
+            self.addCleanup(subscriber.close)
+            self.assertEqual((await subscriber.nextJSON())["type"], "subscribed")
+            subscribers.append(subscriber)
+        clientPorts = [cast(Any, s.protocol.transport).getHost().port for s in subscribers]
+        self.assertEqual(set(connectionOwners(hub.port, clientPorts, pids)), set(pids))
+        answer = publish(hub, "tls", "secure")
+        self.assertEqual(answer.status_code, 200, answer.text)
+        for subscriber in subscribers:
+            self.assertEqual(
+                await subscriber.nextJSON(),
+                {"type": "message", "channel": "tls", "seq": 1, "data": "secure"},
+            )
+        hub.process.send_signal(signal.SIGTERM)
+        for subscriber in subscribers:
+            self.assertEqual((await subscriber.whenClosed(15))[0], 1001)
+        deadline = time.monotonic() + 20
+        while hub.process.poll() is None and time.monotonic() < deadline:
+            await deferLater(reactor, 0.1)
+        self.assertEqual(hub.process.returncode, 0, fullLog(hub)[-4000:])
+
     async def test_workerRestartedAndParentGone(self) -> None:
         """
         A worker killed with SIGKILL is started again and serves; when the
@@ -507,6 +554,7 @@ class WorkersProcessTests(TestCase):
         )
         started = await waitForLog(hub, r"started worker (\d) \(pid (\d+)\)", 2)
         pids = {int(m.group(1)): int(m.group(2)) for m in started}
+        await waitForLog(hub, r"\[worker 1\] hub broker: connected to Redis")
         os.kill(pids[1], signal.SIGKILL)
         restarted = await waitForLog(hub, r"restarted worker 1 \(pid (\d+)\)")
         newPid = int(restarted[0].group(1))
