@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from tests.hubsupport import (
     HubProcess,
     TxwsSubscriber,
+    childEnvironment,
     freePort,
     seedHeaders,
     writeKeyFile,
@@ -314,7 +316,8 @@ class ReusePortTests(TestCase):
             )
             supervisor = _workers.WorkerSupervisor(reactor, 2, [], [address], 10.0)
             with self.assertRaises(SystemExit) as caught:
-                supervisor.privilegedStartService()
+                supervisor.startService()
+            self.assertFalse(supervisor.running)
             self.assertIn(f"cannot listen on 127.0.0.1:{port}: ", str(caught.exception))
 
 
@@ -540,6 +543,29 @@ class WorkersProcessTests(TestCase):
         while hub.process.poll() is None and time.monotonic() < deadline:
             await deferLater(reactor, 0.1)
         self.assertEqual(hub.process.returncode, 0, fullLog(hub)[-4000:])
+
+    def test_portInUse(self) -> None:
+        """
+        A port something already listens on stops the parent at start,
+        exit status 1, before any worker starts (no Redis needed: the
+        parent never connects to it).
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        with socket.socket() as held:
+            held.bind(("127.0.0.1", 0))
+            held.listen(1)
+            port = held.getsockname()[1]
+            done = subprocess.run(
+                [sys.executable, "-m", "txws", "--broker", "redis://127.0.0.1:1/0",
+                 "--workers", "2", "--listen", f"tcp:{port}:interface=127.0.0.1"],
+                cwd=directory, env=childEnvironment(), capture_output=True, text=True,
+                timeout=60, stdin=subprocess.DEVNULL,
+            )
+        output = done.stdout + done.stderr
+        self.assertEqual(done.returncode, 1, output)
+        self.assertIn(f"cannot listen on 127.0.0.1:{port}: Address already in use", output)
+        self.assertNotIn("started worker", output)
 
     async def test_workerRestartedAndParentGone(self) -> None:
         """

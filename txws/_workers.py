@@ -26,7 +26,9 @@ needs fixed ports; the connections waiting in the accept queue of a worker
 that crashes are reset (clients reconnect); C{unix:} and C{systemd:}
 listeners cannot be shared this way and are refused with C{--workers}.
 Workers are started after twistd has dropped privileges (C{--uid}), so with
-C{--workers} a port below 1024 needs C{CAP_NET_BIND_SERVICE}.
+C{--workers} a port below 1024 needs C{CAP_NET_BIND_SERVICE}; the parent's
+check runs with those same privileges, so the server refuses to start
+("Permission denied") rather than restarting workers that cannot bind.
 
 The parent (L{WorkerSupervisor}) runs no hub itself.  It starts each worker
 as C{python -m txws --worker=I} with the parent's own plugin options except
@@ -395,13 +397,21 @@ class WorkerSupervisor(Service):
     def _defaultCommand(self, index: int) -> list[str]:
         return [sys.executable, "-m", "txws", f"--worker={index}", *self.arguments]
 
-    def privilegedStartService(self) -> None:
+    def startService(self) -> None:
         """
-        Check that every address is free.
+        Check that every address is free and can be bound with this
+        process's privileges (those the workers get: twistd has dropped
+        any C{--uid} by now), then start the workers once the reactor runs.
 
-        @raise SystemExit: naming the address that is not.
+        @raise SystemExit: naming the address that cannot be used.
         """
-        super().privilegedStartService()  # type: ignore[no-untyped-call]
+        self._checkAddresses()
+        super().startService()  # type: ignore[no-untyped-call]
+        self.stopping = False
+        _log.info("starting {count} workers", count=self.count)
+        self._reactor.callWhenRunning(self._startAll)
+
+    def _checkAddresses(self) -> None:
         for address in self.addresses:
             why = probeAddress(address)
             if why is not None:
@@ -409,15 +419,6 @@ class WorkerSupervisor(Service):
                     "cannot listen on {where}: {why}", where=address.describe(), why=why
                 )
                 raise SystemExit(f"txws: cannot listen on {address.describe()}: {why}")
-
-    def startService(self) -> None:
-        """
-        Start the workers once the reactor runs.
-        """
-        super().startService()  # type: ignore[no-untyped-call]
-        self.stopping = False
-        _log.info("starting {count} workers", count=self.count)
-        self._reactor.callWhenRunning(self._startAll)
 
     def _startAll(self) -> None:
         for index in range(1, self.count + 1):
