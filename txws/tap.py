@@ -12,6 +12,15 @@ order, so on SIGTERM or SIGINT the listeners stop accepting first, then
 every WebSocket is closed with 1001 (going away), closing handshakes get
 the close timeout, what is left is aborted, and the process exits 0.  TLS
 listeners are built by L{txws._tls}, which refuses TLS below 1.2.
+
+C{--broker redis://...} gives the hub a L{RedisBroker} and a
+L{txws.hub.redisreplay.RedisReplayStore} on the same server, so every node
+shares numbering, history and replay tokens; the store's service stands
+before the hub and so disconnects after it.  A Redis that cannot be reached
+at start does not stop the server: it serves, publishes answer 503, and the
+broker reconnects by itself (L{QuietStartRedisBroker}).  C{--workers N}
+makes the root service a L{txws._workers.WorkerSupervisor} instead, which
+runs N copies of this server (C{--worker=I}) on the same ports.
 """
 
 from __future__ import annotations
@@ -56,7 +65,13 @@ from txws.hub.redisbroker import RedisBroker
 from txws.options import WebSocketOptions
 from txws.server import WebSocketResource, WebSocketServerFactory
 
-__all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
+__all__ = [
+    "DEFAULT_LISTEN",
+    "Options",
+    "QuietStartRedisBroker",
+    "ReplayStoreService",
+    "makeService",
+]
 
 _log = Logger(namespace="txws.tap")
 
