@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -36,7 +36,7 @@ from tests.test_hub_subscriber import (
 )
 from txws.frames import parseClosePayload
 from txws.hmacauth import HMACSite, KeyRing, signSeed
-from txws.hub.broker import History, MemoryBroker, Publication
+from txws.hub.broker import BrokerUnavailable, History, MemoryBroker, Publication
 from txws.hub.resources import ShuttingDown
 from txws.hub.subscriber import HubProtocol
 
@@ -304,6 +304,74 @@ class LifeCycleTests(SynchronousTestCase):
         client = self.harness.open("channel=news")
         client.received()
         self.assertEqual(self.harness.publish("news", 1)[1], 1)
+
+
+class _StoppableStore:
+    """
+    A replay store that remembers everything and records being stopped.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def remember(self, tokens: object, lifetime: float) -> Deferred[bool]:
+        return succeed(True)
+
+    def stop(self) -> Deferred[None]:
+        self.stopped += 1
+        return succeed(None)
+
+
+class _UnreachableBroker(RecordingBroker):
+    """
+    A broker whose start fails, as a broker on the network does when its
+    first attempt cannot reach it.
+    """
+
+    def __init__(self, inner: MemoryBroker, error: Exception) -> None:
+        super().__init__(inner)
+        self.error = error
+
+    def start(
+        self,
+        deliver: Callable[[Publication], None],
+        lost: Optional[Callable[[str, History], None]] = None,
+    ) -> Deferred[None]:
+        self.inner.start(deliver)
+        return fail(self.error)
+
+
+class BrokerAndStoreTests(SynchronousTestCase):
+    """
+    The hub's life cycle with a broker and replay store on the network.
+    """
+
+    def test_replayStoreStopped(self) -> None:
+        """
+        Stopping the hub stops a replay store that can be stopped.
+        """
+        store = _StoppableStore()
+        harness = HubHarness(self, replayStore=store)
+        self.successResultOf(harness.hub.stopService())
+        self.assertEqual(store.stopped, 1)
+
+    def test_brokerUnreachableAtStart(self) -> None:
+        """
+        A broker that cannot be reached at start is no error: the hub runs
+        and logs no traceback (the broker says so itself and retries).
+        """
+        broker = _UnreachableBroker(MemoryBroker(Clock()), BrokerUnavailable("not yet"))
+        harness = HubHarness(self, broker=broker)
+        self.assertTrue(harness.hub.running)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_brokerBrokenAtStart(self) -> None:
+        """
+        Any other failure to start is logged, with its traceback.
+        """
+        broker = _UnreachableBroker(MemoryBroker(Clock()), RuntimeError("a bug"))
+        HubHarness(self, broker=broker)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
 class KeyRotationTests(SynchronousTestCase):

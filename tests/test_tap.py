@@ -32,8 +32,8 @@ from twisted.web.server import Site
 from tests.tlssupport import ServerFiles, TestAuthority
 from txws import _tls, _workers, tap
 from txws.hmacauth import KeyRing
-from txws.hub.broker import BrokerUnavailable
 from txws.hub.brokerurl import MemorySettings, RedisSettings
+from txws.hub.redisbroker import RedisBroker
 from txws.hub.redisreplay import RedisReplayStore
 from txws.options import WebSocketOptions
 from txws.server import WebSocketResource, WebSocketServerFactory
@@ -1260,19 +1260,6 @@ class WorkersOptionsTests(_Case):
         self.assertEqual(worker["allowed-origin"], parent["allowed-origin"])
 
 
-class _Store:
-    """
-    A replay store that records being stopped.
-    """
-
-    def __init__(self) -> None:
-        self.stopped = 0
-
-    def stop(self) -> Deferred[None]:
-        self.stopped += 1
-        return succeed(None)
-
-
 class RedisServiceTests(_Case):
     """
     L{tap.makeService} with C{--broker redis://}, C{--workers} and
@@ -1299,9 +1286,8 @@ class RedisServiceTests(_Case):
     def test_redisHub(self) -> None:
         """
         With a Redis URL the hub gets a Redis broker (with the history
-        options) and a Redis replay store; the store's service comes first,
-        so it stops after the hub; the broker is logged once without its
-        password.
+        options) and a Redis replay store (which the hub stops); the broker
+        is logged once without its password.
         """
         _RecordingHub.made = []
         import txws.hub
@@ -1314,15 +1300,13 @@ class RedisServiceTests(_Case):
             )
         (hub,) = _RecordingHub.made
         broker, store = hub.arguments["broker"], hub.arguments["replayStore"]
-        self.assertIsInstance(broker, tap.QuietStartRedisBroker)
+        self.assertIsInstance(broker, RedisBroker)
         self.assertIsInstance(store, RedisReplayStore)
         self.assertEqual((broker.historySize, broker.historyAge), (9, 60.0))
         self.assertEqual(broker.settings, RedisSettings("127.0.0.1", 6399, 2, password="topsecret"))
         self.assertEqual(store.settings, broker.settings)
         children = list(service)
-        self.assertIsInstance(children[0], tap.ReplayStoreService)
-        self.assertIs(children[0].store, store)
-        self.assertIs(children[1], hub)
+        self.assertIs(children[0], hub)
         logged = [m for m in self.messages(events) if m.startswith("hub broker:")]
         self.assertEqual(
             logged,
@@ -1344,47 +1328,6 @@ class RedisServiceTests(_Case):
         (hub,) = _RecordingHub.made
         self.assertEqual((hub.arguments["broker"], hub.arguments["replayStore"]), (None, None))
         self.assertIn("hub broker: memory (in this process)", self.messages(events))
-
-    def test_replayStoreService(self) -> None:
-        """
-        Stopping the store's service stops a store that has C{stop}; one
-        without is left alone.
-        """
-        store = _Store()
-        service = tap.ReplayStoreService(store)
-        service.startService()
-        stopping = service.stopService()
-        assert stopping is not None
-        self.assertIsNone(self.successResultOf(stopping))
-        self.assertEqual(store.stopped, 1)
-        other = tap.ReplayStoreService(object())
-        other.startService()
-        self.assertIsNone(other.stopService())
-
-    def test_quietStart(self) -> None:
-        """
-        When the first attempt to reach Redis fails, the broker's start
-        succeeds anyway (so the hub logs no traceback) and the broker says
-        once that it retries.
-        """
-        clock = Clock()
-        broker = tap.QuietStartRedisBroker(RedisSettings("127.0.0.1", 6399), clock)
-        unreachable: Deferred[Any] = Deferred()
-        self.patch(broker._commands, "ready", lambda: unreachable)
-        with capturedLogs() as events:
-            started = broker.start(lambda publication: None)
-            broker._linkDown(broker._commands, "ConnectionRefusedError: refused")
-            unreachable.errback(BrokerUnavailable("Redis is unavailable (refused)"))
-        self.assertIsNone(self.successResultOf(started))
-        self.assertIsNotNone(broker._deliver)
-        warnings = [m for m in self.messages(events) if "cannot reach Redis" in m]
-        self.assertEqual(len(warnings), 1)
-        self.assertFalse([e for e in events if "log_failure" in e])
-        other = tap.QuietStartRedisBroker(RedisSettings("127.0.0.1", 6399), clock)
-        self.patch(other._commands, "ready", lambda: fail(RuntimeError("a bug")))
-        self.failureResultOf(other.start(lambda publication: None), RuntimeError)
-        broker.stop()
-        other.stop()
 
     def test_supervisor(self) -> None:
         """

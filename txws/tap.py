@@ -15,10 +15,10 @@ listeners are built by L{txws._tls}, which refuses TLS below 1.2.
 
 C{--broker redis://...} gives the hub a L{RedisBroker} and a
 L{txws.hub.redisreplay.RedisReplayStore} on the same server, so every node
-shares numbering, history and replay tokens; the store's service stands
-before the hub and so disconnects after it.  A Redis that cannot be reached
-at start does not stop the server: it serves, publishes answer 503, and the
-broker reconnects by itself (L{QuietStartRedisBroker}).  C{--workers N}
+shares numbering, history and replay tokens (the hub disconnects both when
+it stops).  A Redis that cannot be reached at start does not stop the
+server: it serves, publishes answer 503, and the broker reconnects by
+itself.  C{--workers N}
 makes the root service a L{txws._workers.WorkerSupervisor} instead, which
 runs N copies of this server (C{--worker=I}) on the same ports.
 """
@@ -59,7 +59,6 @@ from twisted.web.static import Data
 from txws import _tls, _workers
 from txws._version import __version__
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
-from txws.hub.broker import BrokerUnavailable, History, Publication
 from txws.hub.brokerurl import BrokerSettings, MemorySettings, RedisSettings, parseBrokerURL
 from txws.hub.redisbroker import RedisBroker
 from txws.options import WebSocketOptions
@@ -68,8 +67,6 @@ from txws.server import WebSocketResource, WebSocketServerFactory
 __all__ = [
     "DEFAULT_LISTEN",
     "Options",
-    "QuietStartRedisBroker",
-    "ReplayStoreService",
     "makeService",
 ]
 
@@ -1043,16 +1040,13 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         if isinstance(settings, RedisSettings):
             from txws.hub.redisreplay import RedisReplayStore
 
-            broker = QuietStartRedisBroker(
+            broker = RedisBroker(
                 settings,
                 reactor,
                 historySize=options.hubArguments["historySize"],
                 historyAge=options.hubArguments["historyAge"],
             )
             replayStore = RedisReplayStore(settings, reactor)
-            # Before the hub: a MultiService stops its children in reverse
-            # order, so the store disconnects once the hub has stopped.
-            ReplayStoreService(replayStore).setServiceParent(root)
         hub = Hub(
             options.keyRing,
             reactor=reactor,
@@ -1153,64 +1147,3 @@ def _describeBroker(settings: BrokerSettings) -> str:
     return "memory (in this process)"
 
 
-class QuietStartRedisBroker(RedisBroker):
-    """
-    The hub's L{RedisBroker} under C{twistd txws}: when Redis cannot be
-    reached at start, the hub starts and serves anyway (publishes answer
-    503 until Redis is back), the broker keeps reconnecting by itself, and
-    the only log line is the broker's own warning, not a traceback.
-
-    (L{RedisBroker.start} fails with L{BrokerUnavailable} when its first
-    attempt fails, and L{txws.hub.Hub.startService} logs any failure of it
-    as a traceback.)
-    """
-
-    def start(
-        self,
-        deliver: Callable[[Publication], None],
-        lost: Optional[Callable[[str, History], None]] = None,
-    ) -> Deferred[None]:
-        """
-        See L{RedisBroker.start}; a first attempt that fails to reach Redis
-        is not an error (the broker already said so, once, and retries).
-
-        @param deliver: called with every publication on a subscribed
-            channel.
-        @param lost: called when publications on a channel were missed.
-        @return: a Deferred that fires once connected, or at once if the
-            first attempt failed.
-        """
-
-        def notYet(reason: Failure) -> None:
-            reason.trap(BrokerUnavailable)
-
-        return super().start(deliver, lost).addErrback(notYet)
-
-
-class ReplayStoreService(Service):
-    """
-    Stops (disconnects) the hub's replay store when stopped, if it can be
-    stopped; placed before the hub, it stops after it.
-
-    @ivar store: the replay store.
-    """
-
-    def __init__(self, store: object) -> None:
-        """
-        @param store: the replay store (anything with an optional
-            C{stop()} returning a Deferred or C{None}).
-        """
-        self.store = store
-
-    def stopService(self) -> Optional[Deferred[None]]:
-        """
-        Stop the store.
-
-        @return: what its C{stop} returned.
-        """
-        super().stopService()  # type: ignore[no-untyped-call]
-        stop = getattr(self.store, "stop", None)
-        if not callable(stop):
-            return None
-        result: Optional[Deferred[None]] = stop()
-        return result

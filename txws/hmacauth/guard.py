@@ -57,6 +57,7 @@ from txws.hmacauth.replay import (
     ReplayQuotaExceeded,
     ReplayStore,
     ReplayStoreFull,
+    ReplayStoreUnavailable,
 )
 from txws.hmacauth.schemes import (
     DEFAULT_SKEW,
@@ -402,7 +403,8 @@ class HMACGuard:
             retryAfter = reason.value.retryAfter
             code, message = "replay_store_full", "Too many recent requests; retry later"
         else:
-            _log.failure("HMAC guard: the replay store failed", failure=reason)
+            if not reason.check(ReplayStoreUnavailable):
+                _log.failure("HMAC guard: the replay store failed", failure=reason)
             code, message = "replay_store_unavailable", "Replay store unavailable; retry later"
         return self._refuse(request, status, code, message,
                             [(b"Retry-After", b"%d" % math.ceil(retryAfter))])

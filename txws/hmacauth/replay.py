@@ -44,6 +44,7 @@ __all__ = [
     "ReplayQuotaExceeded",
     "ReplayStore",
     "ReplayStoreFull",
+    "ReplayStoreUnavailable",
 ]
 
 DEFAULT_MAX_ENTRIES = 100_000
@@ -63,6 +64,13 @@ class ReplayStoreFull(Exception):
         """
         super().__init__(retryAfter)
         self.retryAfter = retryAfter
+
+
+class ReplayStoreUnavailable(Exception):
+    """
+    A store on the network cannot be reached now (it says so once itself;
+    the guard answers 503 without logging a traceback per request).
+    """
 
 
 class ReplayQuotaExceeded(ReplayStoreFull):

@@ -214,6 +214,16 @@ class _PubSubProtocol(_PromptReplies, txredisapi.SubscriberProtocol):  # type: i
             self.link.protocolLost(self, why)
 
 
+def _quietFactory(build: Any) -> Factory:
+    """
+    A factory for one connection attempt that does not log "Starting
+    factory" and "Stopping factory" at every reconnection attempt.
+    """
+    factory = Factory.forProtocol(build)
+    factory.noisy = False
+    return factory
+
+
 class RedisLink:
     """
     One connection to Redis that comes back by itself: capped exponential
@@ -321,7 +331,7 @@ class RedisLink:
 
         attempt: Deferred[Any] = clientEndpoint(
             self._settings, self._reactor, self._connectTimeout
-        ).connect(Factory.forProtocol(build))
+        ).connect(_quietFactory(build))
         self._inFlight = attempt
         timer = self._reactor.callLater(self._connectTimeout, attempt.cancel)
         attempt.addCallback(self._handshake)

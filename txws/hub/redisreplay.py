@@ -24,12 +24,24 @@ from typing import Any, Optional
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from txws.hmacauth.replay import ReplayStoreUnavailable
 from txws.hub.broker import BrokerUnavailable
 from txws.hub.brokerurl import RedisSettings
 from txws.hub.redisbroker import RedisLink, asUnavailable
 
 __all__ = ["RedisReplayStore"]
+
+
+def _unavailable(reason: Failure) -> Failure:
+    """
+    Redis unreachable is what the guard knows as an unavailable store (503,
+    no traceback: the link logs the outage once).
+    """
+    if reason.check(BrokerUnavailable):
+        return Failure(ReplayStoreUnavailable(str(reason.value)))
+    return reason
 
 _log = Logger(namespace="txws.hub.redisreplay")
 
@@ -135,7 +147,7 @@ class RedisReplayStore:
             unreachable.
         """
         if self._stopped:
-            return fail(BrokerUnavailable("the replay store is stopped"))
+            return fail(ReplayStoreUnavailable("the replay store is stopped"))
         keys = sorted({self.key(token) for token in tokens})
         if not keys:
             return fail(ValueError("no replay tokens"))
@@ -148,6 +160,7 @@ class RedisReplayStore:
 
         d.addCallback(answer)
         d.addErrback(asUnavailable)
+        d.addErrback(_unavailable)
         return d
 
     def stop(self) -> Deferred[None]:

@@ -17,11 +17,12 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 
 from txws.hmacauth import DEFAULT_MAX_HEAD_SIZE, HMACGuard, HMACSite, KeyRing
 from txws.hmacauth.replay import ReplayStore
-from txws.hub.broker import Broker, MemoryBroker, Publication
+from txws.hub.broker import Broker, BrokerUnavailable, MemoryBroker, Publication
 from txws.hub.registry import LocalChannels
 from txws.hub.resources import (
     HealthResource,
@@ -235,6 +236,12 @@ class Hub(Service):
 
     # -- Life cycle -------------------------------------------------------------
 
+    def _stopReplayStore(self) -> object:
+        # A store on the network (Redis) disconnects; the in-memory one has
+        # no stop.
+        stop = getattr(self._replayStore, "stop", None)
+        return stop() if callable(stop) else None
+
     def startService(self) -> None:
         """
         Start the broker (its deliveries go to this node's subscribers).
@@ -242,9 +249,14 @@ class Hub(Service):
         super().startService()  # type: ignore[no-untyped-call]
         self.stopping = False
         self._startedAt = self._reactor.seconds()
-        self.broker.start(self.channels.deliver, self.channels.lost).addErrback(
-            lambda reason: _log.failure("hub broker failed to start", reason)
-        )
+        def failed(reason: Failure) -> None:
+            if reason.check(BrokerUnavailable):
+                # Not yet: the broker said so once and keeps trying; the hub
+                # serves meanwhile and publishes answer 503.
+                return
+            _log.failure("hub broker failed to start", reason)
+
+        self.broker.start(self.channels.deliver, self.channels.lost).addErrback(failed)
 
     def stopService(self) -> Deferred[None]:
         """
@@ -268,5 +280,6 @@ class Hub(Service):
             idle = succeed(None)
         done = gatherResults([closed, idle], consumeErrors=True)
         done.addCallback(lambda _: self.broker.stop())
+        done.addCallback(lambda _: self._stopReplayStore())
         done.addErrback(lambda reason: _log.failure("hub did not stop cleanly", reason))
         return done.addCallback(lambda _: None)
