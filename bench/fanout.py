@@ -396,6 +396,8 @@ class FanoutResult:
     @ivar serverUser: the server's user CPU seconds in the window (the
         rest of L{serverCpu} is system time: mostly the kernel's TCP work,
         on loopback both the sending and the receiving side's).
+    @ivar sideCpu: the CPU seconds, in the window, of the processes the
+        server needs besides its own (L{CpuClock.sidePids}: its Redis).
     """
 
     subscribers: int
@@ -409,6 +411,7 @@ class FanoutResult:
     checked: int = 0
     delivered: list[int] = field(default_factory=list)
     serverUser: float = 0.0
+    sideCpu: float = 0.0
 
 
 class _Checker:
@@ -600,7 +603,6 @@ def fanoutLoop(
         windowStart = started + warmup
         measuring = warmup <= 0
         start = clock.read() if measuring else clock
-        userStart = userSeconds(clock.serverPid)
         warmupPublishes = 0
         while True:
             published += 1
@@ -646,14 +648,12 @@ def fanoutLoop(
                     now >= windowStart + duration and done >= minimumPublishes
                 ):
                     end = clock.read()
-                    userEnd = userSeconds(clock.serverPid)
                     break
             elif now >= windowStart:
                 measuring = True
                 warmupPublishes = published
                 windowStart = now
                 start = clock.read()
-                userStart = userSeconds(clock.serverPid)
         inRun = [counts[s.fileno()] for s in subscribers]
         return FanoutResult(
             subscribers=total,
@@ -666,7 +666,8 @@ def fanoutLoop(
             perSubscriber=(min(inRun), max(inRun)),
             checked=checker.checked,
             delivered=list(getattr(publisher, "delivered", [])),
-            serverUser=userEnd - userStart,
+            serverUser=end.serverUser - start.serverUser,
+            sideCpu=end.side - start.side,
         )
     finally:
         poller.close()

@@ -12,6 +12,10 @@ all of them: one small masked text frame read from one connection.  The hub
 (C{txws-hub}) is the real L{txws.hub.Hub}: its subscribers connect to
 C{/ws?channel=bench} and each publish is an HMAC-signed C{POST /publish},
 so its figure also holds one HTTP request and one HMAC check per publish.
+C{txws-hub-redis} is the same hub with the Redis broker and replay store
+of C{twistd txws --broker redis://...}, on a Redis the harness starts
+(L{bench.cluster}); C{txws-hub-workers2}, the real C{twistd txws
+--workers 2}, is not served from here (see L{bench.cluster}).
 The hub's secret comes from the environment (L{HUB_SECRET_ENV}), set by the
 harness for each run: no secret is written anywhere.
 
@@ -22,8 +26,10 @@ them), and nobody compresses.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
 
 from bench.loadgen import CLOSE_REPLY, serverFrame
 from bench.servers import (
@@ -43,6 +49,7 @@ __all__ = [
     "HUB_KEY_ID",
     "HUB_SECRET_ENV",
     "PUBLISH_PATH",
+    "REDIS_URL_ENV",
     "SUBSCRIBE_PATH",
     "unmask",
 ]
@@ -62,6 +69,9 @@ HUB_KEY_ID = "bench"
 
 #: The environment variable holding the hub's secret.
 HUB_SECRET_ENV = "TXWS_BENCH_HUB_SECRET"
+
+#: The environment variable holding the Redis URL of C{txws-hub-redis}.
+REDIS_URL_ENV = "TXWS_BENCH_REDIS_URL"
 
 #: Options every txws server of these cells runs with.
 _TXWS_OPTIONS: dict[str, Any] = {"autoPingInterval": 0.0}
@@ -318,6 +328,22 @@ def _runWebsockets(port: int, readSize: int, announce: Announce) -> None:
 
 
 def _runHub(port: int, readSize: int, announce: Announce) -> None:
+    _serveHub(port, readSize, announce, None)
+
+
+def _runHubRedis(port: int, readSize: int, announce: Announce) -> None:
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        raise NotInstalled(f"{REDIS_URL_ENV} is not set (the harness sets it)")
+    _serveHub(port, readSize, announce, url)
+
+
+def _serveHub(port: int, readSize: int, announce: Announce, redisUrl: Optional[str]) -> None:
+    """
+    Serve the real hub, with the in-process broker, or (C{redisUrl}) with
+    the Redis broker and replay store that C{twistd txws --broker} builds;
+    announced once the broker is connected.
+    """
     secret = os.environ.get(HUB_SECRET_ENV)
     if not secret:
         raise NotInstalled(f"{HUB_SECRET_ENV} is not set (the harness sets it)")
@@ -327,14 +353,35 @@ def _runHub(port: int, readSize: int, announce: Announce) -> None:
     from txws.options import WebSocketOptions
 
     reactor = _twistedSetup(readSize)
-    hub = Hub(KeyRing({HUB_KEY_ID: secret}), options=WebSocketOptions(**_TXWS_OPTIONS))
+    arguments: dict[str, Any] = {}
+    broker: Any = None
+    if redisUrl is not None:
+        from txws.hub.brokerurl import RedisSettings, parseBrokerURL
+        from txws.hub.redisbroker import RedisBroker
+        from txws.hub.redisreplay import RedisReplayStore
+
+        settings = parseBrokerURL(redisUrl)
+        assert isinstance(settings, RedisSettings)
+        broker = RedisBroker(settings, reactor)
+        arguments = {"broker": broker, "replayStore": RedisReplayStore(settings, reactor)}
+    hub = Hub(KeyRing({HUB_KEY_ID: secret}), reactor=reactor,
+              options=WebSocketOptions(**_TXWS_OPTIONS), **arguments)
     hub.startService()
     listening = reactor.listenTCP(port, hub.site(), backlog=BACKLOG, interface="127.0.0.1")
-    announce(
-        listening.getHost().port,
-        {"version": f"txws {__version__} hub on {_twistedVersion()}",
-         "broadcast": "signed POST /publish"},
-    )
+    how = "signed POST /publish" + (", Redis broker" if broker is not None else "")
+    extra = {"version": f"txws {__version__} hub on {_twistedVersion()}", "broadcast": how}
+    started = time.monotonic()
+
+    def ready() -> None:
+        if broker is None or broker.available:
+            announce(listening.getHost().port, extra)
+        elif time.monotonic() - started > 30:
+            print("the hub's Redis broker did not connect in 30 s", file=sys.stderr, flush=True)
+            reactor.stop()
+        else:
+            reactor.callLater(0.02, ready)
+
+    reactor.callWhenRunning(ready)
     reactor.run()
 
 
@@ -346,4 +393,5 @@ FANOUT_SERVERS: dict[str, Callable[[int, int, Announce], None]] = {
     "autobahn": _runAutobahn,
     "websockets": _runWebsockets,
     "txws-hub": _runHub,
+    "txws-hub-redis": _runHubRedis,
 }

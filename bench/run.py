@@ -25,9 +25,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from bench.cells import CELLS, QUICK_CELLS, Cell
+from bench.cluster import (
+    CLUSTERS,
+    REDIS_SERVERS,
+    ClusterProcess,
+    NotAvailable,
+    RedisProcess,
+    connectionsPerProcess,
+)
 from bench.fanout import (
     HubPublisher,
     Publisher,
@@ -38,7 +46,7 @@ from bench.fanout import (
     hubSecret,
     openSubscribers,
 )
-from bench.fanout_servers import FANOUT_SERVERS, HUB_SECRET_ENV
+from bench.fanout_servers import FANOUT_SERVERS, HUB_SECRET_ENV, REDIS_URL_ENV
 from bench.loadgen import (
     CLOSE_REPLY,
     CpuClock,
@@ -70,6 +78,9 @@ DEFAULT_SERVERS = [
     "tcp-echo", "raw", "txws", "txws-resource", "autobahn", "twisted-web", "websockets", "picows",
     "txws-hub",
 ]
+
+#: The servers published to by a signed POST /publish (the hub's).
+HUB_SERVERS = frozenset(["txws-hub", "txws-hub-redis", *CLUSTERS])
 
 #: The load generator's CPU and the servers' CPU.
 GENERATOR_CPU = 0
@@ -123,8 +134,24 @@ class ServerProcess:
         env = dict(os.environ, **extraEnv)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env[HUB_SECRET_ENV] = hubSecret()
-        self.log = Path(logDir) / f"{name}-{int(time.time() * 1000)}.log"
+        stamp = int(time.time() * 1000)
+        self.redis: Optional[RedisProcess] = None
+        if name in REDIS_SERVERS:
+            self.redis = RedisProcess(str(Path(logDir) / f"{name}-{stamp}-redis"), serverCpu)
+            env[REDIS_URL_ENV] = self.redis.url
+        self.log = Path(logDir) / f"{name}-{stamp}.log"
         self._logFile = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
+        try:
+            self._start(server, serverCpu, readSize, mode, profile, env)
+        except BaseException:
+            self._logFile.close()
+            if self.redis is not None:
+                self.redis.stop()
+            raise
+        self.ready: dict[str, Any] = self._readReady()
+
+    def _start(self, server: str, serverCpu: int, readSize: int, mode: str,
+               profile: list[str], env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "bench.servers", "--server", server,
@@ -137,7 +164,6 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=self._logFile,
         )
-        self.ready: dict[str, Any] = self._readReady()
 
     def _readReady(self, timeout: float = 30.0) -> dict[str, Any]:
         stdout = self.process.stdout
@@ -154,6 +180,18 @@ class ServerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def otherPids(self) -> tuple[int, ...]:
+        """
+        @return: the server's other processes (none: it is one process).
+        """
+        return ()
+
+    def sidePids(self) -> tuple[int, ...]:
+        """
+        @return: the processes it needs besides itself: its Redis, if any.
+        """
+        return (self.redis.pid,) if self.redis is not None else ()
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -163,16 +201,24 @@ class ServerProcess:
         return " | ".join(text[-3:]) or "(no output)"
 
     def stop(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
         try:
-            self.process.wait(30 if self.profile else 5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._logFile.close()
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            try:
+                self.process.wait(30 if self.profile else 5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            self._logFile.close()
+        finally:
+            if self.redis is not None:
+                self.redis.stop()
+
+
+#: A running server: one process of L{bench.servers}, or a cluster.
+Server = Union[ServerProcess, ClusterProcess]
 
 
 @dataclass
@@ -213,14 +259,14 @@ def _echoKind(name: str) -> str:
     return SERVERS[VARIANTS.get(name, (name, {}))[0]].echo
 
 
-def _needServer(server: Optional[ServerProcess]) -> ServerProcess:
+def _needServer(server: Optional[Server]) -> Server:
     if server is None:
         raise HarnessError("this cell needs a running server")
     return server
 
 
 def runEcho(
-    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
 ) -> Row:
     server = _needServer(process)
     echo = _echoKind(name)
@@ -258,7 +304,7 @@ def runEcho(
 
 
 def runHandshake(
-    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
 ) -> Row:
     server = _needServer(process)
     echo = _echoKind(name)
@@ -295,7 +341,7 @@ def _settle(pid: int, limit: float = 5.0) -> None:
 
 
 def runMemory(
-    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
 ) -> Row:
     server = _needServer(process)
     if _echoKind(name) == "tcp":
@@ -329,14 +375,14 @@ def runMemory(
 
 
 def runFeed(
-    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
 ) -> Row:
     """
     Measure txws's receive path alone in a process of its own (see
     L{bench.feed}), pinned to the servers' CPU.
     """
     server, extraEnv = VARIANTS.get(name, (name, {}))
-    if not SERVERS[server].feed:
+    if server not in SERVERS or not SERVERS[server].feed:
         return Row(name, cell.name, cell.unit, status="n/a")
     env = dict(os.environ, **extraEnv)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -363,7 +409,7 @@ def runFeed(
 
 
 def runFanout(
-    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
 ) -> Row:
     """
     One publish to every subscriber, in a closed loop (see L{bench.fanout}):
@@ -374,20 +420,36 @@ def runFanout(
     port = server.ready["port"]
     count = settings.subscribers or cell.connections
     ensureFileLimit(count + 256)
-    hub = VARIANTS.get(name, (name, {}))[0] == "txws-hub"
+    hub = name in HUB_SERVERS or VARIANTS.get(name, (name, {}))[0] in HUB_SERVERS
     subscribers, leftovers = openSubscribers(port, count, batch=settings.subscriberBatch)
     publisher: Optional[Publisher] = None
+    perProcess: dict[int, int] = {}
     try:
         publisher = HubPublisher(port, hubSecret()) if hub else WebSocketPublisher(port)
+        clock = CpuClock(server.pid, otherPids=server.otherPids(), sidePids=server.sidePids())
+        if isinstance(server, ClusterProcess):
+            perProcess = connectionsPerProcess(port, clock.otherPids)
         result = fanoutLoop(
-            subscribers, leftovers, publisher, CpuClock(server.pid), settings.warmup,
+            subscribers, leftovers, publisher, clock, settings.warmup,
             settings.duration, publishes=settings.publishes, setupMessages=1 if hub else 0,
         )
     finally:
         closeAll(subscribers, publisher)
-    wrong = [d for d in result.delivered if d != count]
-    if wrong:
-        raise HarnessError(f"the hub answered delivered={wrong[0]} for {count} subscribers")
+    if perProcess:
+        # Each worker's answer counts its own subscribers; the publisher's
+        # one connection lands on one worker (it holds the connection too).
+        counts = {n - 1 for n in perProcess.values() if n}
+        subscribed = sum(perProcess.values()) - 1
+        if subscribed != count:
+            raise HarnessError(f"the workers hold {subscribed} subscribers, not {count}")
+        wrong = [d for d in result.delivered if d not in counts]
+        if wrong:
+            raise HarnessError(f"a worker answered delivered={wrong[0]}; its subscribers: "
+                               f"{sorted(perProcess.values())} (one is the publisher)")
+    else:
+        wrong = [d for d in result.delivered if d != count]
+        if wrong:
+            raise HarnessError(f"the hub answered delivered={wrong[0]} for {count} subscribers")
     deliveries = result.publishes * result.subscribers
     latencies = sorted(result.latencies)
     return Row(
@@ -411,6 +473,16 @@ def runFanout(
                 (result.serverCpu - result.serverUser) / deliveries * 1e6, 2
             ),
             "serverBusy": round(result.serverCpu / result.seconds, 3),
+            "serverUsPerPublish": round(result.serverCpu / result.publishes * 1e6, 1),
+            "processes": 1 + len(clock.otherPids),
+            **({"redisUsPerPublish": round(result.sideCpu / result.publishes * 1e6, 1),
+                "redisBusy": round(result.sideCpu / result.seconds, 3)}
+               if clock.sidePids else {}),
+            # Each worker's connections: its subscribers, and the publisher's
+            # one connection on the worker whose answers are "delivered".
+            **({"connectionsPerWorker": sorted(perProcess.values()),
+                "publishWorkerSubscribers": result.delivered[0] if result.delivered else None}
+               if perProcess else {}),
             "generatorBusy": round(result.generatorCpu / result.seconds, 3),
             "lastArrivalMs": {
                 "p50": round(latencies[len(latencies) // 2] * 1e3, 3),
@@ -422,7 +494,7 @@ def runFanout(
     )
 
 
-Runner = Callable[[Optional[ServerProcess], str, Cell, Settings], Row]
+Runner = Callable[[Optional[Server], str, Cell, Settings], Row]
 
 #: One runner per kind of cell.
 RUNNERS: dict[str, Runner] = {
@@ -480,7 +552,7 @@ def runBenchmark(
 
     with tempfile.TemporaryDirectory(prefix="txws-bench-") as logDir:
         for (readSize, mode), group in _processGroups(cells):
-            running: dict[str, Optional[ServerProcess]] = {}
+            running: dict[str, Optional[Server]] = {}
             try:
                 for name in servers:
                     if readSize < 0:
@@ -519,7 +591,7 @@ def _start(
     info: dict[str, dict[str, Any]],
     record: Callable[[Row], None],
     log: Callable[[str], None],
-) -> Optional[ServerProcess]:
+) -> Optional[Server]:
     """
     Start a server for a group of cells, or record why its cells cannot run.
     """
@@ -528,6 +600,26 @@ def _start(
     def skip(status: str) -> None:
         for cell in group:
             record(Row(name, cell.name, cell.unit, status=status))
+
+    if name in CLUSTERS:
+        if mode != "fanout":
+            skip("n/a")
+            return None
+        if info.get(name, {}).get("error") == "not available":
+            skip("not available")
+            return None
+        try:
+            cluster = _startCluster(name, serverCpu, logDir)
+        except NotAvailable as e:
+            info[name] = {"error": "not available", "detail": str(e)}
+            log(f"{name}: not available ({e})")
+            skip("not available")
+            return None
+        except HarnessError as e:
+            skip(f"error: {e}")
+            return None
+        info.setdefault(name, dict(cluster.ready))
+        return cluster
 
     if readSize and not SERVERS[base].readSizes:
         skip("n/a")
@@ -538,8 +630,16 @@ def _start(
     if info.get(name, {}).get("error") == "not installed":
         skip("not installed")
         return None
+    if info.get(name, {}).get("error") == "not available":
+        skip("not available")
+        return None
     try:
         process = ServerProcess(name, readSize, serverCpu, logDir, mode)
+    except NotAvailable as e:
+        info[name] = {"error": "not available", "detail": str(e)}
+        log(f"{name}: not available ({e})")
+        skip("not available")
+        return None
     except HarnessError as e:
         skip(f"error: {e}")
         return None
@@ -555,17 +655,28 @@ def _start(
     return process
 
 
+def _startCluster(name: str, serverCpu: int, logDir: str) -> ClusterProcess:
+    """
+    Start C{twistd txws --workers N} and its Redis, every process on the
+    servers' CPU (when the generator is pinned to its own).
+    """
+    cpu = serverCpu if serverCpu in range(os.cpu_count() or 1) else None
+    return ClusterProcess(name, CLUSTERS[name], hubSecret(), cpu, logDir, ROOT)
+
+
 def _ensureRunning(
-    process: ServerProcess, name: str, readSize: int, serverCpu: int, logDir: str
-) -> ServerProcess:
+    process: Server, name: str, readSize: int, serverCpu: int, logDir: str
+) -> Server:
     if process.alive():
         return process
     process.stop()
+    if isinstance(process, ClusterProcess):
+        return _startCluster(name, serverCpu, logDir)
     return ServerProcess(name, readSize, serverCpu, logDir, process.mode)
 
 
 def _runCell(
-    process: Optional[ServerProcess], name: str, cell: Cell, settings: Settings
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
 ) -> Row:
     try:
         row = RUNNERS[cell.kind](process, name, cell, settings)
@@ -639,21 +750,25 @@ def _isFanout(row: Row) -> bool:
 def formatFanoutTable(rows: list[Row]) -> str:
     """
     @return: the fan-out cells as one markdown table: server CPU per
-        delivered message and its ratios, publishes per second, and the
-        time until the last subscriber had each publish.
+        delivered message (summed over all of a server's processes) and its
+        ratios, publishes per second, the time until the last subscriber
+        had each publish, and for the servers with a Redis their Redis's
+        CPU per publish (apart: it is another process).
     """
     costs = {(r.server, r.cell): r.cost for r in rows if r.status == "ok" and r.cost > 0}
+    rates = {(r.server, r.cell): r.rate for r in rows if r.status == "ok" and r.rate > 0}
     lines = [
         "| cell | server | subscribers | server us/delivery | user | system | this/raw | "
         "websockets/this | autobahn/this | publishes/s | last arrival p50 ms | p99 ms | "
-        "generator busy |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "generator busy | processes | this/txws-hub | publishes/s vs txws-hub | "
+        "Redis us/publish |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         if not _isFanout(row):
             continue
         if row.status != "ok":
-            lines.append(f"| {row.cell} | {row.server} | {row.status} |" + " |" * 10)
+            lines.append(f"| {row.cell} | {row.server} | {row.status} |" + " |" * 14)
             continue
         d = row.details
 
@@ -667,7 +782,10 @@ def formatFanoutTable(rows: list[Row]) -> str:
             f"{ratio(row.cost, raw)} | {ratio(costs.get(('websockets', row.cell)), row.cost)} | "
             f"{ratio(costs.get(('autobahn', row.cell)), row.cost)} | {row.rate:,.1f} | "
             f"{d['lastArrivalMs']['p50']:.1f} | {d['lastArrivalMs']['p99']:.1f} | "
-            f"{d['generatorBusy']:.2f} |"
+            f"{d['generatorBusy']:.2f} | {d.get('processes', 1)} | "
+            f"{ratio(row.cost, costs.get(('txws-hub', row.cell)))} | "
+            f"{ratio(row.rate, rates.get(('txws-hub', row.cell)))} | "
+            + (f"{d['redisUsPerPublish']:.0f}" if "redisUsPerPublish" in d else "") + " |"
         )
     return "\n".join(lines)
 
@@ -726,7 +844,8 @@ def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
                     ok = None if value is None else value >= limit
                     add(server, f"fan-out: {peer}'s CPU per delivery / this", cell, value,
                         f"{compare} {limit}", ok)
-        if SERVERS[VARIANTS.get(server, (server, {}))[0]].echo == "none":
+        base = VARIANTS.get(server, (server, {}))[0]
+        if base not in SERVERS or SERVERS[base].echo == "none":
             continue
         for target, cells, threshold in _EFFICIENCY_TARGETS:
             for cell in cells:
@@ -752,7 +871,7 @@ def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
             value = (mySmall / myLarge) / (rawSmall / rawLarge)
         add(server, "1 MiB in 4 KiB / 64 KiB reads, end to end, over raw's own growth",
             "echo-1MiB-c1-r4KiB", value, "<= 1.1", None if value is None else value <= 1.1)
-        if SERVERS[VARIANTS.get(server, (server, {}))[0]].feed:
+        if SERVERS[base].feed:
             # txws alone: per byte, a 1 MiB message costs what a 64 KiB one
             # does in the same reads (no quadratic copying) ...
             big, little = cost(server, "feed-1MiB-r4KiB"), cost(server, "feed-64KiB-r4KiB")
@@ -866,7 +985,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    names = [*SERVERS, *VARIANTS]
+    names = [*SERVERS, *VARIANTS, *CLUSTERS]
     parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                         help="comma-separated, from: " + ", ".join(names))
     parser.add_argument("--cells", default="", help="comma-separated, from: " + ", ".join(CELLS))
@@ -896,6 +1015,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"server {name:14} {server.description}")
         for name, (base, env) in VARIANTS.items():
             print(f"server {name:14} {base} with {env}")
+        for name, workers in CLUSTERS.items():
+            print(f"server {name:14} twistd -n txws --workers {workers} --broker redis:// "
+                  "(fan-out only; starts its own redis-server)")
         for cell in CELLS.values():
             print(f"cell   {cell.name}")
         return 0

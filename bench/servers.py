@@ -481,6 +481,8 @@ SERVERS: dict[str, ServerInfo] = {
                    "frames", False, _runPicows),
         ServerInfo("txws-hub", "the txws push hub, publishes by signed POST (fan-out only)",
                    "none", False, _runNoEcho),
+        ServerInfo("txws-hub-redis", "the hub with the Redis broker (fan-out only; starts "
+                   "its own redis-server)", "none", False, _runNoEcho),
         ServerInfo("raw-send", "raw, writing straight to each socket first (fan-out only)",
                    "none", False, _runNoEcho),
     ]
