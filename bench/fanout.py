@@ -398,6 +398,8 @@ class FanoutResult:
         on loopback both the sending and the receiving side's).
     @ivar sideCpu: the CPU seconds, in the window, of the processes the
         server needs besides its own (L{CpuClock.sidePids}: its Redis).
+    @ivar perProcessCpu: L{serverCpu} per process of the server (the
+        first process, then L{CpuClock.otherPids}).
     """
 
     subscribers: int
@@ -412,6 +414,7 @@ class FanoutResult:
     delivered: list[int] = field(default_factory=list)
     serverUser: float = 0.0
     sideCpu: float = 0.0
+    perProcessCpu: list[float] = field(default_factory=list)
 
 
 class _Checker:
@@ -668,6 +671,7 @@ def fanoutLoop(
             delivered=list(getattr(publisher, "delivered", [])),
             serverUser=end.serverUser - start.serverUser,
             sideCpu=end.side - start.side,
+            perProcessCpu=[b - a for a, b in zip(start.perProcess, end.perProcess, strict=True)],
         )
     finally:
         poller.close()

@@ -135,6 +135,8 @@ class CpuClock:
     run time, all threads).
 
     @ivar serverUser: the user part of L{server}.
+    @ivar perProcess: the CPU seconds of C{serverPid} and of each of
+        C{otherPids}, in that order.
     """
 
     serverPid: int
@@ -146,6 +148,7 @@ class CpuClock:
     sidePids: tuple[int, ...] = ()
     side: float = 0.0
     serverUser: float = 0.0
+    perProcess: tuple[float, ...] = ()
 
     def read(self) -> CpuClock:
         """
@@ -154,15 +157,17 @@ class CpuClock:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         server = user = 0.0
         faults = 0
+        each = []
         for pid in (self.serverPid, *self.otherPids):
             cpu, pidFaults, pidUser = _processTimes(pid)
+            each.append(cpu)
             server += cpu
             user += pidUser
             faults += pidFaults
         side = sum(_onCpuSeconds(pid) for pid in self.sidePids)
         return CpuClock(
             self.serverPid, server, usage.ru_utime + usage.ru_stime, time.perf_counter(), faults,
-            self.otherPids, self.sidePids, side, user,
+            self.otherPids, self.sidePids, side, user, tuple(each),
         )
 
 

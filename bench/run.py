@@ -481,6 +481,11 @@ def runFanout(
             # Each worker's connections: its subscribers, and the publisher's
             # one connection on the worker whose answers are "delivered".
             **({"connectionsPerWorker": sorted(perProcess.values()),
+                "cpuUsPerPublish": {
+                    "parent": round(result.perProcessCpu[0] / result.publishes * 1e6, 1),
+                    "workers": [round(c / result.publishes * 1e6, 1)
+                                for c in result.perProcessCpu[1:]],
+                },
                 "publishWorkerSubscribers": result.delivered[0] if result.delivered else None}
                if perProcess else {}),
             "generatorBusy": round(result.generatorCpu / result.seconds, 3),
