@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, NoReturn, TextIO
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
@@ -36,6 +36,7 @@ __all__ = [
     "main",
     "parseArguments",
     "post",
+    "reactCommand",
     "sendSigned",
 ]
 
@@ -209,16 +210,32 @@ def sendSigned(
     return sent.addCallbacks(succeeded, failed)
 
 
-def _reactMain(reactor: Any, arguments: argparse.Namespace) -> Deferred[None]:
+#: A command that sends with an agent: C{(reactor, arguments, agent,
+#: stdout, stderr)} to a Deferred exit status, as L{post} is.
+AgentCommand = Callable[[Any, argparse.Namespace, IAgent, BinaryIO, TextIO], "Deferred[int]"]
+
+
+def reactCommand(command: AgentCommand, arguments: argparse.Namespace) -> NoReturn:
+    """
+    Run a command with the global reactor and a real agent, and exit with
+    its status.
+
+    @param command: the command (e.g. L{post}).
+    @param arguments: its parsed arguments.
+    """
+    from twisted.internet.task import react
     from twisted.web.client import Agent
 
-    agent = Agent(reactor, connectTimeout=TIMEOUT)
+    def run(reactor: Any) -> Deferred[None]:
+        agent = Agent(reactor, connectTimeout=TIMEOUT)
 
-    def exitWith(status: int) -> None:
-        raise SystemExit(status)
+        def exitWith(status: int) -> None:
+            raise SystemExit(status)
 
-    done = post(reactor, arguments, agent, sys.stdout.buffer, sys.stderr)
-    return done.addCallback(exitWith)
+        done = command(reactor, arguments, agent, sys.stdout.buffer, sys.stderr)
+        return done.addCallback(exitWith)
+
+    react(run)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -227,10 +244,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
     @param argv: The arguments after the program name (default C{sys.argv[1:]}).
     """
-    from twisted.internet.task import react
-
-    arguments = parseArguments(sys.argv[1:] if argv is None else argv)
-    react(_reactMain, (arguments,))
+    reactCommand(post, parseArguments(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

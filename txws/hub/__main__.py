@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 from twisted.internet.defer import Deferred, succeed
 from twisted.web.iweb import IAgent
 
-from txws.hmacauth.__main__ import TIMEOUT, UsageParser, sendSigned
+from txws.hmacauth.__main__ import TIMEOUT, UsageParser, reactCommand, sendSigned
 from txws.hmacauth.client import HMACAgent, canonicalJSON
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
 from txws.hmacauth.schemes import Scheme
@@ -253,18 +253,6 @@ def publish(
     )
 
 
-def _reactMain(reactor: Any, arguments: argparse.Namespace) -> Deferred[None]:
-    from twisted.web.client import Agent
-
-    agent = Agent(reactor, connectTimeout=TIMEOUT)
-
-    def exitWith(status: int) -> None:
-        raise SystemExit(status)
-
-    done = publish(reactor, arguments, agent, sys.stdout.buffer, sys.stderr)
-    return done.addCallback(exitWith)
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """
     Run the command line and exit.
@@ -274,9 +262,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     arguments = parseArguments(sys.argv[1:] if argv is None else argv)
     if arguments.command == "token":
         raise SystemExit(token(arguments, sys.stdout, sys.stderr, time.time()))
-    from twisted.internet.task import react
-
-    react(_reactMain, (arguments,))
+    reactCommand(publish, arguments)
 
 
 if __name__ == "__main__":
