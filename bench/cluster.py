@@ -88,18 +88,39 @@ def freePort() -> int:
         return port
 
 
-def _pinned(cpu: Optional[int]) -> Any:
+def _preexec(cpu: Optional[int], deathSignal: int) -> Any:
     """
     @return: a C{preexec_fn} that pins the child (and so every thread and
-        process it starts) to C{cpu}, or C{None}.
+        process it starts) to C{cpu} (unless C{None}) and, on Linux, has
+        the kernel send it C{deathSignal} if the harness dies (even by
+        C{SIGKILL}), so that nothing the harness started outlives it.
     """
-    if cpu is None or cpu >= (os.cpu_count() or 1) or not hasattr(os, "sched_setaffinity"):
-        return None
+    cpus: Optional[set[int]] = None
+    if cpu is not None and cpu < (os.cpu_count() or 1) and hasattr(os, "sched_setaffinity"):
+        cpus = {cpu}
+    prctl: Any = None
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-    def pin() -> None:
-        os.sched_setaffinity(0, {cpu})
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            prctl = None
+    parent = os.getpid()
 
-    return pin
+    def prepare() -> None:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, deathSignal)
+            if os.getppid() != parent:  # the harness died before prctl
+                os.kill(os.getpid(), deathSignal)
+
+    return prepare
+
+
+#: prctl(2): the signal sent to this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 class RedisProcess:
@@ -133,7 +154,7 @@ class RedisProcess:
              "--logfile", os.path.join(directory, "redis.log"), "--daemonize", "no",
              "--save", "", "--appendonly", "no", "--databases", "1"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_pinned(cpu),
+            preexec_fn=_preexec(cpu, signal.SIGKILL),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -312,7 +333,8 @@ class ClusterProcess:
                      "--broker", self.redis.url, "--workers", str(workers),
                      "--hmac-keys", keys, "--ping-interval", "0", "--close-timeout", "2"],
                     cwd=self.directory, env=env, stdin=subprocess.DEVNULL, stdout=logFile,
-                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_pinned(cpu),
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                    preexec_fn=_preexec(cpu, signal.SIGTERM),
                 )
             self.workerPids = self._waitReady(timeout)
         except BaseException:

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -577,13 +578,24 @@ def runBenchmark(
                                 )
                             record(_runCell(process, name, cell, settings))
             finally:
-                for process in running.values():
-                    if process is not None:
-                        process.stop()
+                _stopAll(running.values(), log)
     order = {name: index for index, name in enumerate(servers)}
     cellOrder = {cell.name: index for index, cell in enumerate(cells)}
     rows = sorted(results.values(), key=lambda r: (cellOrder[r.cell], order[r.server]))
     return rows, info
+
+
+def _stopAll(processes: Any, log: Callable[[str], None]) -> None:
+    """
+    Stop every server, even when stopping one of them fails.
+    """
+    for process in processes:
+        if process is None:
+            continue
+        try:
+            process.stop()
+        except Exception as e:  # the others must stop too
+            log(f"stopping a server failed: {e!r}")
 
 
 def _start(
@@ -1046,6 +1058,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     pinned = pinToCpu(GENERATOR_CPU) and SERVER_CPU in range(os.cpu_count() or 1)
     raiseFileLimit()
+    # SIGTERM unwinds like an error: every server (and Redis) is stopped.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
