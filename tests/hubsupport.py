@@ -44,6 +44,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as websocketsConnect
 from websockets.exceptions import ConnectionClosed
 
+from tests.support import freePort
 from tests.tlssupport import ServerFiles
 from txws.client import WebSocketClientProtocol, connect
 
@@ -79,16 +80,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 10.0
 
 _T = TypeVar("_T")
-
-
-def freePort() -> int:
-    """
-    @return: a TCP port of 127.0.0.1 that was free a moment ago.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def writeKeyFile(path: str, keys: dict[str, str]) -> str:

@@ -24,6 +24,7 @@ from typing import Optional
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support import freePort
 from tests.tlssupport import ServerFiles
 from txws.hub.brokerurl import RedisSettings
 
@@ -53,16 +54,6 @@ def requireRedis() -> str:
             "`python3 dev.py test` as root installs Debian's redis-server"
         )
     return path
-
-
-def freePort() -> int:
-    """
-    @return: a TCP port of 127.0.0.1 that was free a moment ago.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class RedisServer:

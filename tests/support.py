@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 from types import ModuleType
 from typing import Any, Optional
 from unittest import SkipTest
@@ -294,3 +295,13 @@ def requireSpeedups(case: SynchronousTestCase) -> ModuleType:
             raise SkipTest("TXWS_NO_EXTENSIONS is set") from None
         case.fail("txws._speedups did not build (set TXWS_NO_EXTENSIONS to accept that)")
     return _speedups
+
+
+def freePort() -> int:
+    """
+    @return: a TCP port of 127.0.0.1 that was free a moment ago.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

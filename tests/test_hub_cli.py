@@ -9,7 +9,6 @@ import io
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from twisted.web.resource import IResource
 from zope.interface import implementer
 
 from tests.hmac_support.resources import RecordingResource
+from tests.support import freePort
 from txws.hmacauth import HMACGuard, KeyRing, canonicalJSON, verifySeed, verifyV2
 from txws.hub.__main__ import (
     DEFAULT_TTL,
@@ -456,16 +456,6 @@ class PublishTests(CommandLineCase):
         self.assertOneLine("no answer within 30 s")
 
 
-def _freePort() -> int:
-    """
-    A port on 127.0.0.1 that nothing listens on (just closed).
-    """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 class ProcessTests(SynchronousTestCase):
     """
     C{python -m txws.hub} as a real process: C{main} is wired to the
@@ -518,7 +508,7 @@ class ProcessTests(SynchronousTestCase):
             json.dump({"k1": SECRET}, output)
         os.chmod(keyFile, 0o600)
         done = self.runModule("publish", "--key-file", keyFile,
-                              "--url", f"http://127.0.0.1:{_freePort()}/publish", "news", "{}")
+                              "--url", f"http://127.0.0.1:{freePort()}/publish", "news", "{}")
         self.assertEqual(done.returncode, 1)
         lines = done.stderr.splitlines()
         self.assertEqual(len(lines), 1, lines)
