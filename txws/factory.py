@@ -16,7 +16,7 @@ from twisted.internet.protocol import Factory
 
 from txws._timers import TimerWheel
 from txws._utf8 import isValidUtf8
-from txws.frames import PreparedMessage
+from txws.frames import CloseCode, PreparedMessage
 from txws.options import WebSocketOptions
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class WebSocketFactory(Factory):
         """
         return list(self._connections)
 
-    def closeAll(self, code: int = 1001, reason: str = "") -> Deferred[None]:
+    def closeAll(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> Deferred[None]:
         """
         Close every connection: open ones with a Close frame carrying
         C{code}, those still in their opening handshake by dropping them.

@@ -3,13 +3,17 @@ The WebSocket connection after (and around) the opening handshake.
 
 Design: one Twisted L{Protocol} per connection, its state a L{State} enum
 member compared with C{is}, every change of state checked against the
-L{TRANSITIONS} table (which the tests assert, h11-style).  Input is parsed
-once per C{dataReceived} by L{txws.frames.parseFrames}, which returns plain
+L{TRANSITIONS} table.  Closing and failing are two side machines next to it,
+h11-style: L{Ours} (our Close frame sent, or the connection failed) and
+L{Theirs} (what we still read), each with its own table, changed together
+through C{_change}, which asserts L{checkInvariants}.  Input is parsed once
+per C{dataReceived} by L{txws.frames.parseFrames}, which returns plain
 tuples; a frame whose payload is still arriving is I{streamed}: each chunk is
-unmasked and UTF-8 checked as it arrives (fail-fast, RFC 6455 section 8.1)
-and appended to a list joined once at the end of the message, so large
-messages cost O(n) however they are split.  Every peer violation becomes a
-close code in exactly one place, L{WebSocketProtocol._fail}; application
+unmasked into place and UTF-8 checked as it arrives (fail-fast, RFC 6455
+section 8.1).  Fragmentation, the message size limit and UTF-8 are the pure
+L{txws._reassembly.Reassembler}'s, which raises L{FrameError} with a
+L{CloseCode}; the one C{except FrameError} in C{_deliverBatch} turns that
+(and the parser's and the Close frame's errors) into the close.  Application
 callbacks that raise are logged and close the connection with 1011; no
 exception escapes C{dataReceived}.
 
@@ -41,8 +45,10 @@ from zope.interface import implementer
 
 from txws._backlog import Backlog
 from txws._mask import FrameAssembler
+from txws._reassembly import Reassembler
 from txws._utf8 import Utf8Validator, isValidUtf8
 from txws.frames import (
+    CloseCode,
     FrameError,
     Opcode,
     ParsedFrame,
@@ -61,6 +67,7 @@ if TYPE_CHECKING:
     from txws.factory import WebSocketFactory
 
 __all__ = ["TRANSITIONS", "Disconnected", "State", "WebSocketProtocol", "peerToString"]
+# (Ours, Theirs, checkInvariants and their tables are internal, for the tests.)
 
 _log = Logger()
 
@@ -105,6 +112,86 @@ TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
         (State.CLOSING, State.CLOSED),
     }
 )
+
+
+class Ours(Enum):
+    """
+    Our side of the closing handshake, a side machine next to L{State}
+    (h11-style: legal changes in L{OURS_TRANSITIONS}, checked on every
+    change; see L{checkInvariants}).
+
+      - C{ACTIVE}: we have neither sent a Close frame nor failed.
+      - C{CLOSE_SENT}: our Close frame is sent (L{WebSocketProtocol.sendClose},
+        or the answer to theirs); L{State} is C{CLOSING} or C{CLOSED}.
+      - C{FAILED}: we failed the connection (RFC 6455 section 7.1.7): a
+        peer's violation, an application error, a timeout.  A Close frame
+        with the failure's code went out if the connection was open; data
+        frames are discarded from then on and the close is never clean.
+    """
+
+    ACTIVE = "ACTIVE"
+    CLOSE_SENT = "CLOSE_SENT"
+    FAILED = "FAILED"
+
+    __hash__ = object.__hash__
+
+
+class Theirs(Enum):
+    """
+    What we still read from the peer, the other side machine.
+
+      - C{READING}: every frame (only data frames are dropped once we are
+        L{Ours.FAILED}).
+      - C{CLOSE_RECEIVED}: the peer's valid Close frame was read; nothing
+        more is.
+      - C{STOPPED}: the input is unusable or unwanted (broken framing, an
+        invalid Close frame, an internal error, input held beyond its bound,
+        a refused or failed opening handshake); nothing more is read.
+    """
+
+    READING = "READING"
+    CLOSE_RECEIVED = "CLOSE_RECEIVED"
+    STOPPED = "STOPPED"
+
+    __hash__ = object.__hash__
+
+
+#: Every legal change of L{Ours}.
+OURS_TRANSITIONS: frozenset[tuple[Ours, Ours]] = frozenset(
+    {
+        (Ours.ACTIVE, Ours.CLOSE_SENT),
+        (Ours.ACTIVE, Ours.FAILED),
+        (Ours.CLOSE_SENT, Ours.FAILED),
+    }
+)
+
+#: Every legal change of L{Theirs}.
+THEIRS_TRANSITIONS: frozenset[tuple[Theirs, Theirs]] = frozenset(
+    {
+        (Theirs.READING, Theirs.CLOSE_RECEIVED),
+        (Theirs.READING, Theirs.STOPPED),
+    }
+)
+
+_READING = Theirs.READING
+_FAILED = Ours.FAILED
+
+
+def checkInvariants(state: State, ours: Ours, theirs: Theirs) -> None:
+    """
+    Assert what must hold between L{State} and the two side machines.
+
+    @raise AssertionError: if it does not.
+    """
+    sent = state is State.CLOSING or ours is Ours.CLOSE_SENT
+    if state is State.CLOSING:
+        assert ours is not Ours.ACTIVE, "CLOSING without a Close frame sent"
+    if ours is Ours.CLOSE_SENT:
+        assert state is State.CLOSING or state is State.CLOSED, f"Close sent while {state.name}"
+    if theirs is Theirs.CLOSE_RECEIVED:
+        assert sent or state is State.CLOSED, "their Close received and not answered"
+    if state is State.OPEN:
+        assert ours is not Ours.CLOSE_SENT, "OPEN after our Close frame"
 
 
 class Disconnected(RuntimeError):
@@ -202,7 +289,7 @@ class WebSocketProtocol(Protocol):
     #: The close code used when more than C{maxBufferedAmount} bytes wait
     #: for a peer that does not read (1008, policy violation; the hub uses
     #: 4008).
-    sendBufferOverflowCode = 1008
+    sendBufferOverflowCode: int = CloseCode.POLICY_VIOLATION
     # Every per-connection attribute is a slot, Twisted's factory, transport
     # and connected included: CPython 3.11 reads a slot in ~8 ns, where an
     # attribute whose default lives on the class (or in an unshared instance
@@ -212,20 +299,12 @@ class WebSocketProtocol(Protocol):
         "_backPressure",
         "_backlog",
         "_buf",
-        "_closeReceived",
-        "_closeReported",
-        "_closeSent",
         "_closeTick",
-        "_discardData",
-        "_failedByMe",
         "_held",
         "_heldBatch",
         "_heldSize",
-        "_inputDone",
-        "_msgChunks",
-        "_msgOpcode",
-        "_msgSize",
         "_openTick",
+        "_ours",
         "_outFirst",
         "_outOpcode",
         "_outUtf8",
@@ -235,11 +314,12 @@ class WebSocketProtocol(Protocol):
         "_pingTick",
         "_pongTimer",
         "_producer",
+        "_reassembler",
         "_releaseWhenSent",
         "_streamAbove",
+        "_theirs",
         "_transportFull",
         "_uncleanReason",
-        "_utf8",
         "_validatedText",
         "connected",
         "factory",
@@ -263,18 +343,11 @@ class WebSocketProtocol(Protocol):
     # Receiving.
     _buf: bytes
     _partial: Optional[_Partial]
-    _msgOpcode: int
-    _msgChunks: Optional[list[bytes]]
-    _msgSize: int
-    _utf8: Optional[Utf8Validator]
-    _inputDone: bool
-    _discardData: bool
-    # Closing.
-    _closeSent: bool
-    _closeReceived: bool
-    _failedByMe: bool
+    _reassembler: Reassembler
+    # Closing and failing: the two side machines (see L{Ours}, L{Theirs}).
+    _ours: Ours
+    _theirs: Theirs
     _uncleanReason: str
-    _closeReported: bool
     # Timers.
     _openTick: Optional[int]
     _closeTick: Optional[int]
@@ -316,17 +389,10 @@ class WebSocketProtocol(Protocol):
         self.websocket_protocol_in_use = None
         self._buf = b""
         self._partial = None
-        self._msgOpcode = 0
-        self._msgChunks = None
-        self._msgSize = 0
-        self._utf8 = None
-        self._inputDone = False
-        self._discardData = False
-        self._closeSent = False
-        self._closeReceived = False
-        self._failedByMe = False
+        self._reassembler = Reassembler()
+        self._ours = Ours.ACTIVE
+        self._theirs = Theirs.READING
         self._uncleanReason = ""
-        self._closeReported = False
         self._openTick = None
         self._closeTick = None
         self._pingTick = None
@@ -422,29 +488,15 @@ class WebSocketProtocol(Protocol):
             if state is _CONNECTING:
                 self._safely(self._handshakeData, data)
             return
-        paused = self._pausedBits  # (a local: the application may pause us below)
-        if paused or self._held:
+        if self._pausedBits or self._held:
             self._hold(data)
             return
-        if self._inputDone:
+        if self._theirs is not _READING:
             return
         try:
             if self._pongTimer is not None and self.factory.options.autoPingRestartOnAnyTraffic:
                 self._keepaliveProof()
-            if self._partial is not None:
-                data = self._feedPartial(data)
-                if not data or self._inputDone:
-                    return
-                if self._pausedBits:
-                    self._hold(data)
-                    return
-            if self._buf:
-                data = self._buf + data
-                self._buf = b""
-            frames, consumed, pending, error = parseFrames(
-                data, self.isServer, self.factory.options.maxFramePayloadSize
-            )
-            self._deliverBatch(frames, 0, pending, error, data, consumed)
+            self._deliverBatch(None, 0, None, None, data, 0)
         except Exception:
             self._internalError()
 
@@ -476,21 +528,24 @@ class WebSocketProtocol(Protocol):
         self._heldBatch = None
         self._backlog = None
         self.factory._connectionEnded(self)
-        clean = self._closeSent and self._closeReceived and not self._failedByMe
-        if clean:
-            code = self.remoteCloseCode if self.remoteCloseCode is not None else 1005
+        if self._ours is Ours.CLOSE_SENT and self._theirs is Theirs.CLOSE_RECEIVED:
+            clean = True
+            code = (
+                self.remoteCloseCode
+                if self.remoteCloseCode is not None
+                else CloseCode.NO_STATUS_RECEIVED
+            )
             text = self.remoteCloseReason
         else:
-            code = 1006
+            clean = False
+            code = CloseCode.ABNORMAL_CLOSURE
             text = self._uncleanReason or (
                 "connection lost: " + reason.getErrorMessage()
                 if wasOpen
                 else "connection lost during the opening handshake: " + reason.getErrorMessage()
             )
         self._handshakeEnded(reason)
-        if not self._closeReported:
-            self._closeReported = True
-            self._callApp(self.onClose, clean, code, text)
+        self._callApp(self.onClose, clean, code, text)
 
     # -- Hooks for the server and client subclasses ---------------------------
 
@@ -509,9 +564,44 @@ class WebSocketProtocol(Protocol):
     # -- State ----------------------------------------------------------------
 
     def _setState(self, new: State) -> None:
-        if (self.state, new) not in TRANSITIONS:
-            raise AssertionError(f"illegal WebSocket state change {self.state.name} -> {new.name}")
-        self.state = new
+        self._change(state=new)
+
+    def _change(
+        self,
+        state: Optional[State] = None,
+        ours: Optional[Ours] = None,
+        theirs: Optional[Theirs] = None,
+    ) -> None:
+        """
+        Change L{State} and the side machines together, each change checked
+        against its table, then L{checkInvariants} on the result.
+
+        @raise AssertionError: for an illegal change.
+        """
+        if state is not None:
+            if (self.state, state) not in TRANSITIONS:
+                raise AssertionError(
+                    f"illegal WebSocket state change {self.state.name} -> {state.name}"
+                )
+            self.state = state
+        if ours is not None:
+            if (self._ours, ours) not in OURS_TRANSITIONS:
+                raise AssertionError(f"illegal change of our side {self._ours.name} -> {ours.name}")
+            self._ours = ours
+        if theirs is not None:
+            if (self._theirs, theirs) not in THEIRS_TRANSITIONS:
+                raise AssertionError(
+                    f"illegal change of their side {self._theirs.name} -> {theirs.name}"
+                )
+            self._theirs = theirs
+        checkInvariants(self.state, self._ours, self._theirs)
+
+    def _stopReading(self) -> None:
+        """
+        Read nothing more from the peer (if we still were).
+        """
+        if self._theirs is _READING:
+            self._change(theirs=Theirs.STOPPED)
 
     def _opened(self, leftover: bytes) -> None:
         """
@@ -520,7 +610,9 @@ class WebSocketProtocol(Protocol):
         """
         self._setState(State.OPEN)
         self._cancelOpenTimeout()
-        writeBufferSize = self.factory.options.writeBufferSize
+        options = self.factory.options
+        self._reassembler.limit = options.maxMessagePayloadSize
+        writeBufferSize = options.writeBufferSize
         _setWriteBufferSize(self.transport, writeBufferSize)
         self._streamAbove = 2 * writeBufferSize
         self._backPressure = _TransportBackPressure(self)
@@ -540,179 +632,151 @@ class WebSocketProtocol(Protocol):
 
     def _internalError(self) -> None:
         _log.failure("Internal error on the WebSocket connection with {peer}", peer=self.peer)
-        self._inputDone = True
-        self._fail(1011, "internal error")
+        self._stopReading()
+        self._fail(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _deliverBatch(
         self,
-        frames: list[ParsedFrame],
+        frames: Optional[list[ParsedFrame]],
         index: int,
         pending: Optional[PendingFrame],
         error: Optional[FrameError],
         data: bytes,
         consumed: int,
     ) -> None:
-        count = len(frames)
-        limit = self.factory.options.maxMessagePayloadSize
-        while index < count:
-            fin, opcode, payload = frames[index]
-            index += 1
-            if fin and 0 < opcode < 3 and not self._msgOpcode and not self._discardData:
-                # A whole message in one frame, the common case, checked and
-                # delivered here (the one place for it) without further calls.
-                if limit and len(payload) > limit:
-                    self._fail(1009, f"message exceeds the limit of {limit} bytes")
-                elif opcode == 0x1 and not isValidUtf8(payload):
-                    self._fail(1007, "text message is not valid UTF-8")
-                else:
-                    self._deliverMessage(payload, opcode == 0x2)
-            else:
-                self._handleFrame(fin, opcode, payload)
-            if self._inputDone:
-                return
-            if self._pausedBits and (
-                index < count or pending or error or consumed < len(data)
-            ):
-                self._heldBatch = (frames, index, pending, error, data, consumed)
-                return
-        if error is not None:
-            self._fail(error.code, error.reason, broken=True)
-        elif pending is not None:
-            self._startPartial(*pending)
-            if not self._inputDone and consumed < len(data):
-                self._feedPartial(memoryview(data)[consumed:])
-        elif consumed < len(data):
-            self._buf = data[consumed:]
-
-    def _handleFrame(self, fin: bool, opcode: int, payload: bytes) -> None:
         """
-        A frame that is not a whole message on its own (L{_deliverBatch}
-        delivers those): a control frame, a fragment, or a data frame that
-        breaks the fragmentation rules or arrives while data is discarded.
+        Process received bytes (C{frames} is C{None}), or resume a batch of
+        parsed frames held while reading was paused.
+
+        This is the one place where a peer's violation, raised as a
+        L{FrameError} by the reassembler, the Close frame parser or returned
+        by L{parseFrames}, becomes the close (L{_peerFailed}).  A violation
+        that leaves the input parseable (message size, UTF-8, fragmentation)
+        fails the connection and processing goes on with the frames after
+        it, in which data is discarded and control frames still count (the
+        peer's Close completes the closing handshake); one that does not
+        stops reading first.
         """
-        if opcode >= 0x8:
-            self._handleControl(opcode, payload)
-            return
-        if self._discardData:
-            return
-        if opcode:
-            if self._msgOpcode:
-                self._fail(1002, "new data frame while a fragmented message is incomplete")
+        reassembler = self._reassembler
+        while True:
+            try:
+                if frames is None:
+                    if self._partial is not None:
+                        piece, data = data, b""
+                        self._feedPartial(piece)  # what follows the frame -> _buf
+                        data, self._buf = self._buf, b""
+                        if not data or self._theirs is not _READING:
+                            return
+                        if self._pausedBits:
+                            self._hold(data)
+                            return
+                    elif self._buf:
+                        data = self._buf + data
+                        self._buf = b""
+                    frames, consumed, pending, error = parseFrames(
+                        data, self.isServer, self.factory.options.maxFramePayloadSize
+                    )
+                count = len(frames)
+                while index < count:
+                    fin, opcode, payload = frames[index]
+                    index += 1
+                    if opcode >= 0x8:
+                        self._handleControl(opcode, payload)
+                    elif fin and opcode:
+                        # A whole message in one frame, the common case.
+                        message = reassembler.message(opcode, payload)
+                        if message is not None:
+                            self._deliverMessage(message, opcode == 0x2)
+                    else:
+                        whole = reassembler.frame(fin, opcode, payload)
+                        if whole is not None:
+                            self._deliverMessage(*whole)
+                    if self._theirs is not _READING:
+                        return
+                    if self._pausedBits and (
+                        index < count or pending or error or consumed < len(data)
+                    ):
+                        self._heldBatch = (frames, index, pending, error, data, consumed)
+                        return
+                if error is not None:
+                    self._stopReading()
+                    raise error
+                if pending is not None:
+                    start, pending = pending, None
+                    self._startPartial(*start)
+                if self._partial is not None:
+                    if consumed < len(data):
+                        rest = memoryview(data)[consumed:]
+                        consumed = len(data)
+                        self._feedPartial(rest)
+                elif consumed < len(data):
+                    self._buf = data[consumed:]
                 return
-            self._beginIncoming(opcode)
-        elif not self._msgOpcode:
-            self._fail(1002, "continuation frame without a message to continue")
-            return
-        self._messageChunk(payload)
-        if fin and not self._inputDone and not self._discardData:
-            self._finishIncoming()
+            except FrameError as e:
+                self._peerFailed(e)
+                if self._theirs is not _READING:
+                    return
 
-    def _beginIncoming(self, opcode: int) -> None:
-        self._msgOpcode = opcode
-        self._msgChunks = []
-        self._msgSize = 0
-        self._utf8 = Utf8Validator() if opcode == 0x1 else None
-
-    def _messageChunk(self, chunk: bytes) -> None:
-        limit = self.factory.options.maxMessagePayloadSize
-        self._msgSize += len(chunk)
-        if limit and self._msgSize > limit:
-            self._fail(1009, f"message exceeds the limit of {limit} bytes")
-            return
-        if self._utf8 is not None and not self._utf8.feed(chunk):
-            self._fail(1007, "text message is not valid UTF-8")
-            return
-        assert self._msgChunks is not None
-        self._msgChunks.append(chunk)
-
-    def _finishIncoming(self) -> None:
-        if self._utf8 is not None and not self._utf8.feed(b"", True):
-            self._fail(1007, "text message ends inside a UTF-8 sequence")
-            return
-        chunks = self._msgChunks or []
-        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        isBinary = self._msgOpcode == 0x2
-        self._msgOpcode = 0
-        self._msgChunks = None
-        self._utf8 = None
-        self._deliverMessage(payload, isBinary)
+    def _peerFailed(self, error: FrameError) -> None:
+        """
+        The peer broke a rule: fail the connection with the error's close
+        code (RFC 6455 section 7.1.7).
+        """
+        self._fail(error.code, error.reason)
 
     def _startPartial(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
-        partial = _Partial(fin, opcode, key, length)
-        self._partial = partial
-        if opcode >= 0x8:
+        partial = self._partial = _Partial(fin, opcode, key, length)
+        # (The reassembler checks a data frame before its payload is
+        # buffered: the assembler allocates length bytes.)
+        if opcode >= 0x8 or self._reassembler.begin(opcode, length):
             partial.assembler = FrameAssembler(length, key)
-            return
-        if self._discardData:
-            partial.discard = True
-            return
-        if opcode:
-            if self._msgOpcode:
-                self._fail(1002, "new data frame while a fragmented message is incomplete")
-                return
-            self._beginIncoming(opcode)
-        elif not self._msgOpcode:
-            self._fail(1002, "continuation frame without a message to continue")
-            return
-        limit = self.factory.options.maxMessagePayloadSize
-        if limit and self._msgSize + length > limit:
-            self._fail(1009, f"message exceeds the limit of {limit} bytes")
-            return
-        partial.assembler = FrameAssembler(length, key)
 
-    def _feedPartial(self, data: bytes | memoryview) -> bytes:
+    def _feedPartial(self, data: bytes | memoryview) -> None:
         """
-        Take the next bytes of the streamed frame's payload.
-
-        @return: what is left of C{data} after the frame's end.
+        Take the next bytes of the streamed frame's payload; what follows
+        the frame's end goes to C{_buf}, before anything can raise.
         """
         partial = self._partial
         assert partial is not None
         size = len(data)
         take = partial.remaining if partial.remaining < size else size
+        if take < size:
+            self._buf = bytes(data[take:])
         start = partial.offset
         partial.offset += take
         partial.remaining -= take
         assembler = partial.assembler
-        if partial.discard or (self._discardData and partial.opcode < 0x8):
+        reassembler = self._reassembler
+        if assembler is not None and partial.opcode < 0x8 and reassembler.discarding:
             assembler = partial.assembler = None
         if assembler is not None and take:
             assembler.feed(data[:take] if take < size else data)
-            utf8 = self._utf8
-            if (
-                partial.opcode < 0x8
-                and utf8 is not None
-                and not utf8.feed(assembler.view(start, start + take))
-            ):
-                self._fail(1007, "text message is not valid UTF-8")
-                partial.discard = True
+            if partial.opcode < 0x8 and reassembler.checksText:
+                reassembler.piece(assembler.view(start, start + take))
         if partial.remaining:
-            return b""
+            return
         self._partial = None
         if assembler is not None:
             if partial.opcode >= 0x8:
                 self._handleControl(partial.opcode, assembler.take())
-            elif not partial.discard and not self._discardData:
-                self._msgSize += partial.length
-                assert self._msgChunks is not None
-                self._msgChunks.append(assembler.take())
-                if partial.fin:
-                    self._finishIncoming()
-        return bytes(data[take:]) if take < size else b""
+            else:
+                whole = reassembler.end(partial.fin, assembler.take())
+                if whole is not None:
+                    self._deliverMessage(*whole)
 
     def _handleControl(self, opcode: int, payload: bytes) -> None:
         if opcode == Opcode.CLOSE:
             self._receivedClose(payload)
         elif opcode == Opcode.PING:
-            if self._discardData:
+            if self._ours is _FAILED:
                 return
-            if self.state is State.OPEN and not self._closeSent:
+            if self.state is _OPEN:
                 self._writeFrame(0xA, payload, True)
             self._callApp(self.onPing, payload)
         else:
             if self._pongTimer is not None and payload == self._pingPayload:
                 self._keepaliveProof()
-            if not self._discardData:
+            if self._ours is not _FAILED:
                 self._callApp(self.onPong, payload)
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
@@ -751,7 +815,7 @@ class WebSocketProtocol(Protocol):
             peer=self.peer,
         )
         if self.state is State.OPEN or self.state is State.CLOSING:
-            self._fail(1011, "", logIt=False)
+            self._fail(CloseCode.INTERNAL_ERROR, "", logIt=False)
         elif self.state is State.CONNECTING and self.transport is not None:
             self.transport.loseConnection()
 
@@ -760,24 +824,37 @@ class WebSocketProtocol(Protocol):
     def _receivedClose(self, payload: bytes) -> None:
         try:
             code, reason = parseClosePayload(payload)
-        except FrameError as e:
-            self._fail(e.code, e.reason, broken=True)
-            return
-        self._closeReceived = True
+        except FrameError:
+            self._stopReading()
+            raise
         self.remoteCloseCode = code
         self.remoteCloseReason = reason
-        self._inputDone = True
-        if not self._closeSent:
-            self._sendCloseFrame(None if code == 1005 else code, "")
-            self._setState(State.CLOSING)
+        if self.state is _OPEN:
+            self._sendCloseFrame(
+                None if code == CloseCode.NO_STATUS_RECEIVED else code, "", Theirs.CLOSE_RECEIVED
+            )
+        else:
+            self._change(theirs=Theirs.CLOSE_RECEIVED)
         if self.isServer:
             # RFC 6455 section 7.1.1: the server closes the TCP connection
             # first, so that it, not the client, holds TIME_WAIT.
             self.transport.loseConnection()  # type: ignore[union-attr]
 
-    def _sendCloseFrame(self, code: Optional[int], reason: str) -> None:
+    def _sendCloseFrame(
+        self, code: Optional[int], reason: str, theirs: Optional[Theirs] = None
+    ) -> None:
+        """
+        Go CLOSING and send our Close frame (from OPEN).  The state changes
+        first, so that nothing sent while the frame is written (a producer
+        resumed, an application callback) can follow it on the wire.
+
+        @param theirs: the change of L{Theirs} that comes with it, if any
+            (their Close, which ours answers).
+        """
         payload = buildClosePayload(code, reason)
-        self._closeSent = True
+        self._change(
+            State.CLOSING, Ours.CLOSE_SENT if self._ours is Ours.ACTIVE else None, theirs
+        )
         self.localCloseCode = code
         self.localCloseReason = reason
         self._stopKeepalive()
@@ -810,38 +887,35 @@ class WebSocketProtocol(Protocol):
         self._closeTick = None
         if self.state is State.CLOSED:
             return
-        if not self._uncleanReason and not self._closeReceived:
-            self._uncleanReason = "closing handshake timed out"
-        elif not self._uncleanReason:
-            self._uncleanReason = "peer did not close the TCP connection in time"
+        if not self._uncleanReason:
+            self._uncleanReason = (
+                "peer did not close the TCP connection in time"
+                if self._theirs is Theirs.CLOSE_RECEIVED
+                else "closing handshake timed out"
+            )
         _log.info(
             "WebSocket closing handshake with {peer} timed out; aborting", peer=self.peer
         )
         _abort(self.transport)
 
-    def _fail(self, code: int, reason: str, broken: bool = False, logIt: bool = True) -> None:
+    def _fail(self, code: int, reason: str, logIt: bool = True) -> None:
         """
         Fail the WebSocket connection (RFC 6455 section 7.1.7): send a Close
         frame with C{code} once, discard data from then on and let the
-        closing handshake (bounded by its timeout) end the connection.
+        closing handshake (bounded by its timeout) end the connection.  If
+        reading has stopped (L{_stopReading}: the input is unusable), our
+        side of TCP is shut at once.
 
         @param code: the close code.
         @param reason: our own short explanation (never peer data).
-        @param broken: whether the input can no longer be parsed, in which
-            case it is discarded and our side of TCP is shut at once.
         @param logIt: whether to log the failure (callers that already
             logged pass C{False}).
         """
-        if broken:
-            self._inputDone = True
-        if self._failedByMe or self.state is State.CLOSED:
+        if self._ours is _FAILED or self.state is State.CLOSED:
             return
-        self._failedByMe = True
-        self._discardData = True
+        self._change(ours=Ours.FAILED)
+        self._reassembler.discard()
         self._uncleanReason = f"{reason or 'failed'} (close code {code})"
-        self._msgChunks = None
-        self._msgOpcode = 0
-        self._utf8 = None
         if logIt:
             _log.info(
                 "Failing WebSocket connection with {peer}: {reason} (close code {code})",
@@ -851,9 +925,8 @@ class WebSocketProtocol(Protocol):
             )
         if self.state is State.OPEN:
             self._sendCloseFrame(code, _truncateReason(reason))
-            self._setState(State.CLOSING)
-        if self.state is State.CLOSING and (self._inputDone or self._closeReceived):
-            if self.isServer and self._closeReceived:
+        if self.state is State.CLOSING and self._theirs is not _READING:
+            if self.isServer and self._theirs is Theirs.CLOSE_RECEIVED:
                 self.transport.loseConnection()  # type: ignore[union-attr]
             else:
                 _halfClose(self.transport)
@@ -874,12 +947,9 @@ class WebSocketProtocol(Protocol):
             if self.transport is not None:
                 self.transport.loseConnection()
             return
-        if self.state is not State.OPEN or self._closeSent:
+        if self.state is not State.OPEN:
             return
         self._sendCloseFrame(code, reason or "")
-        self._setState(State.CLOSING)
-        if self._closeReceived and self.isServer:
-            self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _shutDown(self, code: int, reason: str) -> None:
         if self.state is State.OPEN:
@@ -926,7 +996,7 @@ class WebSocketProtocol(Protocol):
             self._sendBacklog()
             return
         limit = self.factory.options.maxBufferedAmount
-        if limit and backlog.size > limit and not self._closeSent:
+        if limit and backlog.size > limit and self.state is _OPEN:
             self._sendBufferOverflowed(backlog.size)
 
     def _sendBufferOverflowed(self, size: int) -> None:
@@ -994,7 +1064,7 @@ class WebSocketProtocol(Protocol):
         self._writeBufferFull(False)
 
     def _checkCanSend(self) -> None:
-        if self.state is not State.OPEN or self._closeSent:
+        if self.state is not _OPEN:
             raise Disconnected(f"cannot send: the WebSocket connection is {self.state.name}")
 
     def sendMessage(
@@ -1024,7 +1094,7 @@ class WebSocketProtocol(Protocol):
         if (
             type(payload) is bytes
             and self.state is _OPEN
-            and not (self._closeSent or self._outOpcode or fragmentSize)
+            and not (self._outOpcode or fragmentSize)
             and len(payload) <= (self.factory.options.autoFragmentSize or len(payload))
         ):
             # The common case: checks that cannot fail skipped, one frame.
@@ -1076,7 +1146,7 @@ class WebSocketProtocol(Protocol):
         if (
             self._backlog is None
             and self.state is _OPEN
-            and not (self._closeSent or self._outOpcode)
+            and not self._outOpcode
             and self.isServer
             and len(frame) <= self._streamAbove
         ):
@@ -1173,12 +1243,12 @@ class WebSocketProtocol(Protocol):
 
     def _scheduleKeepalive(self) -> None:
         interval = self.factory.options.autoPingInterval
-        if interval and self.state is State.OPEN and not self._closeSent:
+        if interval and self.state is _OPEN:
             self._pingTick = self.factory._keepaliveWheel.schedule(self, interval)
 
     def _keepalivePing(self) -> None:
         self._pingTick = None
-        if self.state is not State.OPEN or self._closeSent:
+        if self.state is not _OPEN:
             return
         options = self.factory.options
         self._pingPayload = self.factory.randomBytes(options.autoPingSize)
@@ -1200,7 +1270,7 @@ class WebSocketProtocol(Protocol):
 
     def _keepaliveTimedOut(self) -> None:
         self._pongTimer = None
-        self._fail(1011, "keepalive ping timeout")
+        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 
     def _stopKeepalive(self) -> None:
         if self._pingTick is not None:
@@ -1249,7 +1319,7 @@ class WebSocketProtocol(Protocol):
         The consumer of our messages is gone: close the connection with 1001.
         """
         if self.state is State.OPEN:
-            self.sendClose(1001)
+            self.sendClose(CloseCode.GOING_AWAY)
         elif self.transport is not None and self.state is State.CONNECTING:
             self.transport.loseConnection()
 
@@ -1308,7 +1378,8 @@ class WebSocketProtocol(Protocol):
         if self._heldSize > self.factory.options.maxPendingInput + 256 * 1024:
             self._held = None
             self._heldSize = 0
-            self._fail(1008, "peer kept sending while reading was paused", broken=True)
+            self._stopReading()
+            self._fail(CloseCode.POLICY_VIOLATION, "peer kept sending while reading was paused")
 
     def _releaseHeld(self) -> None:
         while not self._pausedBits and self.state is not State.CLOSED:
