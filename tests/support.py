@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import os
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from unittest import SkipTest
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -182,7 +183,8 @@ def connectServer(
             hostAddress=IPv4Address("TCP", "127.0.0.1", 9000),
             peerAddress=IPv4Address("TCP", "127.0.0.1", peerPort),
         )
-    protocol.makeConnection(transport)
+    # (Twisted's makeConnection is unannotated: call it as Twisted's.)
+    cast(Protocol, protocol).makeConnection(transport)
     return protocol, transport
 
 

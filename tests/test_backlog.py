@@ -106,7 +106,7 @@ class BacklogTests(SynchronousTestCase):
     def _pieces(self, key: Optional[bytes]) -> None:
         payload = os.urandom(3 * PIECE + 17)
         backlog = Backlog(PIECE)
-        backlog.addLargeFrame(frameHeader(0x2, len(payload), True, key), payload, key)
+        backlog.addLargeFrame(0x82, payload, key)
         backlog.addFrame(b"next")
         written: list[bytes] = []
         full = [False]
@@ -144,7 +144,7 @@ class BacklogTests(SynchronousTestCase):
         """
         backlog = Backlog(PIECE)
         payload = os.urandom(5 * PIECE)
-        backlog.addLargeFrame(frameHeader(0x2, len(payload)), payload, None)
+        backlog.addLargeFrame(0x82, payload, None)
         written: list[bytes] = []
         self.assertTrue(backlog.writeSome(written.append, lambda: False))
         self.assertEqual(b"".join(written), serializeFrame(0x2, payload))

@@ -1146,6 +1146,159 @@ class SendingTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58")
 
 
+class UntestedPathsTests(SynchronousTestCase):
+    """
+    Paths no other test takes: unsolicited pongs, the internal-error close,
+    bytes-like payloads, local misuse (RFC 6455 sections 5.5.3 and 7.1.7).
+    """
+
+    def test_sendPong(self) -> None:
+        """
+        C{sendPong} writes an unsolicited pong; over 125 bytes is refused, and
+        so is a connection that is not open.
+        """
+        protocol, transport, _ = openServer()
+        protocol.sendPong(b"beat")
+        protocol.sendPong()
+        self.assertEqual(framesIn(transport.value()), [(True, 0xA, b"beat"), (True, 0xA, b"")])
+        self.assertRaises(ValueError, protocol.sendPong, b"x" * 126)
+        protocol.sendClose(1000)
+        self.assertRaises(Disconnected, protocol.sendPong, b"late")
+
+    def test_internalErrorCloses1011(self) -> None:
+        """
+        An exception inside the connection's own code escapes no further than
+        C{dataReceived}: it is logged, reading stops, and the connection
+        closes with 1011 without details.
+        """
+        protocol, transport, _ = openServer()
+
+        def broken(opcode: int, payload: bytes) -> None:
+            raise ZeroDivisionError("a bug")
+
+        protocol._handleControl = broken  # type: ignore[method-assign]
+        protocol.dataReceived(clientFrame(0x9, b"ping"))
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        frames = framesIn(transport.value())
+        self.assertEqual(frames, [(True, 0x8, (1011).to_bytes(2, "big") + b"internal error")])
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.STOPPED))
+        self.assertTrue(transport.disconnecting)
+        protocol.dataReceived(clientFrame(0x1, b"ignored"))
+        self.assertEqual(protocol.messages(), [])
+
+    def test_internalErrorDuringHandshake(self) -> None:
+        """
+        An internal error while connecting stops reading, sends nothing.
+        """
+        protocol, transport = connectServer(serverFactory())
+
+        def broken(data: bytes) -> None:
+            raise ZeroDivisionError("a bug")
+
+        protocol._handshakeData = broken  # type: ignore[method-assign]
+        protocol.dataReceived(upgradeRequest())
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(states(protocol), (State.CONNECTING, Ours.FAILED, Theirs.STOPPED))
+        self.assertEqual(transport.value(), b"")
+
+    def test_bytesLikePayloads(self) -> None:
+        """
+        C{bytearray} and C{memoryview} payloads are sent as their bytes, by
+        every sending method; invalid text is refused in any of them.
+        """
+        protocol, transport, _ = openServer()
+        protocol.sendMessage(bytearray(b"array"), isBinary=True)  # type: ignore[arg-type]
+        protocol.sendMessage(memoryview(b"view"))  # type: ignore[arg-type]
+        protocol.sendMessage(memoryview(b"fragments"), fragmentSize=4)  # type: ignore[arg-type]
+        protocol.sendPing(bytearray(b"p"))  # type: ignore[arg-type]
+        protocol.beginMessage()
+        protocol.sendMessageFrame(memoryview(b"st"))  # type: ignore[arg-type]
+        protocol.sendMessageFrame(bytearray(b"ream"))  # type: ignore[arg-type]
+        protocol.endMessage()
+        self.assertEqual(
+            framesIn(transport.value()),
+            [
+                (True, 0x2, b"array"),
+                (True, 0x1, b"view"),
+                (False, 0x1, b"frag"),
+                (False, 0x0, b"ment"),
+                (True, 0x0, b"s"),
+                (True, 0x9, b"p"),
+                (False, 0x1, b"st"),
+                (False, 0x0, b"ream"),
+                (True, 0x0, b""),
+            ],
+        )
+        self.assertRaises(ValueError, protocol.sendMessage, bytearray(b"\xff"))
+        self.assertRaises(ValueError, protocol.sendMessage, memoryview(b"\xc0\xaf"))
+
+    def test_misuse(self) -> None:
+        """
+        Local misuse raises at once and sends nothing.
+        """
+        protocol, transport, _ = openServer()
+        self.assertRaises(ValueError, protocol.sendMessageFrame, b"x")
+        self.assertRaises(ValueError, protocol.endMessage)
+        self.assertRaises(TypeError, protocol.sendMessage, 5)
+        protocol.beginMessage()
+        self.assertRaises(ValueError, protocol.beginMessage)
+        self.assertRaises(ValueError, protocol.sendMessage, b"other")
+        prepared = protocol.factory.prepareMessage(b"p")
+        self.assertRaises(ValueError, protocol.sendPreparedMessage, prepared)
+        self.assertRaises(ValueError, protocol.sendMessageFrame, b"\xff")
+        self.assertEqual(transport.value(), b"")
+        truncated, _, _ = openServer()
+        truncated.beginMessage()
+        truncated.sendMessageFrame(b"\xe2\x82")
+        self.assertRaises(ValueError, truncated.endMessage)
+        self.assertRaises(ValueError, protocol.sendClose, 1005)
+        self.assertRaises(ValueError, protocol.sendClose, None, "reason without a code")
+
+    def test_notOpen(self) -> None:
+        """
+        Before the handshake, sending raises L{Disconnected}; sendClose while
+        connecting drops the connection.
+        """
+        protocol, transport = connectServer(serverFactory())
+        for send in (
+            lambda: protocol.sendMessage(b"x"),
+            lambda: protocol.sendPing(),
+            lambda: protocol.beginMessage(),
+        ):
+            self.assertRaises(Disconnected, send)
+        protocol.sendClose(1000)
+        self.assertTrue(transport.disconnecting)
+
+    def test_stopProducing(self) -> None:
+        """
+        C{stopProducing} closes an open connection with 1001, and drops one
+        still in its handshake.
+        """
+        protocol, transport, _ = openServer()
+        protocol.stopProducing()
+        self.assertEqual(closeCodeOf(framesIn(transport.value())), 1001)
+        connecting, connectingTransport = connectServer(serverFactory())
+        connecting.stopProducing()
+        self.assertTrue(connectingTransport.disconnecting)
+
+    def test_noImportCycle(self) -> None:
+        """
+        The protocol module imports neither the factory nor the server
+        module: it sees its factory as a L{txws._hosting.ConnectionHost}.
+        """
+        import ast
+        import inspect
+
+        import txws.protocol
+
+        tree = ast.parse(inspect.getsource(txws.protocol))
+        imported = {
+            node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        self.assertNotIn("txws.factory", imported)
+        self.assertNotIn("txws.server", imported)
+
+
 class ClientFramingTests(SynchronousTestCase):
     """
     The client's side of sections 5 and 7.

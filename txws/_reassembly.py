@@ -44,6 +44,7 @@ __all__ = ["Message", "Reassembler", "invalidText", "tooLarge", "truncatedText"]
 Message = tuple[bytes, bool]
 
 _TEXT = 0x1
+_DISCARDING = -1
 _BINARY = 0x2
 
 
@@ -77,7 +78,7 @@ class Reassembler:
     @ivar limit: the largest message payload accepted, 0 for no limit.
     """
 
-    __slots__ = ("_chunks", "_discarding", "_opcode", "_size", "_utf8", "limit")
+    __slots__ = ("_chunks", "_opcode", "_size", "_utf8", "limit")
 
     def __init__(self, limit: int = 0) -> None:
         """
@@ -85,25 +86,26 @@ class Reassembler:
             C{maxMessagePayloadSize} option), 0 for no limit.
         """
         self.limit = limit
+        # The opcode of the message in progress, 0 between messages, or
+        # _DISCARDING: one slot tested by the fast path for both.
         self._opcode = 0
         self._chunks: list[bytes] = []
         self._size = 0
         self._utf8: Optional[Utf8Validator] = None
-        self._discarding = False
 
     @property
     def inMessage(self) -> bool:
         """
         Whether a fragmented message has begun and not ended.
         """
-        return self._opcode != 0
+        return self._opcode > 0
 
     @property
     def discarding(self) -> bool:
         """
         Whether data frames are dropped (after an error or L{discard}).
         """
-        return self._discarding
+        return self._opcode < 0
 
     @property
     def checksText(self) -> bool:
@@ -117,8 +119,8 @@ class Reassembler:
         """
         Drop the message in progress and every data frame from now on.
         """
-        self._discarding = True
         self._reset()
+        self._opcode = _DISCARDING
 
     def message(self, opcode: int, payload: bytes) -> Optional[bytes]:
         """
@@ -130,7 +132,7 @@ class Reassembler:
         @return: the message's payload, or C{None} while discarding.
         @raise FrameError: if the frame breaks a rule.
         """
-        if self._opcode or self._discarding:
+        if self._opcode:
             whole = self.frame(True, opcode, payload)
             return None if whole is None else whole[0]
         # L{_admit}, inlined: this is the one call a message's fast path
@@ -152,9 +154,11 @@ class Reassembler:
         @return: the message this frame ends, else C{None}.
         @raise FrameError: if the frame breaks a rule.
         """
-        if self._discarding:
+        if self._opcode < 0:
             return None
-        self._start(opcode)
+        if opcode or not self._opcode:
+            # (A continuation of a message in progress needs no call.)
+            self._start(opcode)
         self._admit(self._size + len(payload))
         utf8 = self._utf8
         if utf8 is not None and not utf8.feed(payload):
@@ -174,7 +178,7 @@ class Reassembler:
         @raise FrameError: if the frame breaks a rule; the size limit is
             checked here, before any of the payload is buffered.
         """
-        if self._discarding:
+        if self._opcode < 0:
             return False
         self._start(opcode)
         self._admit(self._size + length)
@@ -189,7 +193,7 @@ class Reassembler:
         @raise FrameError: if the text cannot be valid UTF-8.
         """
         utf8 = self._utf8
-        if utf8 is not None and not self._discarding and not utf8.feed(data):
+        if utf8 is not None and not utf8.feed(data):
             raise self._failing(invalidText())
 
     def end(self, fin: bool, payload: bytes) -> Optional[Message]:
@@ -202,7 +206,7 @@ class Reassembler:
         @return: the message this frame ends, else C{None}.
         @raise FrameError: if a text message ends inside a UTF-8 sequence.
         """
-        if self._discarding:
+        if self._opcode < 0:
             return None
         self._chunks.append(payload)
         self._size += len(payload)

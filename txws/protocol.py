@@ -29,7 +29,6 @@ the transport stops reading until L{WebSocketProtocol.resumeProducing}.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
@@ -43,8 +42,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txws._backlog import Backlog
+from txws._hosting import ConnectionHost
 from txws._mask import FrameAssembler
+from txws._output import FrameWriter
 from txws._reassembly import Reassembler
 from txws._utf8 import Utf8Validator, isValidUtf8
 from txws.frames import (
@@ -56,7 +56,6 @@ from txws.frames import (
     PreparedMessage,
     buildClosePayload,
     encodeFrame,
-    frameHeader,
     parseClosePayload,
     parseFrames,
 )
@@ -64,7 +63,6 @@ from txws.frames import (
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from txws.factory import WebSocketFactory
 
 __all__ = ["TRANSITIONS", "Disconnected", "State", "WebSocketProtocol", "peerToString"]
 # (Ours, Theirs, checkInvariants and their tables are internal, for the tests.)
@@ -238,32 +236,10 @@ class _Partial:
         self.assembler: Optional[FrameAssembler] = None
 
 
-@implementer(IPushProducer)
-class _TransportBackPressure:
-    """
-    The producer a connection registers with its transport: the transport
-    pauses it when its write buffer is full and resumes it once drained.
-    """
-
-    __slots__ = ("_connection",)
-
-    def __init__(self, connection: WebSocketProtocol) -> None:
-        self._connection = connection
-
-    def pauseProducing(self) -> None:
-        self._connection._transportPaused()
-
-    def resumeProducing(self) -> None:
-        self._connection._transportDrained()
-
-    def stopProducing(self) -> None:
-        pass
-
-
 _CONNECTION_DONE = Failure(ConnectionDone())
+_UNOPENED = FrameWriter.unopened()
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
-_NO_LIMIT = sys.maxsize
 
 @implementer(IPushProducer)
 class WebSocketProtocol(Protocol):
@@ -282,7 +258,7 @@ class WebSocketProtocol(Protocol):
     @ivar websocket_protocol_in_use: the negotiated subprotocol, or C{None}.
     """
 
-    factory: WebSocketFactory
+    factory: ConnectionHost
     transport: Optional[ITransport]
     connected: int
     isServer = True
@@ -296,8 +272,6 @@ class WebSocketProtocol(Protocol):
     # dictionary) takes ~30 ns, and a connection reads a dozen of them per
     # message.  (Slots also keep an idle connection small.)
     __slots__ = (
-        "_backPressure",
-        "_backlog",
         "_buf",
         "_closeTick",
         "_held",
@@ -315,12 +289,10 @@ class WebSocketProtocol(Protocol):
         "_pongTimer",
         "_producer",
         "_reassembler",
-        "_releaseWhenSent",
-        "_streamAbove",
         "_theirs",
-        "_transportFull",
         "_uncleanReason",
         "_validatedText",
+        "_writer",
         "connected",
         "factory",
         "localCloseCode",
@@ -359,14 +331,9 @@ class WebSocketProtocol(Protocol):
     _held: Optional[list[bytes]]
     _heldSize: int
     _heldBatch: Optional[_HeldBatch]
-    _backPressure: Optional[_TransportBackPressure]
     _producer: Optional[IPushProducer]
-    _transportFull: bool
-    # Frames larger than this go out in pieces (see txws._backlog), and
-    # frames sent meanwhile wait in the backlog.
-    _streamAbove: int
-    _backlog: Optional[Backlog]
-    _releaseWhenSent: bool
+    # Sending: frames, large frames in pieces, back-pressure (txws._output).
+    _writer: FrameWriter
     # Sending a message frame by frame.
     _outOpcode: int
     _outFirst: bool
@@ -402,12 +369,8 @@ class WebSocketProtocol(Protocol):
         self._held = None
         self._heldSize = 0
         self._heldBatch = None
-        self._backPressure = None
         self._producer = None
-        self._transportFull = False
-        self._streamAbove = _NO_LIMIT
-        self._backlog = None
-        self._releaseWhenSent = False
+        self._writer = _UNOPENED
         self._outOpcode = 0
         self._outFirst = True
         self._outUtf8 = None
@@ -465,7 +428,7 @@ class WebSocketProtocol(Protocol):
         """
         Register with the factory and start the opening handshake.
         """
-        self.factory._connectionStarted(self)
+        self.factory.registry.add(self)
         self.peer = peerToString(self.transport.getPeer())  # type: ignore[union-attr]
         if self.factory.options.tcpNoDelay:
             setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
@@ -514,7 +477,7 @@ class WebSocketProtocol(Protocol):
         self._cancelOpenTimeout()
         self._stopKeepalive()
         if self._closeTick is not None:
-            self.factory._closeWheel.cancel(self, self._closeTick)
+            self.factory.registry.closeTimeouts.cancel(self, self._closeTick)
             self._closeTick = None
         producer, self._producer = self._producer, None
         if producer is not None:
@@ -526,8 +489,8 @@ class WebSocketProtocol(Protocol):
                 _log.failure("stopProducing raised for the connection with {peer}", peer=self.peer)
         self._held = None
         self._heldBatch = None
-        self._backlog = None
-        self.factory._connectionEnded(self)
+        self._writer.close()
+        self.factory.registry.remove(self)
         if self._ours is Ours.CLOSE_SENT and self._theirs is Theirs.CLOSE_RECEIVED:
             clean = True
             code = (
@@ -614,9 +577,13 @@ class WebSocketProtocol(Protocol):
         self._reassembler.limit = options.maxMessagePayloadSize
         writeBufferSize = options.writeBufferSize
         _setWriteBufferSize(self.transport, writeBufferSize)
-        self._streamAbove = 2 * writeBufferSize
-        self._backPressure = _TransportBackPressure(self)
-        self.transport.registerProducer(self._backPressure, True)  # type: ignore[union-attr]
+        self._writer = FrameWriter(
+            self,
+            self.transport,
+            None if self.isServer else self.factory.randomBytes,
+            writeBufferSize,
+            self.factory,
+        )
         self._scheduleKeepalive()
         self._callApp(self.onOpen)
         if leftover and self.state is not State.CLOSED:
@@ -704,13 +671,13 @@ class WebSocketProtocol(Protocol):
                 if pending is not None:
                     start, pending = pending, None
                     self._startPartial(*start)
-                if self._partial is not None:
-                    if consumed < len(data):
+                if consumed < len(data):
+                    if self._partial is not None:
                         rest = memoryview(data)[consumed:]
                         consumed = len(data)
                         self._feedPartial(rest)
-                elif consumed < len(data):
-                    self._buf = data[consumed:]
+                    else:
+                        self._buf = data[consumed:]
                 return
             except FrameError as e:
                 self._peerFailed(e)
@@ -771,7 +738,7 @@ class WebSocketProtocol(Protocol):
             if self._ours is _FAILED:
                 return
             if self.state is _OPEN:
-                self._writeFrame(0xA, payload, True)
+                self._writer.writeFrame(0x8A, payload)
             self._callApp(self.onPing, payload)
         else:
             if self._pongTimer is not None and payload == self._pingPayload:
@@ -858,30 +825,13 @@ class WebSocketProtocol(Protocol):
         self.localCloseCode = code
         self.localCloseReason = reason
         self._stopKeepalive()
-        self._writeFrame(0x8, payload, True)
-        self._releaseTransport()
+        writer = self._writer
+        writer.writeFrame(0x88, payload)
+        # Nothing but a Close frame is written after ours.
+        writer.release()
         timeout = self.factory.options.closeHandshakeTimeout
         if timeout and self._closeTick is None:
-            self._closeTick = self.factory._closeWheel.schedule(self, timeout)
-
-    def _releaseTransport(self) -> None:
-        """
-        Nothing but a Close frame is written after ours, so stop being the
-        transport's producer: a TLS transport's C{loseConnection} waits for
-        C{unregisterProducer} before it sends close_notify and closes TCP.
-        """
-        if self._backPressure is None:
-            return
-        if self._backlog is not None:
-            # The rest of a large frame still needs the transport's drain
-            # notifications; let go once it is written.
-            self._releaseWhenSent = True
-            return
-        self._backPressure = None
-        if self.transport is not None:
-            self.transport.unregisterProducer()  # type: ignore[attr-defined]
-        if self._pausedBits & _PAUSED_BY_TRANSPORT:
-            self._writeBufferFull(False)
+            self._closeTick = self.factory.registry.closeTimeouts.schedule(self, timeout)
 
     def _closeTimedOut(self) -> None:
         self._closeTick = None
@@ -959,53 +909,15 @@ class WebSocketProtocol(Protocol):
 
     # -- Sending ------------------------------------------------------------
 
-    def _writeFrame(self, opcode: int, payload: bytes, fin: bool) -> None:
-        # One bytes object per frame: Twisted's transports join what is
-        # handed to them separately (writeSequence included) before sending,
-        # so header and payload apart would cost the same copy, made later.
-        # Frames far larger than the write buffer go out in pieces instead
-        # (txws._backlog), and then whatever follows waits its turn.
-        key = None if self.isServer else self.factory.randomBytes(4)
-        if len(payload) <= self._streamAbove:
-            self._writeEncoded(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
-            return
-        if self._backlog is None:
-            self._backlog = Backlog(self._streamAbove // 2 + 1)
-        self._backlog.addLargeFrame(frameHeader(opcode, len(payload), fin, key), payload, key)
-        self._backlogGrew()
-
-    def _writeEncoded(self, frame: bytes) -> None:
-        """
-        Write a whole frame, or queue it behind frames already waiting.
-        """
-        backlog = self._backlog
-        if backlog is None:
-            self.transport.write(frame)  # type: ignore[union-attr]
-            return
-        backlog.addFrame(frame)
-        self._backlogGrew()
-
-    def _backlogGrew(self) -> None:
-        """
-        Frames were queued: write them if the transport takes them, else
-        enforce C{maxBufferedAmount}.
-        """
-        backlog = self._backlog
-        assert backlog is not None
-        if not self._transportFull:
-            self._sendBacklog()
-            return
-        limit = self.factory.options.maxBufferedAmount
-        if limit and backlog.size > limit and self.state is _OPEN:
-            self._sendBufferOverflowed(backlog.size)
-
     def _sendBufferOverflowed(self, size: int) -> None:
         """
-        The peer does not read what we send: drop what waits (it would never
-        be read) and fail the connection with L{sendBufferOverflowCode}.
+        The peer does not read what we send (L{WriterOwner}): drop what waits
+        (it would never be read) and fail the connection with
+        L{sendBufferOverflowCode}.
         """
-        assert self._backlog is not None
-        self._backlog.dropWaiting()
+        if self.state is not _OPEN:
+            return
+        self._writer.dropWaiting()
         code = self.sendBufferOverflowCode
         _log.info(
             "WebSocket peer {peer} does not read: {size} bytes waiting, over "
@@ -1016,6 +928,19 @@ class WebSocketProtocol(Protocol):
         )
         self._fail(code, "send buffer limit exceeded", logIt=False)
 
+    def _outputBlocked(self, blocked: bool) -> None:
+        """
+        The transport's write buffer filled or drained (L{WriterOwner}):
+        stop or resume reading, and pause or resume the application's
+        producer.
+        """
+        self._setPaused(_PAUSED_BY_TRANSPORT, blocked)
+        if self._producer is not None:
+            if blocked:
+                self._producer.pauseProducing()
+            else:
+                self._producer.resumeProducing()
+
     @property
     def bufferedAmount(self) -> int:
         """
@@ -1023,45 +948,7 @@ class WebSocketProtocol(Protocol):
         them (the transport's own buffer, up to C{writeBufferSize}, comes on
         top).  At most C{maxBufferedAmount} plus one frame.
         """
-        backlog = self._backlog
-        return 0 if backlog is None else backlog.size
-
-    def _sendBacklog(self) -> None:
-        backlog = self._backlog
-        assert backlog is not None and self.transport is not None
-        if not backlog.writeSome(self.transport.write, self._isTransportFull):
-            return
-        self._backlog = None
-        if self._releaseWhenSent:
-            self._releaseWhenSent = False
-            self._releaseTransport()
-
-    def _isTransportFull(self) -> bool:
-        return self._transportFull
-
-    def _transportPaused(self) -> None:
-        """
-        The transport's write buffer is over its high-water mark: from now
-        on frames wait in the backlog (where they are counted against
-        C{maxBufferedAmount}) until it drains; stop reading meanwhile.
-        """
-        self._transportFull = True
-        if self._backlog is None:
-            self._backlog = Backlog(self._streamAbove // 2 + 1)
-        self._writeBufferFull(True)
-
-    def _transportDrained(self) -> None:
-        """
-        The transport has sent what it held: continue the backlog, and only
-        once that is done (or waits again) let reading and the application
-        resume.
-        """
-        self._transportFull = False
-        if self._backlog is not None and self.transport is not None:
-            self._sendBacklog()
-            if self._transportFull:
-                return
-        self._writeBufferFull(False)
+        return self._writer.bufferedAmount
 
     def _checkCanSend(self) -> None:
         if self.state is not _OPEN:
@@ -1104,11 +991,11 @@ class WebSocketProtocol(Protocol):
                 firstByte = 0x81
             else:
                 raise ValueError("text message payload is not valid UTF-8")
-            if self.isServer and self._backlog is None and len(payload) <= self._streamAbove:
-                # What _writeFrame does for this case, one call shorter.
+            if len(payload) <= self._writer.directAbove:
+                # What FrameWriter.writeFrame does for this case, one call shorter.
                 self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
             else:
-                self._writeFrame(firstByte & 0x0F, payload, True)
+                self._writer.writeFrame(firstByte, payload)
             return
         self._checkCanSend()
         if type(payload) is not bytes:
@@ -1123,13 +1010,16 @@ class WebSocketProtocol(Protocol):
             raise ValueError("text message payload is not valid UTF-8")
         opcode = 0x2 if isBinary else 0x1
         size = fragmentSize or self.factory.options.autoFragmentSize
+        writer = self._writer
         if size and len(payload) > size:
             last = len(payload) - size
             for start in range(0, len(payload), size):
                 chunk = payload[start : start + size]
-                self._writeFrame(opcode if start == 0 else 0x0, chunk, start >= last)
+                writer.writeFrame(
+                    (0x80 if start >= last else 0) | (opcode if start == 0 else 0x0), chunk
+                )
             return
-        self._writeFrame(opcode, payload, True)
+        writer.writeFrame(0x80 | opcode, payload)
 
     def sendPreparedMessage(self, preparedMsg: PreparedMessage) -> None:
         """
@@ -1143,22 +1033,13 @@ class WebSocketProtocol(Protocol):
             unfinished.
         """
         frame = preparedMsg.frame
-        if (
-            self._backlog is None
-            and self.state is _OPEN
-            and not self._outOpcode
-            and self.isServer
-            and len(frame) <= self._streamAbove
-        ):
+        if self.state is _OPEN and not self._outOpcode and len(frame) <= self._writer.directAbove:
             self.transport.write(frame)  # type: ignore[union-attr]
             return
         self._checkCanSend()
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
-        if self.isServer and len(frame) <= self._streamAbove:
-            self._writeEncoded(frame)
-        else:
-            self._writeFrame(0x2 if preparedMsg.isBinary else 0x1, preparedMsg.payload, True)
+        self._writer.writePrepared(preparedMsg)
 
     def beginMessage(self, isBinary: bool = False) -> None:
         """
@@ -1191,7 +1072,7 @@ class WebSocketProtocol(Protocol):
             raise ValueError("sendMessageFrame() needs beginMessage() first")
         if self._outUtf8 is not None and not self._outUtf8.feed(payload):
             raise ValueError("text message payload is not valid UTF-8")
-        self._writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload), False)
+        self._writer.writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload))
         self._outFirst = False
 
     def endMessage(self) -> None:
@@ -1208,7 +1089,7 @@ class WebSocketProtocol(Protocol):
             raise ValueError("endMessage() needs beginMessage() first")
         if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
             raise ValueError("text message ends inside a UTF-8 sequence")
-        self._writeFrame(self._outOpcode if self._outFirst else 0x0, b"", True)
+        self._writer.writeFrame(0x80 | (self._outOpcode if self._outFirst else 0x0), b"")
         self._outOpcode = 0
         self._outUtf8 = None
 
@@ -1237,14 +1118,14 @@ class WebSocketProtocol(Protocol):
         data = bytes(payload) if payload is not None else b""
         if len(data) > 125:
             raise ValueError("control frame payload is longer than 125 bytes")
-        self._writeFrame(opcode, data, True)
+        self._writer.writeFrame(0x80 | opcode, data)
 
     # -- Keepalive ------------------------------------------------------------
 
     def _scheduleKeepalive(self) -> None:
         interval = self.factory.options.autoPingInterval
         if interval and self.state is _OPEN:
-            self._pingTick = self.factory._keepaliveWheel.schedule(self, interval)
+            self._pingTick = self.factory.registry.keepalive.schedule(self, interval)
 
     def _keepalivePing(self) -> None:
         self._pingTick = None
@@ -1252,7 +1133,7 @@ class WebSocketProtocol(Protocol):
             return
         options = self.factory.options
         self._pingPayload = self.factory.randomBytes(options.autoPingSize)
-        self._writeFrame(0x9, self._pingPayload, True)
+        self._writer.writeFrame(0x89, self._pingPayload)
         if options.autoPingTimeout:
             self._pongTimer = self.factory.reactor.callLater(
                 options.autoPingTimeout, self._keepaliveTimedOut
@@ -1274,7 +1155,7 @@ class WebSocketProtocol(Protocol):
 
     def _stopKeepalive(self) -> None:
         if self._pingTick is not None:
-            self.factory._keepaliveWheel.cancel(self, self._pingTick)
+            self.factory.registry.keepalive.cancel(self, self._pingTick)
             self._pingTick = None
         if self._pongTimer is not None:
             if self._pongTimer.active():
@@ -1286,11 +1167,11 @@ class WebSocketProtocol(Protocol):
     def _startOpenTimeout(self) -> None:
         timeout = self.factory.options.openHandshakeTimeout
         if timeout:
-            self._openTick = self.factory._openWheel.schedule(self, timeout)
+            self._openTick = self.factory.registry.openTimeouts.schedule(self, timeout)
 
     def _cancelOpenTimeout(self) -> None:
         if self._openTick is not None:
-            self.factory._openWheel.cancel(self, self._openTick)
+            self.factory.registry.openTimeouts.cancel(self, self._openTick)
             self._openTick = None
 
     def _openTimedOut(self) -> None:
@@ -1348,14 +1229,6 @@ class WebSocketProtocol(Protocol):
         Forget the producer registered with L{registerProducer}.
         """
         self._producer = None
-
-    def _writeBufferFull(self, full: bool) -> None:
-        self._setPaused(_PAUSED_BY_TRANSPORT, full)
-        if self._producer is not None:
-            if full:
-                self._producer.pauseProducing()
-            else:
-                self._producer.resumeProducing()
 
     def _setPaused(self, bit: int, paused: bool) -> None:
         before = self._pausedBits
