@@ -17,8 +17,8 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.client import WebSocketClientFactory, WebSocketClientProtocol
 from txws.frames import parseFrames, serializeFrame
 from txws.handshake import ConnectionRequest, ConnectionResponse, acceptValue
@@ -254,7 +254,7 @@ def openClient(
     assert isinstance(protocol, RecordingClient)
     if transport is None:
         transport = StringTransport(peerAddress=IPv4Address("TCP", "93.184.216.34", 80))
-    protocol.makeConnection(transport)
+    cast(Protocol, protocol).makeConnection(transport)
     protocol.dataReceived(acceptFor(transport.value()))
     transport.clear()
     return protocol, transport, clock

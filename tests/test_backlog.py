@@ -13,7 +13,6 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import (
     KEY,
@@ -25,6 +24,7 @@ from tests.support import (
     serverFactory,
     upgradeRequest,
 )
+from tests.typedtrial import SynchronousTestCase
 from txws._backlog import Backlog
 from txws.frames import frameHeader, serializeFrame
 
@@ -69,8 +69,8 @@ class PausingTransport(StringTransport):
 
         @return: what was waiting.
         """
-        data: bytes = self.value()
-        self.clear()
+        data: bytes = self.value()  # type: ignore[no-untyped-call]
+        self.clear()  # type: ignore[no-untyped-call]
         if self.producer is not None and self.producerPaused:
             self.producerPaused = False
             self.producer.resumeProducing()
@@ -81,7 +81,7 @@ def openPausing(writeBufferSize: int = BUFFER) -> tuple[RecordingServer, Pausing
     transport = PausingTransport()
     protocol, _ = connectServer(serverFactory(writeBufferSize=writeBufferSize), transport=transport)
     protocol.dataReceived(upgradeRequest())
-    transport.clear()
+    transport.clear()  # type: ignore[no-untyped-call]
     transport.sent.clear()
     assert isinstance(protocol, RecordingServer)
     return protocol, transport

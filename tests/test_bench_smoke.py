@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import TestCase
+
+from tests.typedtrial import TestCase
 
 ROOT = Path(__file__).resolve().parent.parent
 

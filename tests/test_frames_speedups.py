@@ -11,10 +11,10 @@ from typing import Any, Optional
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import requireSpeedups
 from tests.test_frames import VECTORS, FramesTestCase, _frames
+from tests.typedtrial import SynchronousTestCase
 from txws import _mask
 from txws import frames as framesModule
 from txws._mask import SPEEDUPS

@@ -12,8 +12,8 @@ from typing import Optional, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.handshake import (
     WEBSOCKET_GUID,
     ConnectionRequest,

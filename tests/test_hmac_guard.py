@@ -19,7 +19,6 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
@@ -30,6 +29,7 @@ from tests.hmac_support.resources import (
     VECTOR_TIMESTAMP,
     RecordingResource,
 )
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth import (
     CappedRequest,
     HMACGuard,

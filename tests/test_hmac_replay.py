@@ -5,8 +5,8 @@ Tests for L{txws.hmacauth.replay}: the bounded in-memory replay store.
 from __future__ import annotations
 
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth.replay import MemoryReplayStore, ReplayStore, ReplayStoreFull
 
 
@@ -77,6 +77,7 @@ class MemoryReplayStoreTests(SynchronousTestCase):
         self.clock.advance(20)
         self.remember("c")
         failure = self.failureResultOf(self.store.remember(["d"], 120), ReplayStoreFull)
+        assert isinstance(failure.value, ReplayStoreFull)
         self.assertEqual(failure.value.retryAfter, 100)
         self.assertFalse(self.remember("a"))
         self.clock.advance(100)
@@ -89,6 +90,7 @@ class MemoryReplayStoreTests(SynchronousTestCase):
         """
         self.remember("a", "b", "c", lifetime=0.5)
         failure = self.failureResultOf(self.store.remember(["d"], 1), ReplayStoreFull)
+        assert isinstance(failure.value, ReplayStoreFull)
         self.assertEqual(failure.value.retryAfter, 1.0)
 
     def test_boundedUnderLoad(self) -> None:

@@ -13,8 +13,8 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
 
+from tests.typedtrial import TestCase
 from txws.client import WebSocketClientProtocol, connect
 
 

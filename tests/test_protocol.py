@@ -14,9 +14,9 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from tests.typedtrial import SynchronousTestCase
 from txws.frames import parseClosePayload
 from txws.protocol import Disconnected, Ours, State, Theirs, WebSocketProtocol, checkInvariants
 
@@ -1039,7 +1039,7 @@ class FlowControlTests(SynchronousTestCase):
 
         factory = serverFactory(writeBufferSize=300_000)
         protocol: Any = factory.buildProtocol(None)
-        transport = Wrapper()
+        transport = Wrapper()  # type: ignore[no-untyped-call]
         protocol.makeConnection(transport)
         protocol.dataReceived(upgradeRequest())
         self.assertEqual((transport.bufferSize, transport.transport.bufferSize), (300_000, 300_000))

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
-from twisted.trial.unittest import TestCase
+
+from tests.typedtrial import TestCase
 
 __all__ = ["ServerCredentials", "ServerFiles", "TestAuthority"]
 

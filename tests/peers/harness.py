@@ -29,8 +29,8 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
-from twisted.trial.unittest import FailTest, TestCase
 
+from tests.typedtrial import FailTest, TestCase
 from txws.apps.echo import EchoServerProtocol
 from txws.client import WebSocketClientFactory, WebSocketClientProtocol
 from txws.factory import WebSocketFactory
