@@ -45,6 +45,9 @@ Message = tuple[bytes, bool]
 
 _TEXT = 0x1
 _DISCARDING = -1
+#: The chunks between messages: shared and never appended to (L{_start}
+#: gives every message its own list), so an idle connection holds no list.
+_NO_CHUNKS: list[bytes] = []
 _BINARY = 0x2
 
 
@@ -89,7 +92,7 @@ class Reassembler:
         # The opcode of the message in progress, 0 between messages, or
         # _DISCARDING: one slot tested by the fast path for both.
         self._opcode = 0
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes] = _NO_CHUNKS
         self._size = 0
         self._utf8: Optional[Utf8Validator] = None
 
@@ -227,6 +230,7 @@ class Reassembler:
                     )
                 )
             self._opcode = opcode
+            self._chunks = []
             self._size = 0
             self._utf8 = Utf8Validator() if opcode == _TEXT else None
         elif not self._opcode:
@@ -256,7 +260,7 @@ class Reassembler:
 
     def _reset(self) -> None:
         self._opcode = 0
-        self._chunks = []
+        self._chunks = _NO_CHUNKS
         self._size = 0
         self._utf8 = None
 
