@@ -126,7 +126,8 @@ class FrameWriter:
         self.directAbove = -1
         if transport is not None:
             transport.registerProducer(self, True)  # type: ignore[attr-defined]
-            self._setDirect()
+            if randomBytes is None:
+                self.directAbove = self._streamAbove
 
     @classmethod
     def unopened(cls) -> FrameWriter:

@@ -171,8 +171,15 @@ THEIRS_TRANSITIONS: frozenset[tuple[Theirs, Theirs]] = frozenset(
     }
 )
 
-_READING = Theirs.READING
+# Enum members as module globals, as _OPEN above: a member looked up on its
+# class costs a descriptor call, and the closing code compares a dozen.
+_CLOSED = State.CLOSED
+_ACTIVE = Ours.ACTIVE
+_CLOSE_SENT = Ours.CLOSE_SENT
 _FAILED = Ours.FAILED
+_READING = Theirs.READING
+_CLOSE_RECEIVED = Theirs.CLOSE_RECEIVED
+_STOPPED = Theirs.STOPPED
 
 
 def checkInvariants(state: State, ours: Ours, theirs: Theirs) -> None:
@@ -181,15 +188,15 @@ def checkInvariants(state: State, ours: Ours, theirs: Theirs) -> None:
 
     @raise AssertionError: if it does not.
     """
-    sent = state is State.CLOSING or ours is Ours.CLOSE_SENT
-    if state is State.CLOSING:
-        assert ours is not Ours.ACTIVE, "CLOSING without a Close frame sent"
-    if ours is Ours.CLOSE_SENT:
-        assert state is State.CLOSING or state is State.CLOSED, f"Close sent while {state.name}"
-    if theirs is Theirs.CLOSE_RECEIVED:
-        assert sent or state is State.CLOSED, "their Close received and not answered"
-    if state is State.OPEN:
-        assert ours is not Ours.CLOSE_SENT, "OPEN after our Close frame"
+    sent = state is _CLOSING or ours is _CLOSE_SENT
+    if state is _CLOSING:
+        assert ours is not _ACTIVE, "CLOSING without a Close frame sent"
+    if ours is _CLOSE_SENT:
+        assert state is _CLOSING or state is _CLOSED, f"Close sent while {state.name}"
+    if theirs is _CLOSE_RECEIVED:
+        assert sent or state is _CLOSED, "their Close received and not answered"
+    if state is _OPEN:
+        assert ours is not _CLOSE_SENT, "OPEN after our Close frame"
 
 
 class Disconnected(RuntimeError):
@@ -347,7 +354,7 @@ class WebSocketProtocol(Protocol):
         self.factory = None  # type: ignore[assignment]  # as on Protocol, until buildProtocol
         self.transport = None
         self.connected = 0
-        self.state = State.CONNECTING
+        self.state = _CONNECTING
         self.peer = "<unknown>"
         self.remoteCloseCode = None
         self.remoteCloseReason = ""
@@ -357,8 +364,8 @@ class WebSocketProtocol(Protocol):
         self._buf = b""
         self._partial = None
         self._reassembler = Reassembler()
-        self._ours = Ours.ACTIVE
-        self._theirs = Theirs.READING
+        self._ours = _ACTIVE
+        self._theirs = _READING
         self._uncleanReason = ""
         self._openTick = None
         self._closeTick = None
@@ -470,10 +477,10 @@ class WebSocketProtocol(Protocol):
 
         @param reason: why the transport went away.
         """
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
-        wasOpen = self.state is not State.CONNECTING
-        self._setState(State.CLOSED)
+        wasOpen = self.state is not _CONNECTING
+        self._change(_CLOSED)
         self._cancelOpenTimeout()
         self._stopKeepalive()
         if self._closeTick is not None:
@@ -491,7 +498,7 @@ class WebSocketProtocol(Protocol):
         self._heldBatch = None
         self._writer.close()
         self.factory.registry.remove(self)
-        if self._ours is Ours.CLOSE_SENT and self._theirs is Theirs.CLOSE_RECEIVED:
+        if self._ours is _CLOSE_SENT and self._theirs is _CLOSE_RECEIVED:
             clean = True
             code = (
                 self.remoteCloseCode
@@ -557,21 +564,24 @@ class WebSocketProtocol(Protocol):
                     f"illegal change of their side {self._theirs.name} -> {theirs.name}"
                 )
             self._theirs = theirs
-        checkInvariants(self.state, self._ours, self._theirs)
+        if ours is not None or theirs is not None or state is _CLOSING:
+            # (Going OPEN or CLOSED alone cannot break an invariant: the
+            # rest of the handshake hardly needs the check, and pays for it.)
+            checkInvariants(self.state, self._ours, self._theirs)
 
     def _stopReading(self) -> None:
         """
         Read nothing more from the peer (if we still were).
         """
         if self._theirs is _READING:
-            self._change(theirs=Theirs.STOPPED)
+            self._change(theirs=_STOPPED)
 
     def _opened(self, leftover: bytes) -> None:
         """
         The handshake succeeded: go OPEN, start keepalive and flow control,
         call C{onOpen}, then process bytes that followed the handshake.
         """
-        self._setState(State.OPEN)
+        self._change(_OPEN)
         self._cancelOpenTimeout()
         options = self.factory.options
         self._reassembler.limit = options.maxMessagePayloadSize
@@ -586,7 +596,7 @@ class WebSocketProtocol(Protocol):
         )
         self._scheduleKeepalive()
         self._callApp(self.onOpen)
-        if leftover and self.state is not State.CLOSED:
+        if leftover and self.state is not _CLOSED:
             self.dataReceived(leftover)
 
     # -- Receiving --------------------------------------------------------------
@@ -781,9 +791,9 @@ class WebSocketProtocol(Protocol):
             callback=where,
             peer=self.peer,
         )
-        if self.state is State.OPEN or self.state is State.CLOSING:
+        if self.state is _OPEN or self.state is _CLOSING:
             self._fail(CloseCode.INTERNAL_ERROR, "", logIt=False)
-        elif self.state is State.CONNECTING and self.transport is not None:
+        elif self.state is _CONNECTING and self.transport is not None:
             self.transport.loseConnection()
 
     # -- Closing ------------------------------------------------------------
@@ -798,10 +808,10 @@ class WebSocketProtocol(Protocol):
         self.remoteCloseReason = reason
         if self.state is _OPEN:
             self._sendCloseFrame(
-                None if code == CloseCode.NO_STATUS_RECEIVED else code, "", Theirs.CLOSE_RECEIVED
+                None if code == CloseCode.NO_STATUS_RECEIVED else code, "", _CLOSE_RECEIVED
             )
         else:
-            self._change(theirs=Theirs.CLOSE_RECEIVED)
+            self._change(theirs=_CLOSE_RECEIVED)
         if self.isServer:
             # RFC 6455 section 7.1.1: the server closes the TCP connection
             # first, so that it, not the client, holds TIME_WAIT.
@@ -820,7 +830,7 @@ class WebSocketProtocol(Protocol):
         """
         payload = buildClosePayload(code, reason)
         self._change(
-            State.CLOSING, Ours.CLOSE_SENT if self._ours is Ours.ACTIVE else None, theirs
+            _CLOSING, _CLOSE_SENT if self._ours is _ACTIVE else None, theirs
         )
         self.localCloseCode = code
         self.localCloseReason = reason
@@ -835,12 +845,12 @@ class WebSocketProtocol(Protocol):
 
     def _closeTimedOut(self) -> None:
         self._closeTick = None
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
         if not self._uncleanReason:
             self._uncleanReason = (
                 "peer did not close the TCP connection in time"
-                if self._theirs is Theirs.CLOSE_RECEIVED
+                if self._theirs is _CLOSE_RECEIVED
                 else "closing handshake timed out"
             )
         _log.info(
@@ -861,9 +871,9 @@ class WebSocketProtocol(Protocol):
         @param logIt: whether to log the failure (callers that already
             logged pass C{False}).
         """
-        if self._ours is _FAILED or self.state is State.CLOSED:
+        if self._ours is _FAILED or self.state is _CLOSED:
             return
-        self._change(ours=Ours.FAILED)
+        self._change(ours=_FAILED)
         self._reassembler.discard()
         self._uncleanReason = f"{reason or 'failed'} (close code {code})"
         if logIt:
@@ -873,10 +883,10 @@ class WebSocketProtocol(Protocol):
                 reason=reason,
                 code=code,
             )
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             self._sendCloseFrame(code, _truncateReason(reason))
-        if self.state is State.CLOSING and self._theirs is not _READING:
-            if self.isServer and self._theirs is Theirs.CLOSE_RECEIVED:
+        if self.state is _CLOSING and self._theirs is not _READING:
+            if self.isServer and self._theirs is _CLOSE_RECEIVED:
                 self.transport.loseConnection()  # type: ignore[union-attr]
             else:
                 _halfClose(self.transport)
@@ -893,18 +903,18 @@ class WebSocketProtocol(Protocol):
         """
         payloadCheck = buildClosePayload(code, reason or "")
         del payloadCheck
-        if self.state is State.CONNECTING:
+        if self.state is _CONNECTING:
             if self.transport is not None:
                 self.transport.loseConnection()
             return
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             return
         self._sendCloseFrame(code, reason or "")
 
     def _shutDown(self, code: int, reason: str) -> None:
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             self.sendClose(code, reason)
-        elif self.state is State.CONNECTING and self.transport is not None:
+        elif self.state is _CONNECTING and self.transport is not None:
             _abort(self.transport)
 
     # -- Sending ------------------------------------------------------------
@@ -1199,9 +1209,9 @@ class WebSocketProtocol(Protocol):
         """
         The consumer of our messages is gone: close the connection with 1001.
         """
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             self.sendClose(CloseCode.GOING_AWAY)
-        elif self.transport is not None and self.state is State.CONNECTING:
+        elif self.transport is not None and self.state is _CONNECTING:
             self.transport.loseConnection()
 
     def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
@@ -1235,7 +1245,7 @@ class WebSocketProtocol(Protocol):
         after = before | bit if paused else before & ~bit
         self._pausedBits = after
         transport = self.transport
-        if transport is None or self.state is State.CLOSED:
+        if transport is None or self.state is _CLOSED:
             return
         if not before and after:
             transport.pauseProducing()  # type: ignore[attr-defined]
@@ -1255,7 +1265,7 @@ class WebSocketProtocol(Protocol):
             self._fail(CloseCode.POLICY_VIOLATION, "peer kept sending while reading was paused")
 
     def _releaseHeld(self) -> None:
-        while not self._pausedBits and self.state is not State.CLOSED:
+        while not self._pausedBits and self.state is not _CLOSED:
             if self._heldBatch is not None:
                 batch, self._heldBatch = self._heldBatch, None
                 self._deliverBatch(*batch)
