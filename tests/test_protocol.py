@@ -183,12 +183,15 @@ class CloseStateTests(SynchronousTestCase):
         protocol.dataReceived(clientFrame(0x1, b"\xff"))
         self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.READING))
         self.assertEqual(closeCodeOf(framesIn(transport.value())), 1007)
+        # (Plain ints for applications, though the error carried a CloseCode.)
+        self.assertIs(type(protocol.localCloseCode), int)
         protocol.dataReceived(clientFrame(0x9, b"ignored") + closeFrame(1000))
         self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.CLOSE_RECEIVED))
         self.assertEqual([f[1] for f in framesIn(transport.value())], [0x8])
         lostCleanly(protocol)
         [(wasClean, code, reason)] = protocol.closes()
         self.assertEqual((wasClean, code), (False, 1006))
+        self.assertIs(type(code), int)
         self.assertIn("close code 1007", reason)
 
     def test_failWhileClosing(self) -> None:

@@ -108,7 +108,7 @@ class WebSocketFactory(Factory):
         """
         return self.registry.connections()
 
-    def closeAll(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> Deferred[None]:
+    def closeAll(self, code: int = int(CloseCode.GOING_AWAY), reason: str = "") -> Deferred[None]:
         """
         Close every connection: open ones with a Close frame carrying
         C{code}, those still in their opening handshake by dropping them.

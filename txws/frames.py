@@ -502,7 +502,7 @@ def parseClosePayload(payload: bytes) -> tuple[int, str]:
         for a reason that is not valid UTF-8.
     """
     if not payload:
-        return CloseCode.NO_STATUS_RECEIVED, ""
+        return int(CloseCode.NO_STATUS_RECEIVED), ""
     if len(payload) == 1:
         raise FrameError(CloseCode.PROTOCOL_ERROR, "close frame payload of one byte")
     code = int.from_bytes(payload[:2], "big")

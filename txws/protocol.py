@@ -243,6 +243,15 @@ class _Partial:
         self.assembler: Optional[FrameAssembler] = None
 
 
+# The close codes the connection uses, as the plain ints applications see in
+# onClose, localCloseCode and remoteCloseCode (as before CloseCode was used
+# here: an IntEnum member's str() is its name on Python 3.10).
+_NO_STATUS_RECEIVED = int(CloseCode.NO_STATUS_RECEIVED)
+_ABNORMAL_CLOSURE = int(CloseCode.ABNORMAL_CLOSURE)
+_GOING_AWAY = int(CloseCode.GOING_AWAY)
+_POLICY_VIOLATION = int(CloseCode.POLICY_VIOLATION)
+_INTERNAL_ERROR = int(CloseCode.INTERNAL_ERROR)
+
 _CONNECTION_DONE = Failure(ConnectionDone())
 _UNOPENED = FrameWriter.unopened()
 _PAUSED_BY_APP = 1
@@ -272,7 +281,7 @@ class WebSocketProtocol(Protocol):
     #: The close code used when more than C{maxBufferedAmount} bytes wait
     #: for a peer that does not read (1008, policy violation; the hub uses
     #: 4008).
-    sendBufferOverflowCode: int = CloseCode.POLICY_VIOLATION
+    sendBufferOverflowCode: int = _POLICY_VIOLATION
     # Every per-connection attribute is a slot, Twisted's factory, transport
     # and connected included: CPython 3.11 reads a slot in ~8 ns, where an
     # attribute whose default lives on the class (or in an unshared instance
@@ -503,12 +512,12 @@ class WebSocketProtocol(Protocol):
             code = (
                 self.remoteCloseCode
                 if self.remoteCloseCode is not None
-                else CloseCode.NO_STATUS_RECEIVED
+                else _NO_STATUS_RECEIVED
             )
             text = self.remoteCloseReason
         else:
             clean = False
-            code = CloseCode.ABNORMAL_CLOSURE
+            code = _ABNORMAL_CLOSURE
             text = self._uncleanReason or (
                 "connection lost: " + reason.getErrorMessage()
                 if wasOpen
@@ -610,7 +619,7 @@ class WebSocketProtocol(Protocol):
     def _internalError(self) -> None:
         _log.failure("Internal error on the WebSocket connection with {peer}", peer=self.peer)
         self._stopReading()
-        self._fail(CloseCode.INTERNAL_ERROR, "internal error")
+        self._fail(_INTERNAL_ERROR, "internal error")
 
     def _deliverBatch(
         self,
@@ -792,7 +801,7 @@ class WebSocketProtocol(Protocol):
             peer=self.peer,
         )
         if self.state is _OPEN or self.state is _CLOSING:
-            self._fail(CloseCode.INTERNAL_ERROR, "", logIt=False)
+            self._fail(_INTERNAL_ERROR, "", logIt=False)
         elif self.state is _CONNECTING and self.transport is not None:
             self.transport.loseConnection()
 
@@ -808,7 +817,7 @@ class WebSocketProtocol(Protocol):
         self.remoteCloseReason = reason
         if self.state is _OPEN:
             self._sendCloseFrame(
-                None if code == CloseCode.NO_STATUS_RECEIVED else code, "", _CLOSE_RECEIVED
+                None if code == _NO_STATUS_RECEIVED else code, "", _CLOSE_RECEIVED
             )
         else:
             self._change(theirs=_CLOSE_RECEIVED)
@@ -873,6 +882,7 @@ class WebSocketProtocol(Protocol):
         """
         if self._ours is _FAILED or self.state is _CLOSED:
             return
+        code = int(code)  # (a FrameError's CloseCode: applications see plain ints)
         self._change(ours=_FAILED)
         self._reassembler.discard()
         self._uncleanReason = f"{reason or 'failed'} (close code {code})"
@@ -1161,7 +1171,7 @@ class WebSocketProtocol(Protocol):
 
     def _keepaliveTimedOut(self) -> None:
         self._pongTimer = None
-        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+        self._fail(_INTERNAL_ERROR, "keepalive ping timeout")
 
     def _stopKeepalive(self) -> None:
         if self._pingTick is not None:
@@ -1210,7 +1220,7 @@ class WebSocketProtocol(Protocol):
         The consumer of our messages is gone: close the connection with 1001.
         """
         if self.state is _OPEN:
-            self.sendClose(CloseCode.GOING_AWAY)
+            self.sendClose(_GOING_AWAY)
         elif self.transport is not None and self.state is _CONNECTING:
             self.transport.loseConnection()
 
@@ -1262,7 +1272,7 @@ class WebSocketProtocol(Protocol):
             self._held = None
             self._heldSize = 0
             self._stopReading()
-            self._fail(CloseCode.POLICY_VIOLATION, "peer kept sending while reading was paused")
+            self._fail(_POLICY_VIOLATION, "peer kept sending while reading was paused")
 
     def _releaseHeld(self) -> None:
         while not self._pausedBits and self.state is not _CLOSED:
