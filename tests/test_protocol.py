@@ -17,8 +17,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from tests.typedtrial import SynchronousTestCase
+from txws._states import Ours, Theirs, checkInvariants
 from txws.frames import parseClosePayload
-from txws.protocol import Disconnected, Ours, State, Theirs, WebSocketProtocol, checkInvariants
+from txws.protocol import Disconnected, State, WebSocketProtocol
 
 from .support import (
     RecordingServer,

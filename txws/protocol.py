@@ -4,9 +4,9 @@ The WebSocket connection after (and around) the opening handshake.
 Design: one Twisted L{Protocol} per connection, its state a L{State} enum
 member compared with C{is}, every change of state checked against the
 L{TRANSITIONS} table.  Closing and failing are two side machines next to it,
-h11-style: L{Ours} (our Close frame sent, or the connection failed) and
-L{Theirs} (what we still read), each with its own table, changed together
-through C{_change}, which asserts L{checkInvariants}.  Input is parsed once
+h11-style (L{txws._states}): C{Ours} (our Close frame sent, or the
+connection failed) and C{Theirs} (what we still read), each with its own
+table, changed together through C{_change}, which asserts the invariants.  Input is parsed once
 per C{dataReceived} by L{txws.frames.parseFrames}, which returns plain
 tuples; a frame whose payload is still arriving is I{streamed}: each chunk is
 unmasked into place and UTF-8 checked as it arrives (fail-fast, RFC 6455
@@ -30,7 +30,6 @@ the transport stops reading until L{WebSocketProtocol.resumeProducing}.
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
@@ -46,6 +45,18 @@ from txws._hosting import ConnectionHost
 from txws._mask import FrameAssembler
 from txws._output import FrameWriter
 from txws._reassembly import Reassembler
+
+# The state machine and its side machines live in txws._states; State and
+# TRANSITIONS stay importable from here, as they always were.
+from txws._states import (
+    OURS_TRANSITIONS,
+    THEIRS_TRANSITIONS,
+    TRANSITIONS,
+    Ours,
+    State,
+    Theirs,
+    checkInvariants,
+)
 from txws._utf8 import Utf8Validator, isValidUtf8
 from txws.frames import (
     CloseCode,
@@ -65,7 +76,6 @@ if TYPE_CHECKING:
 
 
 __all__ = ["TRANSITIONS", "Disconnected", "State", "WebSocketProtocol", "peerToString"]
-# (Ours, Theirs, checkInvariants and their tables are internal, for the tests.)
 
 _log = Logger()
 
@@ -76,103 +86,12 @@ _HeldBatch = tuple[
 ]
 
 
-class State(Enum):
-    """
-    The states of a WebSocket connection (RFC 6455 sections 4 and 7).
-    """
-
-    CONNECTING = "CONNECTING"
-    OPEN = "OPEN"
-    CLOSING = "CLOSING"
-    CLOSED = "CLOSED"
-
-    # Members are singletons: identity hashing (in C) instead of Enum's
-    # Python-level hash of the name, which every state change paid twice.
-    __hash__ = object.__hash__
-
-
 # Looking up an Enum member costs ~45 ns on CPython 3.11 (a descriptor
-# call); the per-message paths compare against these module globals instead.
+# call); the per-message paths and the closing code compare against these
+# module globals instead.
 _CONNECTING = State.CONNECTING
 _OPEN = State.OPEN
 _CLOSING = State.CLOSING
-
-#: Every legal change of state.  CONNECTING goes to OPEN when the opening
-#: handshake succeeds, or to CLOSED when it fails or the TCP connection is
-#: lost; OPEN goes to CLOSING when either side sends a Close frame, or to
-#: CLOSED when TCP is lost without one; CLOSING ends in CLOSED.
-TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
-    {
-        (State.CONNECTING, State.OPEN),
-        (State.CONNECTING, State.CLOSED),
-        (State.OPEN, State.CLOSING),
-        (State.OPEN, State.CLOSED),
-        (State.CLOSING, State.CLOSED),
-    }
-)
-
-
-class Ours(Enum):
-    """
-    Our side of the closing handshake, a side machine next to L{State}
-    (h11-style: legal changes in L{OURS_TRANSITIONS}, checked on every
-    change; see L{checkInvariants}).
-
-      - C{ACTIVE}: we have neither sent a Close frame nor failed.
-      - C{CLOSE_SENT}: our Close frame is sent (L{WebSocketProtocol.sendClose},
-        or the answer to theirs); L{State} is C{CLOSING} or C{CLOSED}.
-      - C{FAILED}: we failed the connection (RFC 6455 section 7.1.7): a
-        peer's violation, an application error, a timeout.  A Close frame
-        with the failure's code went out if the connection was open; data
-        frames are discarded from then on and the close is never clean.
-    """
-
-    ACTIVE = "ACTIVE"
-    CLOSE_SENT = "CLOSE_SENT"
-    FAILED = "FAILED"
-
-    __hash__ = object.__hash__
-
-
-class Theirs(Enum):
-    """
-    What we still read from the peer, the other side machine.
-
-      - C{READING}: every frame (only data frames are dropped once we are
-        L{Ours.FAILED}).
-      - C{CLOSE_RECEIVED}: the peer's valid Close frame was read; nothing
-        more is.
-      - C{STOPPED}: the input is unusable or unwanted (broken framing, an
-        invalid Close frame, an internal error, input held beyond its bound,
-        a refused or failed opening handshake); nothing more is read.
-    """
-
-    READING = "READING"
-    CLOSE_RECEIVED = "CLOSE_RECEIVED"
-    STOPPED = "STOPPED"
-
-    __hash__ = object.__hash__
-
-
-#: Every legal change of L{Ours}.
-OURS_TRANSITIONS: frozenset[tuple[Ours, Ours]] = frozenset(
-    {
-        (Ours.ACTIVE, Ours.CLOSE_SENT),
-        (Ours.ACTIVE, Ours.FAILED),
-        (Ours.CLOSE_SENT, Ours.FAILED),
-    }
-)
-
-#: Every legal change of L{Theirs}.
-THEIRS_TRANSITIONS: frozenset[tuple[Theirs, Theirs]] = frozenset(
-    {
-        (Theirs.READING, Theirs.CLOSE_RECEIVED),
-        (Theirs.READING, Theirs.STOPPED),
-    }
-)
-
-# Enum members as module globals, as _OPEN above: a member looked up on its
-# class costs a descriptor call, and the closing code compares a dozen.
 _CLOSED = State.CLOSED
 _ACTIVE = Ours.ACTIVE
 _CLOSE_SENT = Ours.CLOSE_SENT
@@ -180,23 +99,6 @@ _FAILED = Ours.FAILED
 _READING = Theirs.READING
 _CLOSE_RECEIVED = Theirs.CLOSE_RECEIVED
 _STOPPED = Theirs.STOPPED
-
-
-def checkInvariants(state: State, ours: Ours, theirs: Theirs) -> None:
-    """
-    Assert what must hold between L{State} and the two side machines.
-
-    @raise AssertionError: if it does not.
-    """
-    sent = state is _CLOSING or ours is _CLOSE_SENT
-    if state is _CLOSING:
-        assert ours is not _ACTIVE, "CLOSING without a Close frame sent"
-    if ours is _CLOSE_SENT:
-        assert state is _CLOSING or state is _CLOSED, f"Close sent while {state.name}"
-    if theirs is _CLOSE_RECEIVED:
-        assert sent or state is _CLOSED, "their Close received and not answered"
-    if state is _OPEN:
-        assert ours is not _CLOSE_SENT, "OPEN after our Close frame"
 
 
 class Disconnected(RuntimeError):
