@@ -66,7 +66,7 @@ def testOneInput(data: bytes) -> None:
     guard = HMACGuard(leaf, {"k1": b"test-secret"}, reactor=clock)
     site = HMACSite(guard, reactor=clock, maxBodySize=4096, maxHeadSize=1024, maxHeaders=20,
                     requestTimeout=5)
-    channel: Any = site.buildProtocol(_PEER)
+    channel: Any = site.buildProtocol(_PEER)  # type: ignore[no-untyped-call]
     transport: Any = _Transport(  # type: ignore[no-untyped-call, unused-ignore]
         peerAddress=_PEER)
     del _failures[:]

@@ -24,8 +24,8 @@ from typing import Any, Optional, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.typedtrial import SkipTest, SynchronousTestCase
 from txws.hub.broker import Broker, History, Publication
 
 __all__ = ["Advance", "BrokerContractTests", "contract", "runAtOnce"]

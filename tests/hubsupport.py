@@ -39,13 +39,13 @@ from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as websocketsConnect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import freePort
 from tests.tlssupport import ServerFiles
+from tests.typedtrial import TestCase
 from txws.client import WebSocketClientProtocol, connect
 
 __all__ = [

@@ -22,10 +22,9 @@ import subprocess
 import time
 from typing import Optional
 
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
-
 from tests.support import freePort
 from tests.tlssupport import ServerFiles
+from tests.typedtrial import SkipTest, SynchronousTestCase
 from txws.hub.brokerurl import RedisSettings
 
 __all__ = ["RedisServer", "freePort", "redisServerPath", "requireRedis", "startRedis"]

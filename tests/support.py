@@ -10,15 +10,16 @@ import base64
 import os
 import socket
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from unittest import SkipTest
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.client import WebSocketClientFactory, WebSocketClientProtocol
 from txws.frames import parseFrames, serializeFrame
 from txws.handshake import ConnectionRequest, ConnectionResponse, acceptValue
@@ -183,7 +184,8 @@ def connectServer(
             hostAddress=IPv4Address("TCP", "127.0.0.1", 9000),
             peerAddress=IPv4Address("TCP", "127.0.0.1", peerPort),
         )
-    protocol.makeConnection(transport)
+    # (Twisted's makeConnection is unannotated: call it as Twisted's.)
+    cast(Protocol, protocol).makeConnection(transport)
     return protocol, transport
 
 
@@ -253,7 +255,7 @@ def openClient(
     assert isinstance(protocol, RecordingClient)
     if transport is None:
         transport = StringTransport(peerAddress=IPv4Address("TCP", "93.184.216.34", 80))
-    protocol.makeConnection(transport)
+    cast(Protocol, protocol).makeConnection(transport)
     protocol.dataReceived(acceptFor(transport.value()))
     transport.clear()
     return protocol, transport, clock

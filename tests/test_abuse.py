@@ -24,8 +24,6 @@ import socket
 import time
 from typing import Any
 
-from twisted.trial.unittest import SynchronousTestCase
-
 from tests.abusesupport import (
     HOST,
     Server,
@@ -40,6 +38,7 @@ from tests.abusesupport import (
     readable,
     waitFor,
 )
+from tests.typedtrial import SynchronousTestCase
 
 MiB = 1024
 """KiB in a MiB (RSS is read in KiB)."""

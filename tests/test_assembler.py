@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Optional, Protocol, Union
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support import requireSpeedups
+from tests.typedtrial import SkipTest, SynchronousTestCase
 from txws import _mask
 from txws._mask import FrameAssembler, FrameAssemblerPython, maskPython
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.peers import autobahn_echo_server
 from tests.peers.autobahn_peers import (
@@ -33,6 +32,7 @@ from tests.peers.harness import (
     reactor,
     startPeer,
 )
+from tests.typedtrial import SynchronousTestCase, TestCase
 from txws import WebSocketClientFactory, WebSocketServerFactory
 from txws.client import connect
 from txws.handshake import ResponseError
@@ -95,8 +95,8 @@ class PortedExamplesTests(TestCase):
         connector: Any = reactor.connectTCP("127.0.0.1", port, factory)
         self.addCleanup(connector.disconnect)
         protocol: AutobahnRecorder = await bounded(factory.opened)
-        protocol.sendMessage(b"Hello, world!")
-        protocol.sendMessage(b"\x00\x01\x03\x04", isBinary=True)
+        protocol.sendMessage(b"Hello, world!")  # type: ignore[no-untyped-call]
+        protocol.sendMessage(b"\x00\x01\x03\x04", isBinary=True)  # type: ignore[no-untyped-call]
         self.assertEqual(await bounded(factory.messages.get()), (b"Hello, world!", False))
         self.assertEqual(await bounded(factory.messages.get()), (b"\x00\x01\x03\x04", True))
         protocol.sendClose(1000, "done")

@@ -13,7 +13,6 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import (
     KEY,
@@ -25,6 +24,7 @@ from tests.support import (
     serverFactory,
     upgradeRequest,
 )
+from tests.typedtrial import SynchronousTestCase
 from txws._backlog import Backlog
 from txws.frames import frameHeader, serializeFrame
 
@@ -69,8 +69,8 @@ class PausingTransport(StringTransport):
 
         @return: what was waiting.
         """
-        data: bytes = self.value()
-        self.clear()
+        data: bytes = self.value()  # type: ignore[no-untyped-call]
+        self.clear()  # type: ignore[no-untyped-call]
         if self.producer is not None and self.producerPaused:
             self.producerPaused = False
             self.producer.resumeProducing()
@@ -81,7 +81,7 @@ def openPausing(writeBufferSize: int = BUFFER) -> tuple[RecordingServer, Pausing
     transport = PausingTransport()
     protocol, _ = connectServer(serverFactory(writeBufferSize=writeBufferSize), transport=transport)
     protocol.dataReceived(upgradeRequest())
-    transport.clear()
+    transport.clear()  # type: ignore[no-untyped-call]
     transport.sent.clear()
     assert isinstance(protocol, RecordingServer)
     return protocol, transport
@@ -106,7 +106,7 @@ class BacklogTests(SynchronousTestCase):
     def _pieces(self, key: Optional[bytes]) -> None:
         payload = os.urandom(3 * PIECE + 17)
         backlog = Backlog(PIECE)
-        backlog.addLargeFrame(frameHeader(0x2, len(payload), True, key), payload, key)
+        backlog.addLargeFrame(0x82, payload, key)
         backlog.addFrame(b"next")
         written: list[bytes] = []
         full = [False]
@@ -144,7 +144,7 @@ class BacklogTests(SynchronousTestCase):
         """
         backlog = Backlog(PIECE)
         payload = os.urandom(5 * PIECE)
-        backlog.addLargeFrame(frameHeader(0x2, len(payload)), payload, None)
+        backlog.addLargeFrame(0x82, payload, None)
         written: list[bytes] = []
         self.assertTrue(backlog.writeSome(written.append, lambda: False))
         self.assertEqual(b"".join(written), serializeFrame(0x2, payload))

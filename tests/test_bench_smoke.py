@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from bench import cluster
 from bench.cells import CELLS as BENCH_CELLS
 from bench.cluster import redisServerPath
 from bench.fanout import PAYLOAD_SIZE, dataFor, messageFor
 from bench.run import Settings, formatFanoutTable, runBenchmark
+from tests.typedtrial import SkipTest, SynchronousTestCase, TestCase
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,16 +6,17 @@ client talking to a server in memory.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError, TimeoutError
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.client import WebSocketClientFactory, connect, connectWS
 from txws.handshake import ConnectionResponse, ResponseError
 from txws.protocol import State
@@ -42,7 +43,7 @@ def connectClient(
     protocol: object = factory.buildProtocol(IPv4Address("TCP", "10.0.0.1", 80))
     assert isinstance(protocol, RecordingClient)
     transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.1", 80))
-    protocol.makeConnection(transport)
+    cast(Protocol, protocol).makeConnection(transport)  # (Twisted's, unannotated)
     return protocol, transport
 
 

@@ -17,11 +17,11 @@ from typing import Any
 import requests
 from twisted.internet import reactor as _reactor
 from twisted.internet.task import deferLater
-from twisted.trial.unittest import TestCase
 
 from tests.hubsupport import HubProcess, TxwsSubscriber, freePort, seedHeaders, writeKeyFile
 from tests.redissupport import RedisServer, requireRedis, startRedis
 from tests.test_workers import fullLog, waitForLog
+from tests.typedtrial import TestCase
 
 reactor: Any = _reactor
 

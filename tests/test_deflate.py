@@ -16,11 +16,11 @@ from typing import Optional
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 from websockets.extensions.permessage_deflate import PerMessageDeflate as WSPerMessageDeflate
 from websockets.frames import Frame
 from websockets.frames import Opcode as WSOpcode
 
+from tests.typedtrial import SynchronousTestCase
 from txws.deflate import (
     DEFAULT_CLIENT_OFFER,
     RSV1,

@@ -25,8 +25,7 @@ import tracemalloc
 import zlib
 from collections.abc import Callable
 
-from twisted.trial.unittest import SynchronousTestCase
-
+from tests.typedtrial import SynchronousTestCase
 from txws.deflate import DEFAULT_STEP, Compressor, Decompressor, DeflateError
 from txws.frames import CloseCode
 

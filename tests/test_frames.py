@@ -19,8 +19,8 @@ from typing import Optional, TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws._mask import mask
 from txws.frames import (
     CloseCode,

@@ -11,10 +11,11 @@ from typing import Any, Optional
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import requireSpeedups
 from tests.test_frames import VECTORS, FramesTestCase, _frames
+from tests.typedtrial import SynchronousTestCase
+from txws import _mask
 from txws import frames as framesModule
 from txws._mask import SPEEDUPS
 from txws.frames import (
@@ -273,3 +274,26 @@ class EncodeFrameAgreementTests(FramesTestCase):
         self.assertRaises(ValueError, self.encode, 0x82, b"", b"abc")
         self.assertRaises(TypeError, self.encode, 0x82, "text", None)
         self.assertRaises(TypeError, self.encode, 0x82, b"")
+
+
+class StubTests(SynchronousTestCase):
+    """
+    C{txws/_speedups.pyi} declares exactly what the built extension offers
+    (mypy checks the package's uses against the stub; this checks the stub
+    against the extension).
+    """
+
+    def test_stubMatchesExtension(self) -> None:
+        """
+        The stub's functions and classes are the extension's public names.
+        """
+        import ast
+        from pathlib import Path
+
+        speedups = requireSpeedups(self)
+        stub = ast.parse((Path(_mask.__file__).parent / "_speedups.pyi").read_text())
+        declared = {
+            node.name for node in stub.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        }
+        offered = {name for name in dir(speedups) if not name.startswith("_")}
+        self.assertEqual(declared, offered)

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from twisted.trial.unittest import SynchronousTestCase
+from tests.typedtrial import SynchronousTestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = ("frames", "handshake", "response", "hmac", "tokens", "hmacsite")

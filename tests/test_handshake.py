@@ -12,8 +12,8 @@ from typing import Optional, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.handshake import (
     WEBSOCKET_GUID,
     ConnectionRequest,
@@ -186,6 +186,27 @@ class ParseRequestHeadTests(TestCase):
     Reading the client's opening handshake as an HTTP/1.1 request head
     (RFC 6455 section 4.2.1; message syntax from RFC 9112 sections 2-5).
     """
+
+    def test_controlCharacterInHeaderLine(self) -> None:
+        """
+        A control character in a header value is refused with 400.
+        """
+        data = _request(extra=[("X-Thing", "a\x01b")])
+        with self.assertRaises(HandshakeError) as caught:
+            parseRequestHead(data)
+        self.assertEqual(
+            (caught.exception.status, caught.exception.reason),
+            (400, "control character in a header value"),
+        )
+
+    def test_requestRepr(self) -> None:
+        """
+        A validated request describes itself by path and peer.
+        """
+        parsed = parseRequestHead(_request())
+        assert parsed is not None
+        request = validateUpgradeRequest(parsed[0], "tcp:10.0.0.1:5000")
+        self.assertEqual(repr(request), "<ConnectionRequest '/chat' from tcp:10.0.0.1:5000>")
 
     def test_complete(self) -> None:
         """

@@ -14,7 +14,6 @@ from treq.testing import RequestTraversalAgent
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.client import URI
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IAgent, IBodyProducer, IResponse
@@ -22,6 +21,7 @@ from twisted.web.resource import IResource
 from zope.interface import implementer
 
 from tests.hmac_support.resources import SECRET, VECTOR_BODY, VECTOR_TIMESTAMP, RecordingResource
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth import (
     HMACAgent,
     HMACGuard,
@@ -336,6 +336,7 @@ class RoundTripTests(SynchronousTestCase):
         agent = self.agent(keys={"k1": b"wrong"})
         failure = self.failureResultOf(postJSON(agent, "http://guard.example/x", {}),
                                        UnexpectedStatus)
+        assert isinstance(failure.value, UnexpectedStatus)
         self.assertEqual(failure.value.result.code, 401)
         self.assertEqual(failure.value.result.json()["code"], "bad_signature")
         self.assertEqual(str(failure.value), "HTTP 401 Unauthorized (bad_signature)")

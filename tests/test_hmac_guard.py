@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from treq.testing import StubTreq
 from twisted.internet.address import IPv4Address
@@ -19,9 +19,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import Request
+from twisted.web.server import Request, Site
 
 from tests.hmac_support.resources import (
     SECRET,
@@ -30,6 +29,7 @@ from tests.hmac_support.resources import (
     VECTOR_TIMESTAMP,
     RecordingResource,
 )
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth import (
     CappedRequest,
     HMACGuard,
@@ -674,7 +674,7 @@ class CappedSiteTests(SynchronousTestCase):
         resource = RecordingResource()
         site = HMACSite(resource, maxBodySize=maxBodySize, reactor=MemoryReactorClock())
         peer = IPv4Address("TCP", "10.0.0.7", 4321)
-        channel = site.buildProtocol(peer)
+        channel = cast(Site, site).buildProtocol(peer)  # (Site's, unannotated)
         transport = StringTransport(peerAddress=peer)
         channel.makeConnection(transport)
         self.addCleanup(channel.connectionLost, Failure(ConnectionDone()))

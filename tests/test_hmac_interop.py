@@ -26,12 +26,12 @@ from twisted.internet.protocol import ProcessProtocol, Protocol
 from twisted.internet.threads import deferToThread
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.iweb import IAgent
 
 from tests.hmac_support.article_sender import InferenceClient, sendRaw
 from tests.hmac_support.resources import RecordingResource
+from tests.typedtrial import TestCase
 from txws.hmacauth import (
     HMACAgent,
     HMACGuard,

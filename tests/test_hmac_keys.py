@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from twisted.trial.unittest import SynchronousTestCase
-
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
 
 SECRET = "s3cr3t-do-not-print"

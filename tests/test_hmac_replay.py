@@ -5,8 +5,8 @@ Tests for L{txws.hmacauth.replay}: the bounded in-memory replay store.
 from __future__ import annotations
 
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth.replay import (
     KeyedReplayStore,
     MemoryReplayStore,
@@ -83,6 +83,7 @@ class MemoryReplayStoreTests(SynchronousTestCase):
         self.clock.advance(20)
         self.remember("c")
         failure = self.failureResultOf(self.store.remember(["d"], 120), ReplayStoreFull)
+        assert isinstance(failure.value, ReplayStoreFull)
         self.assertEqual(failure.value.retryAfter, 100)
         self.assertFalse(self.remember("a"))
         self.clock.advance(100)
@@ -95,6 +96,7 @@ class MemoryReplayStoreTests(SynchronousTestCase):
         """
         self.remember("a", "b", "c", lifetime=0.5)
         failure = self.failureResultOf(self.store.remember(["d"], 1), ReplayStoreFull)
+        assert isinstance(failure.value, ReplayStoreFull)
         self.assertEqual(failure.value.retryAfter, 1.0)
 
     def test_boundedUnderLoad(self) -> None:
@@ -148,8 +150,10 @@ class PerKeyShareTests(SynchronousTestCase):
         self.assertTrue(self.rememberFor("noisy", "b"))
         failure = self.failureResultOf(
             self.store.rememberFor("noisy", ["c"], 120), ReplayQuotaExceeded)
-        self.assertIsInstance(failure.value, ReplayStoreFull)
-        self.assertEqual((failure.value.keyId, failure.value.retryAfter), ("noisy", 110))
+        error = failure.value
+        assert isinstance(error, ReplayQuotaExceeded)
+        self.assertIsInstance(error, ReplayStoreFull)
+        self.assertEqual((error.keyId, error.retryAfter), ("noisy", 110))
         self.assertTrue(self.rememberFor("quiet", "c"))
         self.assertEqual((self.store.held("noisy"), self.store.held("quiet")), (2, 1))
         self.clock.advance(110)

@@ -10,7 +10,6 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.hmac_support.resources import (
     EMPTY_BODY_SIGNATURE,
@@ -19,6 +18,7 @@ from tests.hmac_support.resources import (
     VECTOR_SIGNATURE,
     VECTOR_TIMESTAMP,
 )
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth.schemes import (
     FailureCode,
     Scheme,

@@ -22,11 +22,11 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from tests.hmac_support.resources import RecordingResource
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth import HMACSite
 from txws.hmacauth.guard import (
     DEFAULT_MAX_HEAD_SIZE,
@@ -51,7 +51,7 @@ class Connection:
         self.clock = MemoryReactorClock()
         self.resource = resource if resource is not None else RecordingResource()
         self.site = HMACSite(self.resource, reactor=self.clock, **siteOptions)
-        self.channel: Any = self.site.buildProtocol(PEER)
+        self.channel: Any = self.site.buildProtocol(PEER)  # type: ignore[no-untyped-call]
         self.transport = StringTransport(peerAddress=PEER)
         self.channel.makeConnection(self.transport)
 
@@ -197,7 +197,7 @@ class RequestTimeoutTests(SynchronousTestCase):
                 pending.append(request)
                 return NOT_DONE_YET
 
-        connection = Connection(self, resource=Slow())
+        connection = Connection(self, resource=Slow())  # type: ignore[no-untyped-call]
         connection.send(requestHead(headers=[b"Content-Length: 0"]) + b"POST /y HTTP/1.1\r\n")
         connection.clock.advance(30)
         self.assertEqual(connection.answers(), b"")
@@ -275,7 +275,7 @@ class RequestTimeoutTests(SynchronousTestCase):
         root = Resource()
         root.putChild(b"ws", WebSocketResource(factory))
         site = HMACSite(root, reactor=clock)
-        channel: Any = site.buildProtocol(PEER)
+        channel: Any = site.buildProtocol(PEER)  # type: ignore[no-untyped-call]
         transport = StringTransport(peerAddress=PEER)
         channel.makeConnection(transport)
         channel.dataReceived(

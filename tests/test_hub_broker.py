@@ -11,9 +11,9 @@ from typing import Any, Optional
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.broker_contract import Advance, BrokerContractTests, runAtOnce
+from tests.typedtrial import SynchronousTestCase
 from txws.hub.broker import Broker, MemoryBroker, Publication
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.testing import MemoryReactorClock
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.tlssupport import TestAuthority
+from tests.typedtrial import SynchronousTestCase
 from txws.hub.brokerurl import (
     MemorySettings,
     RedisSettings,

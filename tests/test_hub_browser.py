@@ -16,11 +16,11 @@ from typing import Any
 import requests
 from twisted.internet import reactor as _reactor
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 
 from tests.hubsupport import HubProcess, publishCLI, seedHeaders
 from tests.peers.chromium import BrowserPage, Chromium, chromiumMissing
+from tests.typedtrial import TestCase
 from txws.hmacauth import HMACSite, KeyRing
 from txws.hub.service import Hub
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import string
 
-from twisted.trial.unittest import SynchronousTestCase
-
+from tests.typedtrial import SynchronousTestCase
 from txws.hub.channels import (
     MAX_CHANNEL_LENGTH,
     PRIVATE_PREFIX,

@@ -18,7 +18,6 @@ from treq.testing import RequestTraversalAgent
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IBodyProducer, IResponse
 from twisted.web.resource import IResource
@@ -26,6 +25,7 @@ from zope.interface import implementer
 
 from tests.hmac_support.resources import RecordingResource
 from tests.support import freePort
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth import HMACGuard, KeyRing, canonicalJSON, verifySeed, verifyV2
 from txws.hub.__main__ import (
     DEFAULT_TTL,

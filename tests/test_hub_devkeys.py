@@ -12,8 +12,7 @@ import subprocess
 import sys
 from typing import Any
 
-from twisted.trial.unittest import SynchronousTestCase
-
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
 from txws.hub.devkeys import DEV_KEY_FILE, DEV_KEY_ID, ensureDevKeyFile
 

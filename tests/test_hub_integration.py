@@ -28,7 +28,6 @@ from OpenSSL.SSL import Error as SSLError
 from service_identity import VerificationError
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import SkipTest, TestCase
 from websockets.asyncio.client import connect as websocketsConnect
 
 from tests.hubsupport import (
@@ -49,6 +48,7 @@ from tests.hubsupport import (
     writeKeyFile,
 )
 from tests.tlssupport import TestAuthority
+from tests.typedtrial import SkipTest, TestCase
 from txws.client import connect
 
 #: The hub's key ring in these tests, and a key it does not hold.

@@ -16,7 +16,6 @@ from urllib.parse import urljoin
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
@@ -28,6 +27,7 @@ from tests.test_hub_subscriber import (
     SwitchableBroker,
     messages,
 )
+from tests.typedtrial import SynchronousTestCase
 from txws._version import __version__
 from txws.hmacauth import HMACSite, signSeed, signV2
 from txws.hub.broker import MemoryBroker

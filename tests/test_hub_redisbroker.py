@@ -19,7 +19,6 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import deferLater
 from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
-from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, FileBodyProducer, readBody
 from twisted.web.iweb import IAgent
 from zope.interface import implementer
@@ -28,6 +27,7 @@ from tests.broker_contract import Advance, BrokerContractTests
 from tests.hubsupport import TxwsSubscriber
 from tests.redissupport import startRedis
 from tests.tlssupport import TestAuthority
+from tests.typedtrial import TestCase
 from txws.hmacauth import HMACAgent, KeyRing
 from txws.hmacauth.client import UnexpectedStatus, postBody
 from txws.hub.broker import Broker, BrokerUnavailable, History, Publication

@@ -15,7 +15,6 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from tests.support import closeFrame, connectServer, framesIn, upgradeRequest
@@ -34,6 +33,7 @@ from tests.test_hub_subscriber import (
     ring,
     token,
 )
+from tests.typedtrial import SynchronousTestCase
 from txws.frames import parseClosePayload
 from txws.hmacauth import HMACSite, KeyRing, signSeed
 from txws.hub.broker import BrokerUnavailable, History, MemoryBroker, Publication
@@ -455,7 +455,7 @@ class EmbeddingTests(SynchronousTestCase):
         """
         Open a WebSocket subscriber through the site.
         """
-        http = self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40001))
+        http = self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40001))  # type: ignore[no-untyped-call]
         transport = StringTransport(
             hostAddress=IPv4Address("TCP", "127.0.0.1", 8080),
             peerAddress=IPv4Address("TCP", "127.0.0.1", 40001),

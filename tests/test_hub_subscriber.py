@@ -19,10 +19,10 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import clientFrame, closeFrame, connectServer, framesIn, upgradeRequest
 from tests.test_backlog import PausingTransport, drainAll
+from tests.typedtrial import SynchronousTestCase
 from txws.frames import parseClosePayload, serializeFrame
 from txws.hmacauth import KeyRing
 from txws.hub.broker import Broker, BrokerUnavailable, History, MemoryBroker, Publication

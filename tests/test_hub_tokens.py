@@ -11,8 +11,8 @@ import hmac
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth.keys import KeyRing
 from txws.hub.tokens import (
     MAX_TOKEN_LENGTH,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.trial.unittest import TestCase
 
 from tests.peers.autobahn_peers import AutobahnRecorder, AutobahnRecorderFactory
 from tests.peers.harness import (
@@ -20,6 +19,7 @@ from tests.peers.harness import (
     reactor,
 )
 from tests.peers.payloads import ECHO_SIZES, SPLIT_TEXT, makePayload
+from tests.typedtrial import TestCase
 
 
 class AutobahnClientTests(TestCase):
@@ -62,7 +62,7 @@ class AutobahnClientTests(TestCase):
         for size in ECHO_SIZES:
             for isBinary in (False, True):
                 payload = makePayload(size, isBinary)
-                protocol.sendMessage(payload, isBinary)
+                protocol.sendMessage(payload, isBinary)  # type: ignore[no-untyped-call]
                 echoed = await bounded(self.client.messages.get())
                 self.assertEqual(echoed, (payload, isBinary))
         self.assertEqual(
@@ -77,7 +77,7 @@ class AutobahnClientTests(TestCase):
         """
         protocol = await self.open()
         payload = SPLIT_TEXT.encode("utf-8")
-        protocol.sendMessage(payload, False, fragmentSize=3)
+        protocol.sendMessage(payload, False, fragmentSize=3)  # type: ignore[no-untyped-call]
         self.assertEqual(await bounded(self.client.messages.get()), (payload, False))
         self.assertEqual(self.server.messages, [(payload, False)])
 

@@ -11,7 +11,6 @@ from typing import Any
 from OpenSSL.SSL import Error as TLSError
 from service_identity import VerificationError
 from twisted.internet.ssl import optionsForClientTLS
-from twisted.trial.unittest import TestCase
 
 from tests.peers.harness import (
     RecordingClientFactory,
@@ -26,6 +25,7 @@ from tests.peers.harness import (
 )
 from tests.peers.payloads import ECHO_REPORT, ECHO_SIZES, makePayload
 from tests.tlssupport import TestAuthority
+from tests.typedtrial import TestCase
 from txws.client import connect, connectWS
 from txws.options import WebSocketOptions
 

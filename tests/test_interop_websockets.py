@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 from twisted.internet.error import ConnectionRefusedError
-from twisted.trial.unittest import TestCase
 
 from tests.peers.harness import (
     RecordingClientFactory,
@@ -25,6 +24,7 @@ from tests.peers.harness import (
     startPeer,
 )
 from tests.peers.payloads import ECHO_REPORT, ECHO_SIZES, SPLIT_TEXT, makePayload, splitFragments
+from tests.typedtrial import TestCase
 from txws.client import connect, connectWS
 from txws.handshake import ResponseError
 from txws.options import WebSocketOptions

@@ -15,9 +15,9 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
 
 from tests.tlssupport import PROCESS_TIMEOUT, startServer
+from tests.typedtrial import TestCase
 from txws.client import WebSocketClientProtocol, connect
 
 #: The echo application on a free loopback port.

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support import requireSpeedups
+from tests.typedtrial import SkipTest, SynchronousTestCase
 from txws import _mask
 from txws._mask import HAVE_SPEEDUPS, mask, maskPython, rotateKey
 

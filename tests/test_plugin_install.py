@@ -29,9 +29,8 @@ import time
 import zipfile
 from typing import Any, ClassVar, Optional
 
-from twisted.trial.unittest import SynchronousTestCase
-
 from tests.tlssupport import ROOT
+from tests.typedtrial import SynchronousTestCase
 
 #: Seconds any one step (a build, a server run) may take.
 STEP_TIMEOUT = 120.0

@@ -14,11 +14,12 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from tests.typedtrial import SynchronousTestCase
+from txws._states import Ours, Theirs, checkInvariants
 from txws.frames import parseClosePayload
-from txws.protocol import TRANSITIONS, Disconnected, State
+from txws.protocol import Disconnected, State, WebSocketProtocol
 
 from .support import (
     RecordingServer,
@@ -26,6 +27,7 @@ from .support import (
     closeFrame,
     connectServer,
     framesIn,
+    lostCleanly,
     openClient,
     openServer,
     serverFactory,
@@ -91,22 +93,6 @@ class StateTableTests(SynchronousTestCase):
     The connection states and their transitions (RFC 6455 sections 4 and 7).
     """
 
-    def test_table(self) -> None:
-        """
-        The table holds exactly the legal transitions.
-        """
-        S = State
-        self.assertEqual(
-            TRANSITIONS,
-            {
-                (S.CONNECTING, S.OPEN),
-                (S.CONNECTING, S.CLOSED),
-                (S.OPEN, S.CLOSING),
-                (S.OPEN, S.CLOSED),
-                (S.CLOSING, S.CLOSED),
-            },
-        )
-
     def test_illegalTransitionRaises(self) -> None:
         """
         A transition outside the table is a programming error.
@@ -127,6 +113,195 @@ class StateTableTests(SynchronousTestCase):
         self.assertIs(protocol.state, State.CLOSING)
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertIs(protocol.state, State.CLOSED)
+
+
+def states(protocol: WebSocketProtocol) -> tuple[State, Ours, Theirs]:
+    """
+    @return: the connection's state and its two side machines, after
+        checking the invariants between them.
+    """
+    checkInvariants(protocol.state, protocol._ours, protocol._theirs)
+    return protocol.state, protocol._ours, protocol._theirs
+
+
+class CloseStateTests(SynchronousTestCase):
+    """
+    Closing and failing (RFC 6455 sections 7.1.2-7.1.7), driven event by
+    event, with L{State} and the L{Ours} / L{Theirs} side machines checked
+    after each.
+    """
+
+    def test_weCloseFirst(self) -> None:
+        """
+        sendClose, then the peer's Close, then TCP lost: a clean close.
+        """
+        protocol, transport, _ = openServer()
+        self.assertEqual(states(protocol), (State.OPEN, Ours.ACTIVE, Theirs.READING))
+        protocol.sendClose(1000)
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.CLOSE_SENT, Theirs.READING))
+        self.assertFalse(transport.disconnecting)
+        protocol.dataReceived(closeFrame(1000))
+        self.assertEqual(
+            states(protocol), (State.CLOSING, Ours.CLOSE_SENT, Theirs.CLOSE_RECEIVED)
+        )
+        self.assertTrue(transport.disconnecting)
+        lostCleanly(protocol)
+        self.assertEqual(states(protocol), (State.CLOSED, Ours.CLOSE_SENT, Theirs.CLOSE_RECEIVED))
+        self.assertEqual(protocol.closes(), [(True, 1000, "")])
+
+    def test_theyCloseFirst(self) -> None:
+        """
+        The peer's Close is answered at once: both sides are done in one
+        step, and TCP lost afterwards is a clean close.
+        """
+        protocol, _transport, _ = openServer()
+        protocol.dataReceived(closeFrame(4000, b"bye"))
+        self.assertEqual(
+            states(protocol), (State.CLOSING, Ours.CLOSE_SENT, Theirs.CLOSE_RECEIVED)
+        )
+        self.assertEqual(protocol.localCloseCode, 4000)
+        lostCleanly(protocol)
+        self.assertEqual(protocol.closes(), [(True, 4000, "bye")])
+
+    def test_sendCloseTwice(self) -> None:
+        """
+        A second sendClose changes nothing and sends nothing.
+        """
+        protocol, transport, _ = openServer()
+        protocol.sendClose(1000)
+        sent = transport.value()
+        protocol.sendClose(1001)
+        self.assertEqual(transport.value(), sent)
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.CLOSE_SENT, Theirs.READING))
+
+    def test_failWhileOpen(self) -> None:
+        """
+        A violation that leaves the input parseable fails the connection and
+        keeps reading control frames: the peer's Close still ends the
+        handshake, which is not clean.
+        """
+        protocol, transport, _ = openServer()
+        protocol.dataReceived(clientFrame(0x1, b"\xff"))
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.READING))
+        self.assertEqual(closeCodeOf(framesIn(transport.value())), 1007)
+        # (Plain ints for applications, though the error carried a CloseCode.)
+        self.assertIs(type(protocol.localCloseCode), int)
+        protocol.dataReceived(clientFrame(0x9, b"ignored") + closeFrame(1000))
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.CLOSE_RECEIVED))
+        self.assertEqual([f[1] for f in framesIn(transport.value())], [0x8])
+        lostCleanly(protocol)
+        [(wasClean, code, reason)] = protocol.closes()
+        self.assertEqual((wasClean, code), (False, 1006))
+        self.assertIs(type(code), int)
+        self.assertIn("close code 1007", reason)
+
+    def test_failWhileClosing(self) -> None:
+        """
+        A violation after our Close fails the connection without a second
+        Close frame.
+        """
+        protocol, transport, _ = openServer()
+        protocol.sendClose(1000)
+        transport.clear()
+        protocol.dataReceived(clientFrame(0x1, b"\xff"))
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.READING))
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(protocol.localCloseCode, 1000)
+
+    def test_brokenInput(self) -> None:
+        """
+        Framing that cannot be parsed further stops reading and shuts our
+        side of TCP at once.
+        """
+        protocol, transport, _ = openServer()
+        protocol.dataReceived(serverFrame(0x1, b"unmasked"))
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.STOPPED))
+        self.assertTrue(transport.disconnecting)
+        protocol.dataReceived(closeFrame(1000))
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.STOPPED))
+
+    def test_invalidCloseFrame(self) -> None:
+        """
+        An invalid Close frame stops reading: it is not their Close.
+        """
+        protocol, transport, _ = openServer()
+        protocol.dataReceived(closeFrame(1005))
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.STOPPED))
+        self.assertEqual(closeCodeOf(framesIn(transport.value())), 1002)
+
+    def test_applicationFailsAfterExchange(self) -> None:
+        """
+        An application error after both Close frames makes the close
+        unclean.
+        """
+        protocol, _transport, _ = openServer()
+        protocol.sendClose(1000)
+        protocol.dataReceived(closeFrame(1000))
+        protocol._applicationFailed(Failure(RuntimeError("late")), "onMessage")
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.CLOSE_RECEIVED))
+        lostCleanly(protocol)
+        self.assertEqual(protocol.closes()[0][:2], (False, 1006))
+        self.flushLoggedErrors(RuntimeError)
+
+    def test_lostWhileOpen(self) -> None:
+        """
+        TCP lost without a Close is unclean, the side machines untouched.
+        """
+        protocol, _, _ = openServer()
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(states(protocol), (State.CLOSED, Ours.ACTIVE, Theirs.READING))
+        self.assertEqual(protocol.closes()[0][:2], (False, 1006))
+
+    def test_refusedHandshake(self) -> None:
+        """
+        A refused opening handshake stops reading before the connection
+        ends.
+        """
+        protocol, transport = connectServer(serverFactory())
+        protocol.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+        self.assertEqual(states(protocol), (State.CONNECTING, Ours.ACTIVE, Theirs.STOPPED))
+        self.assertTrue(transport.disconnecting)
+
+    def test_closeTimeouts(self) -> None:
+        """
+        Without their Close, the close timeout aborts TCP and the close is
+        unclean; after both Close frames it only aborts TCP (the exchange
+        was complete, so the close stays clean).
+        """
+        for theirs, close in [
+            (False, (False, 1006, "closing handshake timed out")),
+            (True, (True, 1000, "")),
+        ]:
+            protocol, transport, clock = openServer(closeHandshakeTimeout=5)
+            protocol.sendClose(1000)
+            if theirs:
+                protocol.dataReceived(closeFrame(1000))
+            clock.advance(6)
+            self.assertTrue(transport.disconnecting)
+            protocol.connectionLost(Failure(ConnectionLost()))
+            self.assertEqual(protocol.closes(), [close])
+
+    def test_illegalChanges(self) -> None:
+        """
+        Changes outside the side machines' tables are programming errors.
+        """
+        protocol, _, _ = openServer()
+        self.assertRaises(AssertionError, protocol._change, ours=Ours.ACTIVE)
+        self.assertRaises(AssertionError, protocol._change, theirs=Theirs.READING)
+        protocol.sendClose(1000)
+        self.assertRaises(AssertionError, protocol._change, ours=Ours.CLOSE_SENT)
+
+    def test_invariants(self) -> None:
+        """
+        L{checkInvariants} refuses the combinations that must not occur.
+        """
+        for state, ours, theirs in [
+            (State.CLOSING, Ours.ACTIVE, Theirs.READING),
+            (State.OPEN, Ours.CLOSE_SENT, Theirs.READING),
+            (State.OPEN, Ours.ACTIVE, Theirs.CLOSE_RECEIVED),
+        ]:
+            self.assertRaises(AssertionError, checkInvariants, state, ours, theirs)
+        checkInvariants(State.CLOSED, Ours.ACTIVE, Theirs.CLOSE_RECEIVED)
 
 
 class BaseFramingTests(SplitTestsMixin, SynchronousTestCase):
@@ -595,7 +770,10 @@ class LimitTests(SynchronousTestCase):
         protocol.dataReceived(clientFrame(0x2, b"x" * 600, fin=False))
         protocol.dataReceived(clientFrame(0x0, b"y" * 600)[:8])
         self.assertEqual(closeCodeOf(framesIn(transport.value())), 1009)
-        self.assertIsNone(protocol._msgChunks)
+        self.assertFalse(protocol._reassembler.inMessage)
+        partial = protocol._partial
+        assert partial is not None
+        self.assertIsNone(partial.assembler)
 
     def test_unlimited(self) -> None:
         """
@@ -865,7 +1043,7 @@ class FlowControlTests(SynchronousTestCase):
 
         factory = serverFactory(writeBufferSize=300_000)
         protocol: Any = factory.buildProtocol(None)
-        transport = Wrapper()
+        transport = Wrapper()  # type: ignore[no-untyped-call]
         protocol.makeConnection(transport)
         protocol.dataReceived(upgradeRequest())
         self.assertEqual((transport.bufferSize, transport.transport.bufferSize), (300_000, 300_000))
@@ -970,6 +1148,159 @@ class SendingTests(SynchronousTestCase):
         protocol, transport, _ = openClient()
         protocol.sendMessage(b"Hello")
         self.assertEqual(transport.value(), b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58")
+
+
+class UntestedPathsTests(SynchronousTestCase):
+    """
+    Paths no other test takes: unsolicited pongs, the internal-error close,
+    bytes-like payloads, local misuse (RFC 6455 sections 5.5.3 and 7.1.7).
+    """
+
+    def test_sendPong(self) -> None:
+        """
+        C{sendPong} writes an unsolicited pong; over 125 bytes is refused, and
+        so is a connection that is not open.
+        """
+        protocol, transport, _ = openServer()
+        protocol.sendPong(b"beat")
+        protocol.sendPong()
+        self.assertEqual(framesIn(transport.value()), [(True, 0xA, b"beat"), (True, 0xA, b"")])
+        self.assertRaises(ValueError, protocol.sendPong, b"x" * 126)
+        protocol.sendClose(1000)
+        self.assertRaises(Disconnected, protocol.sendPong, b"late")
+
+    def test_internalErrorCloses1011(self) -> None:
+        """
+        An exception inside the connection's own code escapes no further than
+        C{dataReceived}: it is logged, reading stops, and the connection
+        closes with 1011 without details.
+        """
+        protocol, transport, _ = openServer()
+
+        def broken(opcode: int, payload: bytes) -> None:
+            raise ZeroDivisionError("a bug")
+
+        protocol._handleControl = broken  # type: ignore[method-assign]
+        protocol.dataReceived(clientFrame(0x9, b"ping"))
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        frames = framesIn(transport.value())
+        self.assertEqual(frames, [(True, 0x8, (1011).to_bytes(2, "big") + b"internal error")])
+        self.assertEqual(states(protocol), (State.CLOSING, Ours.FAILED, Theirs.STOPPED))
+        self.assertTrue(transport.disconnecting)
+        protocol.dataReceived(clientFrame(0x1, b"ignored"))
+        self.assertEqual(protocol.messages(), [])
+
+    def test_internalErrorDuringHandshake(self) -> None:
+        """
+        An internal error while connecting stops reading, sends nothing.
+        """
+        protocol, transport = connectServer(serverFactory())
+
+        def broken(data: bytes) -> None:
+            raise ZeroDivisionError("a bug")
+
+        protocol._handshakeData = broken  # type: ignore[method-assign]
+        protocol.dataReceived(upgradeRequest())
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(states(protocol), (State.CONNECTING, Ours.FAILED, Theirs.STOPPED))
+        self.assertEqual(transport.value(), b"")
+
+    def test_bytesLikePayloads(self) -> None:
+        """
+        C{bytearray} and C{memoryview} payloads are sent as their bytes, by
+        every sending method; invalid text is refused in any of them.
+        """
+        protocol, transport, _ = openServer()
+        protocol.sendMessage(bytearray(b"array"), isBinary=True)  # type: ignore[arg-type]
+        protocol.sendMessage(memoryview(b"view"))  # type: ignore[arg-type]
+        protocol.sendMessage(memoryview(b"fragments"), fragmentSize=4)  # type: ignore[arg-type]
+        protocol.sendPing(bytearray(b"p"))  # type: ignore[arg-type]
+        protocol.beginMessage()
+        protocol.sendMessageFrame(memoryview(b"st"))  # type: ignore[arg-type]
+        protocol.sendMessageFrame(bytearray(b"ream"))  # type: ignore[arg-type]
+        protocol.endMessage()
+        self.assertEqual(
+            framesIn(transport.value()),
+            [
+                (True, 0x2, b"array"),
+                (True, 0x1, b"view"),
+                (False, 0x1, b"frag"),
+                (False, 0x0, b"ment"),
+                (True, 0x0, b"s"),
+                (True, 0x9, b"p"),
+                (False, 0x1, b"st"),
+                (False, 0x0, b"ream"),
+                (True, 0x0, b""),
+            ],
+        )
+        self.assertRaises(ValueError, protocol.sendMessage, bytearray(b"\xff"))
+        self.assertRaises(ValueError, protocol.sendMessage, memoryview(b"\xc0\xaf"))
+
+    def test_misuse(self) -> None:
+        """
+        Local misuse raises at once and sends nothing.
+        """
+        protocol, transport, _ = openServer()
+        self.assertRaises(ValueError, protocol.sendMessageFrame, b"x")
+        self.assertRaises(ValueError, protocol.endMessage)
+        self.assertRaises(TypeError, protocol.sendMessage, 5)
+        protocol.beginMessage()
+        self.assertRaises(ValueError, protocol.beginMessage)
+        self.assertRaises(ValueError, protocol.sendMessage, b"other")
+        prepared = protocol.factory.prepareMessage(b"p")
+        self.assertRaises(ValueError, protocol.sendPreparedMessage, prepared)
+        self.assertRaises(ValueError, protocol.sendMessageFrame, b"\xff")
+        self.assertEqual(transport.value(), b"")
+        truncated, _, _ = openServer()
+        truncated.beginMessage()
+        truncated.sendMessageFrame(b"\xe2\x82")
+        self.assertRaises(ValueError, truncated.endMessage)
+        self.assertRaises(ValueError, protocol.sendClose, 1005)
+        self.assertRaises(ValueError, protocol.sendClose, None, "reason without a code")
+
+    def test_notOpen(self) -> None:
+        """
+        Before the handshake, sending raises L{Disconnected}; sendClose while
+        connecting drops the connection.
+        """
+        protocol, transport = connectServer(serverFactory())
+        for send in (
+            lambda: protocol.sendMessage(b"x"),
+            lambda: protocol.sendPing(),
+            lambda: protocol.beginMessage(),
+        ):
+            self.assertRaises(Disconnected, send)
+        protocol.sendClose(1000)
+        self.assertTrue(transport.disconnecting)
+
+    def test_stopProducing(self) -> None:
+        """
+        C{stopProducing} closes an open connection with 1001, and drops one
+        still in its handshake.
+        """
+        protocol, transport, _ = openServer()
+        protocol.stopProducing()
+        self.assertEqual(closeCodeOf(framesIn(transport.value())), 1001)
+        connecting, connectingTransport = connectServer(serverFactory())
+        connecting.stopProducing()
+        self.assertTrue(connectingTransport.disconnecting)
+
+    def test_noImportCycle(self) -> None:
+        """
+        The protocol module imports neither the factory nor the server
+        module: it sees its factory as a L{txws._hosting.ConnectionHost}.
+        """
+        import ast
+        import inspect
+
+        import txws.protocol
+
+        tree = ast.parse(inspect.getsource(txws.protocol))
+        imported = {
+            node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        self.assertNotIn("txws.factory", imported)
+        self.assertNotIn("txws.server", imported)
 
 
 class ClientFramingTests(SynchronousTestCase):

@@ -10,12 +10,12 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.trial.unittest import TestCase
 
 from tests.hmac_support.resources import VECTOR_BODY
 from tests.redissupport import startRedis
 from tests.test_hmac_guard import Answer, GuardHarness, seedHeaders, v2Headers
 from tests.test_hub_redisbroker import inlineCallbacksTest, sleep, waitFor
+from tests.typedtrial import TestCase
 from txws.hmacauth.replay import ReplayStore, ReplayStoreUnavailable
 from txws.hub.redisreplay import RedisReplayStore
 

@@ -12,7 +12,6 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ClientCreator, Protocol, connectionDone
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, readBody
 from twisted.web.iweb import IResponse
 from twisted.web.resource import Resource
@@ -29,6 +28,7 @@ from tests.peers.harness import (
 )
 from tests.peers.payloads import ECHO_REPORT, ECHO_SIZES
 from tests.tlssupport import TestAuthority
+from tests.typedtrial import TestCase
 from txws.apps.echo import echoFactory
 from txws.client import connect
 from txws.options import WebSocketOptions

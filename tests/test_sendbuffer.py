@@ -6,10 +6,9 @@ read (C{maxBufferedAmount}, C{bufferedAmount}, C{sendBufferOverflowCode}).
 
 from __future__ import annotations
 
-from twisted.trial.unittest import SynchronousTestCase
-
 from tests.support import RecordingServer, framesIn, openClient, openServer
 from tests.test_backlog import BUFFER, PausingTransport, drainAll, openPausing
+from tests.typedtrial import SynchronousTestCase
 from txws.frames import PreparedMessage, parseClosePayload, serializeFrame
 from txws.protocol import Disconnected, State
 

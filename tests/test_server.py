@@ -14,11 +14,11 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import Data
 
+from tests.typedtrial import SynchronousTestCase
 from txws.handshake import ConnectionRequest
 from txws.protocol import State
 from txws.server import ConnectionDeny, WebSocketResource, WebSocketServerFactory

@@ -25,11 +25,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import capturedLogs
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from tests.tlssupport import ServerFiles, TestAuthority
+from tests.typedtrial import SynchronousTestCase
 from txws import _tls, _workers, tap
 from txws.hmacauth import KeyRing
 from txws.hub.brokerurl import MemorySettings, RedisSettings
@@ -97,7 +97,7 @@ class _Case(SynchronousTestCase):
     def parse(self, *argv: str) -> tap.Options:
         options = tap.Options()
         options.devKeyFile = os.path.join(self.directory, "txws-dev-keys.json")
-        options.parseOptions(list(argv))
+        options.parseOptions(list(argv))  # type: ignore[no-untyped-call]
         return options
 
     def refused(self, *argv: str) -> str:
@@ -966,7 +966,7 @@ class ServiceTests(SynchronousTestCase):
         clock = Clock()
         factory = _StubFactory(closeTimeout=5)
         service = tap.WebSocketClosingService(factory, clock)  # type: ignore[arg-type]
-        service.startService()
+        service.startService()  # type: ignore[no-untyped-call]
         d = service.stopService()
         self.assertEqual(factory.closeCodes, [1001])
         self.assertNoResult(d)
@@ -982,7 +982,7 @@ class ServiceTests(SynchronousTestCase):
         clock = Clock()
         factory = _StubFactory(closeTimeout=5)
         service = tap.WebSocketClosingService(factory, clock)  # type: ignore[arg-type]
-        service.startService()
+        service.startService()  # type: ignore[no-untyped-call]
         d = service.stopService()
         clock.advance(5 + tap.SHUTDOWN_MARGIN - 0.1)
         self.assertNoResult(d)
@@ -999,7 +999,7 @@ class ServiceTests(SynchronousTestCase):
         clock = Clock()
         factory = _StubFactory(closeTimeout=0)
         service = tap.WebSocketClosingService(factory, clock)  # type: ignore[arg-type]
-        service.startService()
+        service.startService()  # type: ignore[no-untyped-call]
         d = service.stopService()
         clock.advance(tap.SHUTDOWN_WITHOUT_CLOSE_TIMEOUT + tap.SHUTDOWN_MARGIN)
         self.successResultOf(d)
@@ -1011,7 +1011,7 @@ class ServiceTests(SynchronousTestCase):
         clock = Clock()
         factory = WebSocketServerFactory(reactor=clock)
         service = tap.WebSocketClosingService(factory, clock)
-        service.startService()
+        service.startService()  # type: ignore[no-untyped-call]
         self.successResultOf(service.stopService())
 
     def test_listenFailure(self) -> None:

@@ -6,8 +6,8 @@ handshake timeouts.
 from __future__ import annotations
 
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
 
+from tests.typedtrial import SynchronousTestCase
 from txws._timers import TimerWheel
 
 

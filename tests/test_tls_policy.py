@@ -22,11 +22,11 @@ import threading
 from typing import Any, Optional
 
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import TestCase
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.tlssupport import ServerFiles, ServerProcess, TestAuthority, startServer
+from tests.typedtrial import TestCase
 
 #: Seconds a client step may take.
 CLIENT_TIMEOUT = 10.0

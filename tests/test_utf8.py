@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Optional
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support import requireSpeedups
+from tests.typedtrial import SkipTest, SynchronousTestCase
 from txws import _mask, _utf8
 from txws._utf8 import (
     UTF8_ACCEPT,

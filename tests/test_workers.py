@@ -31,7 +31,6 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock, deferLater
 from twisted.logger import ILogObserver, capturedLogs, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from tests.hubsupport import (
     HubProcess,
@@ -43,6 +42,7 @@ from tests.hubsupport import (
 )
 from tests.redissupport import startRedis
 from tests.tlssupport import TestAuthority
+from tests.typedtrial import SkipTest, SynchronousTestCase, TestCase
 from txws import _workers
 
 reactor: Any = _reactor
@@ -120,7 +120,7 @@ class SupervisorTests(SynchronousTestCase):
         return [formatEvent(e) for e in self.events if e.get("log_namespace") == "txws.workers"]
 
     def start(self) -> None:
-        self.supervisor.privilegedStartService()
+        self.supervisor.privilegedStartService()  # type: ignore[no-untyped-call]
         self.supervisor.startService()
 
     def test_start(self) -> None:

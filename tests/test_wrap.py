@@ -32,10 +32,10 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.wire import Echo
 from twisted.python.failure import Failure
 from twisted.test.iosim import FakeTransport, IOPump, connectedServerAndClient
-from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from tests.typedtrial import SynchronousTestCase, TestCase
 from txws.client import WebSocketClientFactory, WebSocketClientProtocol
 from txws.options import WebSocketOptions
 from txws.protocol import State
@@ -91,11 +91,11 @@ class Shouter(LineReceiver):
     def lineReceived(self, line: bytes) -> None:
         self.lines.append(line)
         if line == b"quit":
-            self.sendLine(b"BYE")
+            self.sendLine(b"BYE")  # type: ignore[no-untyped-call]
             assert self.transport is not None
             self.transport.loseConnection()
         else:
-            self.sendLine(line.upper())
+            self.sendLine(line.upper())  # type: ignore[no-untyped-call]
 
     def connectionLost(self, reason: Failure = _DONE) -> None:
         self.lost.append(reason)

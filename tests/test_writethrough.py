@@ -14,8 +14,8 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from tests.typedtrial import SynchronousTestCase, TestCase
 from txws._writethrough import canWriteThrough, writeThrough
 
 

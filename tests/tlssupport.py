@@ -30,7 +30,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from tests.typedtrial import SynchronousTestCase, TestCase
 
 __all__ = [
     "ROOT",

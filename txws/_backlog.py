@@ -25,21 +25,21 @@ from collections import deque
 from collections.abc import Callable
 from typing import Optional, Union
 
-from txws._mask import mask, rotateKey
+from txws.frames import encodeFramePiece, frameHeader
 
 __all__ = ["Backlog"]
 
 
 class _LargeFrame:
     """
-    The part of a large frame's payload not written yet.
+    A large frame, and how much of its payload is written.
     """
 
-    __slots__ = ("header", "key", "offset", "payload")
+    __slots__ = ("firstByte", "key", "offset", "payload")
 
-    def __init__(self, header: bytes, payload: bytes, key: Optional[bytes]) -> None:
-        self.header = header
-        self.payload = memoryview(payload)
+    def __init__(self, firstByte: int, payload: bytes, key: Optional[bytes]) -> None:
+        self.firstByte = firstByte
+        self.payload = payload
         self.key = key
         self.offset = 0
 
@@ -86,16 +86,17 @@ class Backlog:
             items.append(keep)
             self.size = len(keep.payload) - keep.offset
 
-    def addLargeFrame(self, header: bytes, payload: bytes, key: Optional[bytes]) -> None:
+    def addLargeFrame(self, firstByte: int, payload: bytes, key: Optional[bytes]) -> None:
         """
-        Queue a frame to be written in pieces.
+        Queue a frame to be written in pieces (each encoded by
+        L{txws.frames.encodeFramePiece}).
 
-        @param header: the frame's header (with the masking key, if any).
+        @param firstByte: the frame's first header byte (FIN, RSV, opcode).
         @param payload: the unmasked payload.
         @param key: the masking key (a client's frame), or C{None}.
         """
-        self._items.append(_LargeFrame(header, payload, key))
-        self.size += len(header) + len(payload)
+        self._items.append(_LargeFrame(firstByte, payload, key))
+        self.size += len(frameHeader(firstByte & 0x0F, len(payload), True, key)) + len(payload)
 
     def writeSome(self, write: Callable[[bytes], object], full: Callable[[], bool]) -> bool:
         """
@@ -116,11 +117,8 @@ class Backlog:
                 continue
             start = item.offset
             end = min(start + self._piece, len(item.payload))
-            piece = item.payload[start:end]
-            if item.key is not None:
-                piece = memoryview(mask(piece, rotateKey(item.key, start)))
             # One copy of the piece (with the header before the first).
-            data = b"".join((item.header, piece)) if start == 0 else bytes(piece)
+            data = encodeFramePiece(item.firstByte, item.payload, item.key, start, end)
             item.offset = end
             self.size -= len(data)
             if end == len(item.payload):

@@ -59,8 +59,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Callable, Mapping
-from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -70,12 +69,38 @@ __all__ = [
     "SPEEDUPS",
     "FrameAssembler",
     "FrameAssemblerPython",
+    "Speedups",
     "mask",
     "maskPython",
     "rotateKey",
 ]
 
 _KEY_LENGTH = 4
+
+
+class _Assembler(Protocol):
+    def feed(self, data: Buffer, /) -> int: ...
+    def view(self, start: int, stop: int, /) -> memoryview: ...
+    def take(self) -> bytes: ...
+
+
+class Speedups(Protocol):
+    """
+    The C extension L{txws._speedups} as this package uses it.  Its stub
+    (C{_speedups.pyi}) must satisfy this interface, which mypy checks where
+    L{_importSpeedups} returns the module; every use of L{SPEEDUPS} is then
+    typed by the stub.
+    """
+
+    def mask(self, data: Buffer, key: Buffer, /) -> bytes: ...
+    def utf8Validate(self, data: Buffer, state: int = 0, /) -> int: ...
+    def isValidUtf8(self, data: Buffer, /) -> bool: ...
+    def scanFrames(
+        self, data: Buffer, requireMask: bool, maxFramePayload: int, firstByteOk: Buffer, /
+    ) -> tuple[list[tuple[bool, int, bytes]], int]: ...
+    def encodeFrame(self, firstByte: int, payload: Buffer, key: Buffer | None, /) -> bytes: ...
+    @property
+    def FrameAssembler(self) -> Callable[[int, Buffer | None], _Assembler]: ...
 
 
 def maskPython(data: Buffer, key: Buffer, /) -> bytes:
@@ -114,7 +139,7 @@ def maskPython(data: Buffer, key: Buffer, /) -> bytes:
         return masked.to_bytes(size, "little")
 
 
-def _importSpeedups(environ: Mapping[str, str]) -> ModuleType | None:
+def _importSpeedups(environ: Mapping[str, str]) -> Speedups | None:
     """
     Import the C extension, unless the environment forbids it.
 
@@ -151,7 +176,7 @@ def _loadSpeedups(environ: Mapping[str, str]) -> Callable[[Buffer, Buffer], byte
     return speedupsMask
 
 
-SPEEDUPS: ModuleType | None = _importSpeedups(os.environ)
+SPEEDUPS: Speedups | None = _importSpeedups(os.environ)
 """
 The L{txws._speedups} extension module if it is in use, else L{None}.
 """

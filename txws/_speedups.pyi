@@ -1,6 +1,8 @@
 """
-Type stub for the optional C extension L{txws._speedups}; see L{txws._mask}
-and L{txws._utf8}.
+Type stub for the optional C extension L{txws._speedups}; see L{txws._mask},
+L{txws._utf8} and L{txws.frames}.  mypy checks it: L{txws._mask.SPEEDUPS} is
+typed as L{txws._mask.Speedups}, which this module must satisfy, so every
+function the package calls is declared here with its real signature.
 """
 
 from typing import final
@@ -35,6 +37,36 @@ def isValidUtf8(data: Buffer, /) -> bool:
     @param data: a complete text, a C-contiguous buffer.
     @return: whether it is valid UTF-8 (C{utf8Validate(data) == 0}).
     @raise TypeError: if C{data} is not a C-contiguous buffer.
+    """
+
+def scanFrames(
+    data: Buffer, requireMask: bool, maxFramePayload: int, firstByteOk: Buffer, /
+) -> tuple[list[tuple[bool, int, bytes]], int]:
+    """
+    Parse the complete, valid frames at the start of C{data} (RFC 6455
+    section 5.2); stop at anything else, which L{txws.frames.parseFrames}
+    then describes in Python.
+
+    @param data: received bytes, starting at a frame boundary.
+    @param requireMask: whether frames must be masked (a server).
+    @param maxFramePayload: the largest payload accepted, 0 for no limit.
+    @param firstByteOk: 256 bytes, nonzero for each acceptable first byte.
+    @return: C{(frames, offset)}: C{(fin, opcode, payload)} tuples with
+        unmasked payloads, and where parsing stopped.
+    @raise TypeError: for a non-buffer or the wrong number of arguments.
+    @raise ValueError: if C{firstByteOk} is not 256 bytes.
+    """
+
+def encodeFrame(firstByte: int, payload: Buffer, key: Buffer | None, /) -> bytes:
+    """
+    A whole frame with the minimal length encoding (RFC 6455 section 5.2).
+
+    @param firstByte: the first header byte (FIN, RSV bits, opcode).
+    @param payload: the unmasked payload.
+    @param key: a client's 4-byte masking key, or L{None} (copied as is).
+    @return: the frame.
+    @raise ValueError: if C{firstByte} is not in C{range(256)} or the key is
+        not 4 octets.
     """
 
 @final

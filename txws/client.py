@@ -113,7 +113,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
 
     def _handshakeFailed(self, failure: Failure) -> None:
         self._handshakeFailure = failure
-        self._inputDone = True
+        self._stopReading()
         self._uncleanReason = "opening handshake failed: " + failure.getErrorMessage()
         _log.info(
             "WebSocket handshake with {peer} failed: {why}",

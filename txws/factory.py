@@ -1,22 +1,23 @@
 """
 What server and client factories share: options, the injected reactor, the
-random source, and the set of live connections that L{closeAll} acts on.
+random source, and the registry of live connections (with their timer
+wheels) that L{WebSocketFactory.closeAll} acts on; to its connections a
+factory is a L{txws._hosting.ConnectionHost}.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Optional
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
 
-from txws._timers import TimerWheel
+from txws._hosting import ConnectionRegistry
 from txws._utf8 import isValidUtf8
-from txws.frames import PreparedMessage
+from txws.frames import CloseCode, PreparedMessage
 from txws.options import WebSocketOptions
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class WebSocketFactory(Factory):
     @ivar randomBytes: a callable returning C{n} cryptographically random
         bytes (masking keys, handshake keys, ping payloads); C{os.urandom}
         unless a test injects another.
+    @ivar registry: the live connections and their shared timers, for the
+        connections themselves (L{txws._hosting.ConnectionRegistry}).
     """
 
     reactor: IReactorTime
@@ -52,19 +55,7 @@ class WebSocketFactory(Factory):
         self.reactor = reactor
         self.options = options if options is not None else WebSocketOptions()
         self.randomBytes = os.urandom
-        self._connections: set[WebSocketProtocol] = set()
-        # One timer per factory for all keepalive and handshake deadlines
-        # (see txws._timers); the callbacks are the protocols' methods.
-        self._keepaliveWheel: TimerWheel[WebSocketProtocol] = TimerWheel(
-            reactor, methodcaller("_keepalivePing")
-        )
-        self._openWheel: TimerWheel[WebSocketProtocol] = TimerWheel(
-            reactor, methodcaller("_openTimedOut"), 1.0
-        )
-        self._closeWheel: TimerWheel[WebSocketProtocol] = TimerWheel(
-            reactor, methodcaller("_closeTimedOut"), 1.0
-        )
-        self._whenEmpty: list[Deferred[None]] = []
+        self.registry: ConnectionRegistry[WebSocketProtocol] = ConnectionRegistry(reactor)
 
     def setProtocolOptions(self, **options: Any) -> None:
         """
@@ -109,15 +100,15 @@ class WebSocketFactory(Factory):
         """
         The number of connections currently alive (any state).
         """
-        return len(self._connections)
+        return len(self.registry)
 
     def connections(self) -> list[WebSocketProtocol]:
         """
         @return: the connections currently alive, in no particular order.
         """
-        return list(self._connections)
+        return self.registry.connections()
 
-    def closeAll(self, code: int = 1001, reason: str = "") -> Deferred[None]:
+    def closeAll(self, code: int = int(CloseCode.GOING_AWAY), reason: str = "") -> Deferred[None]:
         """
         Close every connection: open ones with a Close frame carrying
         C{code}, those still in their opening handshake by dropping them.
@@ -126,28 +117,4 @@ class WebSocketFactory(Factory):
         @param reason: the close reason.
         @return: a Deferred that fires once every connection is gone.
         """
-        if not self._connections:
-            return succeed(None)
-        waiting: Deferred[None] = Deferred()
-        self._whenEmpty.append(waiting)
-        for connection in list(self._connections):
-            connection._shutDown(code, reason)
-        return waiting
-
-    def _connectionStarted(self, connection: WebSocketProtocol) -> None:
-        self._connections.add(connection)
-
-    def _connectionEnded(self, connection: WebSocketProtocol) -> None:
-        self._connections.discard(connection)
-        if self._connections:
-            return
-        # The wheels keep their reactor call while connections come and go;
-        # with none left, leave no timer behind.
-        self._keepaliveWheel.stopIfIdle()
-        self._openWheel.stopIfIdle()
-        self._closeWheel.stopIfIdle()
-        if self._whenEmpty:
-            waiting, self._whenEmpty = self._whenEmpty, []
-            for d in waiting:
-                d.callback(None)
-
+        return self.registry.closeAll(code, reason)

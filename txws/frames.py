@@ -21,7 +21,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Optional
 
-from txws._mask import SPEEDUPS, mask
+from txws._mask import SPEEDUPS, mask, rotateKey
 
 __all__ = [
     "CloseCode",
@@ -32,6 +32,7 @@ __all__ = [
     "PreparedMessage",
     "buildClosePayload",
     "encodeFrame",
+    "encodeFramePiece",
     "encodeFramePython",
     "frameHeader",
     "isControl",
@@ -189,16 +190,16 @@ _VIEW_THRESHOLD = 2048
 def _headerError(b0: int, b1: int, requireMask: bool, allowedRsv: int) -> FrameError:
     opcode = b0 & 0x0F
     if b0 & 0x70 & ~allowedRsv:
-        return FrameError(1002, "reserved bits set without an extension")
+        return FrameError(CloseCode.PROTOCOL_ERROR, "reserved bits set without an extension")
     if opcode not in _DATA_OPCODES and opcode not in _CONTROL_OPCODES:
-        return FrameError(1002, f"reserved opcode {opcode}")
+        return FrameError(CloseCode.PROTOCOL_ERROR, f"reserved opcode {opcode}")
     if opcode >= 0x8 and not b0 & 0x80:
-        return FrameError(1002, "fragmented control frame")
+        return FrameError(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
     if opcode >= 0x8 and b0 & 0x70:
-        return FrameError(1002, "reserved bits set on a control frame")
+        return FrameError(CloseCode.PROTOCOL_ERROR, "reserved bits set on a control frame")
     if requireMask:
-        return FrameError(1002, "client frame is not masked")
-    return FrameError(1002, "server frame is masked")
+        return FrameError(CloseCode.PROTOCOL_ERROR, "client frame is not masked")
+    return FrameError(CloseCode.PROTOCOL_ERROR, "server frame is masked")
 
 
 def parseFrames(
@@ -282,30 +283,40 @@ def _parseFrom(
         start = pos + 2
         if length > 125:
             if b0 & 0x08:
-                return frames, pos, None, FrameError(1002, "control frame payload over 125 bytes")
+                return frames, pos, None, FrameError(
+                    CloseCode.PROTOCOL_ERROR, "control frame payload over 125 bytes"
+                )
             if length == 126:
                 if end - start < 2:
                     break
                 length = _unpackLength16(data, start)[0]
                 start += 2
                 if length < 126:
-                    return frames, pos, None, FrameError(1002, "non-minimal 16-bit length")
+                    return frames, pos, None, FrameError(
+                        CloseCode.PROTOCOL_ERROR, "non-minimal 16-bit length"
+                    )
             else:
                 if end - start < 8:
                     break
                 length = _unpackLength64(data, start)[0]
                 start += 8
                 if length >> 63:
-                    return frames, pos, None, FrameError(1002, "64-bit length has its top bit set")
+                    return frames, pos, None, FrameError(
+                        CloseCode.PROTOCOL_ERROR, "64-bit length has its top bit set"
+                    )
                 if length < 0x10000:
-                    return frames, pos, None, FrameError(1002, "non-minimal 64-bit length")
+                    return frames, pos, None, FrameError(
+                        CloseCode.PROTOCOL_ERROR, "non-minimal 64-bit length"
+                    )
             if maxFramePayload and length > maxFramePayload:
                 return frames, pos, None, FrameError(
-                    1009, f"frame payload of {length} bytes exceeds the limit of {maxFramePayload}"
+                    CloseCode.MESSAGE_TOO_BIG,
+                f"frame payload of {length} bytes exceeds the limit of {maxFramePayload}",
                 )
         elif maxFramePayload and length > maxFramePayload:
             return frames, pos, None, FrameError(
-                1009, f"frame payload of {length} bytes exceeds the limit of {maxFramePayload}"
+                CloseCode.MESSAGE_TOO_BIG,
+                f"frame payload of {length} bytes exceeds the limit of {maxFramePayload}",
             )
         if maskBit:
             keyStart = start
@@ -364,17 +375,42 @@ def frameHeader(
     return header
 
 
-def encodeFramePython(firstByte: int, payload: bytes, maskKey: Optional[bytes]) -> bytes:
+def encodeFramePiece(
+    firstByte: int, payload: bytes, maskKey: Optional[bytes], start: int, stop: int
+) -> bytes:
     """
-    L{encodeFrame} in pure Python: the reference for the C version and
-    what runs without the extension.
+    The bytes of a frame that carry C{payload[start:stop]}: the header
+    first when C{start} is 0, the slice masked with the key rotated to its
+    offset (RFC 6455 section 5.3) when C{maskKey} is given.  The pieces of
+    a frame, concatenated in order, are L{encodeFrame}'s result; this is
+    the one frame encoder, which a frame too large to write at once is
+    written with piece by piece (L{txws._backlog}).
+
+    @param firstByte: the first header byte (FIN, RSV bits, opcode).
+    @param payload: the whole unmasked payload.
+    @param maskKey: the client's 4-byte masking key, or C{None}.
+    @param start: the offset of the piece in the payload.
+    @param stop: the offset just past it.
+    @return: the piece's bytes.
     """
+    piece = memoryview(payload)[start:stop]
+    if maskKey is not None and stop > start:
+        piece = memoryview(mask(piece, rotateKey(maskKey, start)))
+    if start:
+        return bytes(piece)
     header = frameHeader(
         firstByte & 0x0F, len(payload), bool(firstByte & 0x80), maskKey, firstByte & 0x70
     )
-    if maskKey is not None and payload:
-        return header + mask(payload, maskKey)
-    return header + payload
+    return b"".join((header, piece))
+
+
+def encodeFramePython(firstByte: int, payload: bytes, maskKey: Optional[bytes]) -> bytes:
+    """
+    L{encodeFrame} in pure Python (L{encodeFramePiece} of the whole
+    payload): the reference for the C version and what runs without the
+    extension.
+    """
+    return encodeFramePiece(firstByte, payload, maskKey, 0, len(payload))
 
 
 encodeFrame: Callable[[int, bytes, Optional[bytes]], bytes] = (
@@ -466,14 +502,14 @@ def parseClosePayload(payload: bytes) -> tuple[int, str]:
         for a reason that is not valid UTF-8.
     """
     if not payload:
-        return 1005, ""
+        return int(CloseCode.NO_STATUS_RECEIVED), ""
     if len(payload) == 1:
-        raise FrameError(1002, "close frame payload of one byte")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "close frame payload of one byte")
     code = int.from_bytes(payload[:2], "big")
     if not isValidReceivedCloseCode(code):
-        raise FrameError(1002, f"invalid close code {code}")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, f"invalid close code {code}")
     try:
         reason = payload[2:].decode("utf-8")
     except UnicodeDecodeError:
-        raise FrameError(1007, "close reason is not valid UTF-8") from None
+        raise FrameError(CloseCode.INVALID_PAYLOAD, "close reason is not valid UTF-8") from None
     return code, reason

@@ -3,13 +3,17 @@ The WebSocket connection after (and around) the opening handshake.
 
 Design: one Twisted L{Protocol} per connection, its state a L{State} enum
 member compared with C{is}, every change of state checked against the
-L{TRANSITIONS} table (which the tests assert, h11-style).  Input is parsed
-once per C{dataReceived} by L{txws.frames.parseFrames}, which returns plain
+L{TRANSITIONS} table.  Closing and failing are two side machines next to it,
+h11-style (L{txws._states}): C{Ours} (our Close frame sent, or the
+connection failed) and C{Theirs} (what we still read), each with its own
+table, changed together through C{_change}, which asserts the invariants.  Input is parsed once
+per C{dataReceived} by L{txws.frames.parseFrames}, which returns plain
 tuples; a frame whose payload is still arriving is I{streamed}: each chunk is
-unmasked and UTF-8 checked as it arrives (fail-fast, RFC 6455 section 8.1)
-and appended to a list joined once at the end of the message, so large
-messages cost O(n) however they are split.  Every peer violation becomes a
-close code in exactly one place, L{WebSocketProtocol._fail}; application
+unmasked into place and UTF-8 checked as it arrives (fail-fast, RFC 6455
+section 8.1).  Fragmentation, the message size limit and UTF-8 are the pure
+L{txws._reassembly.Reassembler}'s, which raises L{FrameError} with a
+L{CloseCode}; the one C{except FrameError} in C{_deliverBatch} turns that
+(and the parser's and the Close frame's errors) into the close.  Application
 callbacks that raise are logged and close the connection with 1011; no
 exception escapes C{dataReceived}.
 
@@ -25,9 +29,7 @@ the transport stops reading until L{WebSocketProtocol.resumeProducing}.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
@@ -39,11 +41,26 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txws._backlog import Backlog
+from txws._hosting import ConnectionHost
 from txws._mask import FrameAssembler
+from txws._output import FrameWriter
+from txws._reassembly import Reassembler
+
+# The state machine and its side machines live in txws._states; State and
+# TRANSITIONS stay importable from here, as they always were.
+from txws._states import (
+    OURS_TRANSITIONS,
+    THEIRS_TRANSITIONS,
+    TRANSITIONS,
+    Ours,
+    State,
+    Theirs,
+    checkInvariants,
+)
 from txws._utf8 import Utf8Validator, isValidUtf8
-from txws._writethrough import canWriteThrough, writeThrough
+from txws._writethrough import writeThrough
 from txws.frames import (
+    CloseCode,
     FrameError,
     Opcode,
     ParsedFrame,
@@ -51,7 +68,6 @@ from txws.frames import (
     PreparedMessage,
     buildClosePayload,
     encodeFrame,
-    frameHeader,
     parseClosePayload,
     parseFrames,
 )
@@ -59,7 +75,6 @@ from txws.frames import (
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from txws.factory import WebSocketFactory
 
 __all__ = ["TRANSITIONS", "Disconnected", "State", "WebSocketProtocol", "peerToString"]
 
@@ -72,40 +87,19 @@ _HeldBatch = tuple[
 ]
 
 
-class State(Enum):
-    """
-    The states of a WebSocket connection (RFC 6455 sections 4 and 7).
-    """
-
-    CONNECTING = "CONNECTING"
-    OPEN = "OPEN"
-    CLOSING = "CLOSING"
-    CLOSED = "CLOSED"
-
-    # Members are singletons: identity hashing (in C) instead of Enum's
-    # Python-level hash of the name, which every state change paid twice.
-    __hash__ = object.__hash__
-
-
 # Looking up an Enum member costs ~45 ns on CPython 3.11 (a descriptor
-# call); the per-message paths compare against these module globals instead.
+# call); the per-message paths and the closing code compare against these
+# module globals instead.
 _CONNECTING = State.CONNECTING
 _OPEN = State.OPEN
 _CLOSING = State.CLOSING
-
-#: Every legal change of state.  CONNECTING goes to OPEN when the opening
-#: handshake succeeds, or to CLOSED when it fails or the TCP connection is
-#: lost; OPEN goes to CLOSING when either side sends a Close frame, or to
-#: CLOSED when TCP is lost without one; CLOSING ends in CLOSED.
-TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
-    {
-        (State.CONNECTING, State.OPEN),
-        (State.CONNECTING, State.CLOSED),
-        (State.OPEN, State.CLOSING),
-        (State.OPEN, State.CLOSED),
-        (State.CLOSING, State.CLOSED),
-    }
-)
+_CLOSED = State.CLOSED
+_ACTIVE = Ours.ACTIVE
+_CLOSE_SENT = Ours.CLOSE_SENT
+_FAILED = Ours.FAILED
+_READING = Theirs.READING
+_CLOSE_RECEIVED = Theirs.CLOSE_RECEIVED
+_STOPPED = Theirs.STOPPED
 
 
 class Disconnected(RuntimeError):
@@ -152,32 +146,19 @@ class _Partial:
         self.assembler: Optional[FrameAssembler] = None
 
 
-@implementer(IPushProducer)
-class _TransportBackPressure:
-    """
-    The producer a connection registers with its transport: the transport
-    pauses it when its write buffer is full and resumes it once drained.
-    """
-
-    __slots__ = ("_connection",)
-
-    def __init__(self, connection: WebSocketProtocol) -> None:
-        self._connection = connection
-
-    def pauseProducing(self) -> None:
-        self._connection._transportPaused()
-
-    def resumeProducing(self) -> None:
-        self._connection._transportDrained()
-
-    def stopProducing(self) -> None:
-        pass
-
+# The close codes the connection uses, as the plain ints applications see in
+# onClose, localCloseCode and remoteCloseCode (as before CloseCode was used
+# here: an IntEnum member's str() is its name on Python 3.10).
+_NO_STATUS_RECEIVED = int(CloseCode.NO_STATUS_RECEIVED)
+_ABNORMAL_CLOSURE = int(CloseCode.ABNORMAL_CLOSURE)
+_GOING_AWAY = int(CloseCode.GOING_AWAY)
+_POLICY_VIOLATION = int(CloseCode.POLICY_VIOLATION)
+_INTERNAL_ERROR = int(CloseCode.INTERNAL_ERROR)
 
 _CONNECTION_DONE = Failure(ConnectionDone())
+_UNOPENED = FrameWriter.unopened()
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
-_NO_LIMIT = sys.maxsize
 
 @implementer(IPushProducer)
 class WebSocketProtocol(Protocol):
@@ -196,37 +177,27 @@ class WebSocketProtocol(Protocol):
     @ivar websocket_protocol_in_use: the negotiated subprotocol, or C{None}.
     """
 
-    factory: WebSocketFactory
+    factory: ConnectionHost
     transport: Optional[ITransport]
     connected: int
     isServer = True
     #: The close code used when more than C{maxBufferedAmount} bytes wait
     #: for a peer that does not read (1008, policy violation; the hub uses
     #: 4008).
-    sendBufferOverflowCode = 1008
+    sendBufferOverflowCode: int = _POLICY_VIOLATION
     # Every per-connection attribute is a slot, Twisted's factory, transport
     # and connected included: CPython 3.11 reads a slot in ~8 ns, where an
     # attribute whose default lives on the class (or in an unshared instance
     # dictionary) takes ~30 ns, and a connection reads a dozen of them per
     # message.  (Slots also keep an idle connection small.)
     __slots__ = (
-        "_backPressure",
-        "_backlog",
         "_buf",
-        "_closeReceived",
-        "_closeReported",
-        "_closeSent",
         "_closeTick",
-        "_discardData",
-        "_failedByMe",
         "_held",
         "_heldBatch",
         "_heldSize",
-        "_inputDone",
-        "_msgChunks",
-        "_msgOpcode",
-        "_msgSize",
         "_openTick",
+        "_ours",
         "_outFirst",
         "_outOpcode",
         "_outUtf8",
@@ -236,13 +207,11 @@ class WebSocketProtocol(Protocol):
         "_pingTick",
         "_pongTimer",
         "_producer",
-        "_releaseWhenSent",
-        "_streamAbove",
-        "_transportFull",
+        "_reassembler",
+        "_theirs",
         "_uncleanReason",
-        "_utf8",
         "_validatedText",
-        "_writeThrough",
+        "_writer",
         "connected",
         "factory",
         "localCloseCode",
@@ -265,18 +234,11 @@ class WebSocketProtocol(Protocol):
     # Receiving.
     _buf: bytes
     _partial: Optional[_Partial]
-    _msgOpcode: int
-    _msgChunks: Optional[list[bytes]]
-    _msgSize: int
-    _utf8: Optional[Utf8Validator]
-    _inputDone: bool
-    _discardData: bool
-    # Closing.
-    _closeSent: bool
-    _closeReceived: bool
-    _failedByMe: bool
+    _reassembler: Reassembler
+    # Closing and failing: the two side machines (see L{Ours}, L{Theirs}).
+    _ours: Ours
+    _theirs: Theirs
     _uncleanReason: str
-    _closeReported: bool
     # Timers.
     _openTick: Optional[int]
     _closeTick: Optional[int]
@@ -288,22 +250,14 @@ class WebSocketProtocol(Protocol):
     _held: Optional[list[bytes]]
     _heldSize: int
     _heldBatch: Optional[_HeldBatch]
-    _backPressure: Optional[_TransportBackPressure]
     _producer: Optional[IPushProducer]
-    _transportFull: bool
-    # Frames larger than this go out in pieces (see txws._backlog), and
-    # frames sent meanwhile wait in the backlog.
-    _streamAbove: int
-    _backlog: Optional[Backlog]
-    _releaseWhenSent: bool
+    # Sending: frames, large frames in pieces, back-pressure (txws._output).
+    _writer: FrameWriter
     # Sending a message frame by frame.
     _outOpcode: int
     _outFirst: bool
     _outUtf8: Optional[Utf8Validator]
     _validatedText: Optional[bytes]
-    # Whether frames go straight to the socket when nothing is queued
-    # (txws._writethrough), once open.
-    _writeThrough: bool
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # The slots get their initial values here, not in __init__, so that a
@@ -312,7 +266,7 @@ class WebSocketProtocol(Protocol):
         self.factory = None  # type: ignore[assignment]  # as on Protocol, until buildProtocol
         self.transport = None
         self.connected = 0
-        self.state = State.CONNECTING
+        self.state = _CONNECTING
         self.peer = "<unknown>"
         self.remoteCloseCode = None
         self.remoteCloseReason = ""
@@ -321,17 +275,10 @@ class WebSocketProtocol(Protocol):
         self.websocket_protocol_in_use = None
         self._buf = b""
         self._partial = None
-        self._msgOpcode = 0
-        self._msgChunks = None
-        self._msgSize = 0
-        self._utf8 = None
-        self._inputDone = False
-        self._discardData = False
-        self._closeSent = False
-        self._closeReceived = False
-        self._failedByMe = False
+        self._reassembler = Reassembler()
+        self._ours = _ACTIVE
+        self._theirs = _READING
         self._uncleanReason = ""
-        self._closeReported = False
         self._openTick = None
         self._closeTick = None
         self._pingTick = None
@@ -341,17 +288,12 @@ class WebSocketProtocol(Protocol):
         self._held = None
         self._heldSize = 0
         self._heldBatch = None
-        self._backPressure = None
         self._producer = None
-        self._transportFull = False
-        self._streamAbove = _NO_LIMIT
-        self._backlog = None
-        self._releaseWhenSent = False
+        self._writer = _UNOPENED
         self._outOpcode = 0
         self._outFirst = True
         self._outUtf8 = None
         self._validatedText = None
-        self._writeThrough = False
         return self
 
     # -- Application hooks -------------------------------------------------
@@ -405,7 +347,7 @@ class WebSocketProtocol(Protocol):
         """
         Register with the factory and start the opening handshake.
         """
-        self.factory._connectionStarted(self)
+        self.factory.registry.add(self)
         self.peer = peerToString(self.transport.getPeer())  # type: ignore[union-attr]
         if self.factory.options.tcpNoDelay:
             setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
@@ -428,29 +370,15 @@ class WebSocketProtocol(Protocol):
             if state is _CONNECTING:
                 self._safely(self._handshakeData, data)
             return
-        paused = self._pausedBits  # (a local: the application may pause us below)
-        if paused or self._held:
+        if self._pausedBits or self._held:
             self._hold(data)
             return
-        if self._inputDone:
+        if self._theirs is not _READING:
             return
         try:
             if self._pongTimer is not None and self.factory.options.autoPingRestartOnAnyTraffic:
                 self._keepaliveProof()
-            if self._partial is not None:
-                data = self._feedPartial(data)
-                if not data or self._inputDone:
-                    return
-                if self._pausedBits:
-                    self._hold(data)
-                    return
-            if self._buf:
-                data = self._buf + data
-                self._buf = b""
-            frames, consumed, pending, error = parseFrames(
-                data, self.isServer, self.factory.options.maxFramePayloadSize
-            )
-            self._deliverBatch(frames, 0, pending, error, data, consumed)
+            self._deliverBatch(None, 0, None, None, data, 0)
         except Exception:
             self._internalError()
 
@@ -461,14 +389,14 @@ class WebSocketProtocol(Protocol):
 
         @param reason: why the transport went away.
         """
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
-        wasOpen = self.state is not State.CONNECTING
-        self._setState(State.CLOSED)
+        wasOpen = self.state is not _CONNECTING
+        self._change(_CLOSED)
         self._cancelOpenTimeout()
         self._stopKeepalive()
         if self._closeTick is not None:
-            self.factory._closeWheel.cancel(self, self._closeTick)
+            self.factory.registry.closeTimeouts.cancel(self, self._closeTick)
             self._closeTick = None
         producer, self._producer = self._producer, None
         if producer is not None:
@@ -480,23 +408,26 @@ class WebSocketProtocol(Protocol):
                 _log.failure("stopProducing raised for the connection with {peer}", peer=self.peer)
         self._held = None
         self._heldBatch = None
-        self._backlog = None
-        self.factory._connectionEnded(self)
-        clean = self._closeSent and self._closeReceived and not self._failedByMe
-        if clean:
-            code = self.remoteCloseCode if self.remoteCloseCode is not None else 1005
+        self._writer.close()
+        self.factory.registry.remove(self)
+        if self._ours is _CLOSE_SENT and self._theirs is _CLOSE_RECEIVED:
+            clean = True
+            code = (
+                self.remoteCloseCode
+                if self.remoteCloseCode is not None
+                else _NO_STATUS_RECEIVED
+            )
             text = self.remoteCloseReason
         else:
-            code = 1006
+            clean = False
+            code = _ABNORMAL_CLOSURE
             text = self._uncleanReason or (
                 "connection lost: " + reason.getErrorMessage()
                 if wasOpen
                 else "connection lost during the opening handshake: " + reason.getErrorMessage()
             )
         self._handshakeEnded(reason)
-        if not self._closeReported:
-            self._closeReported = True
-            self._callApp(self.onClose, clean, code, text)
+        self._callApp(self.onClose, clean, code, text)
 
     # -- Hooks for the server and client subclasses ---------------------------
 
@@ -515,26 +446,69 @@ class WebSocketProtocol(Protocol):
     # -- State ----------------------------------------------------------------
 
     def _setState(self, new: State) -> None:
-        if (self.state, new) not in TRANSITIONS:
-            raise AssertionError(f"illegal WebSocket state change {self.state.name} -> {new.name}")
-        self.state = new
+        self._change(state=new)
+
+    def _change(
+        self,
+        state: Optional[State] = None,
+        ours: Optional[Ours] = None,
+        theirs: Optional[Theirs] = None,
+    ) -> None:
+        """
+        Change L{State} and the side machines together, each change checked
+        against its table, then L{checkInvariants} on the result.
+
+        @raise AssertionError: for an illegal change.
+        """
+        if state is not None:
+            if (self.state, state) not in TRANSITIONS:
+                raise AssertionError(
+                    f"illegal WebSocket state change {self.state.name} -> {state.name}"
+                )
+            self.state = state
+        if ours is not None:
+            if (self._ours, ours) not in OURS_TRANSITIONS:
+                raise AssertionError(f"illegal change of our side {self._ours.name} -> {ours.name}")
+            self._ours = ours
+        if theirs is not None:
+            if (self._theirs, theirs) not in THEIRS_TRANSITIONS:
+                raise AssertionError(
+                    f"illegal change of their side {self._theirs.name} -> {theirs.name}"
+                )
+            self._theirs = theirs
+        if ours is not None or theirs is not None or state is _CLOSING:
+            # (Going OPEN or CLOSED alone cannot break an invariant: the
+            # rest of the handshake hardly needs the check, and pays for it.)
+            checkInvariants(self.state, self._ours, self._theirs)
+
+    def _stopReading(self) -> None:
+        """
+        Read nothing more from the peer (if we still were).
+        """
+        if self._theirs is _READING:
+            self._change(theirs=_STOPPED)
 
     def _opened(self, leftover: bytes) -> None:
         """
         The handshake succeeded: go OPEN, start keepalive and flow control,
         call C{onOpen}, then process bytes that followed the handshake.
         """
-        self._setState(State.OPEN)
+        self._change(_OPEN)
         self._cancelOpenTimeout()
-        self._writeThrough = canWriteThrough(self.transport)
-        writeBufferSize = self.factory.options.writeBufferSize
+        options = self.factory.options
+        self._reassembler.limit = options.maxMessagePayloadSize
+        writeBufferSize = options.writeBufferSize
         _setWriteBufferSize(self.transport, writeBufferSize)
-        self._streamAbove = 2 * writeBufferSize
-        self._backPressure = _TransportBackPressure(self)
-        self.transport.registerProducer(self._backPressure, True)  # type: ignore[union-attr]
+        self._writer = FrameWriter(
+            self,
+            self.transport,
+            None if self.isServer else self.factory.randomBytes,
+            writeBufferSize,
+            self.factory,
+        )
         self._scheduleKeepalive()
         self._callApp(self.onOpen)
-        if leftover and self.state is not State.CLOSED:
+        if leftover and self.state is not _CLOSED:
             self.dataReceived(leftover)
 
     # -- Receiving --------------------------------------------------------------
@@ -547,179 +521,151 @@ class WebSocketProtocol(Protocol):
 
     def _internalError(self) -> None:
         _log.failure("Internal error on the WebSocket connection with {peer}", peer=self.peer)
-        self._inputDone = True
-        self._fail(1011, "internal error")
+        self._stopReading()
+        self._fail(_INTERNAL_ERROR, "internal error")
 
     def _deliverBatch(
         self,
-        frames: list[ParsedFrame],
+        frames: Optional[list[ParsedFrame]],
         index: int,
         pending: Optional[PendingFrame],
         error: Optional[FrameError],
         data: bytes,
         consumed: int,
     ) -> None:
-        count = len(frames)
-        limit = self.factory.options.maxMessagePayloadSize
-        while index < count:
-            fin, opcode, payload = frames[index]
-            index += 1
-            if fin and 0 < opcode < 3 and not self._msgOpcode and not self._discardData:
-                # A whole message in one frame, the common case, checked and
-                # delivered here (the one place for it) without further calls.
-                if limit and len(payload) > limit:
-                    self._fail(1009, f"message exceeds the limit of {limit} bytes")
-                elif opcode == 0x1 and not isValidUtf8(payload):
-                    self._fail(1007, "text message is not valid UTF-8")
-                else:
-                    self._deliverMessage(payload, opcode == 0x2)
-            else:
-                self._handleFrame(fin, opcode, payload)
-            if self._inputDone:
-                return
-            if self._pausedBits and (
-                index < count or pending or error or consumed < len(data)
-            ):
-                self._heldBatch = (frames, index, pending, error, data, consumed)
-                return
-        if error is not None:
-            self._fail(error.code, error.reason, broken=True)
-        elif pending is not None:
-            self._startPartial(*pending)
-            if not self._inputDone and consumed < len(data):
-                self._feedPartial(memoryview(data)[consumed:])
-        elif consumed < len(data):
-            self._buf = data[consumed:]
-
-    def _handleFrame(self, fin: bool, opcode: int, payload: bytes) -> None:
         """
-        A frame that is not a whole message on its own (L{_deliverBatch}
-        delivers those): a control frame, a fragment, or a data frame that
-        breaks the fragmentation rules or arrives while data is discarded.
+        Process received bytes (C{frames} is C{None}), or resume a batch of
+        parsed frames held while reading was paused.
+
+        This is the one place where a peer's violation, raised as a
+        L{FrameError} by the reassembler, the Close frame parser or returned
+        by L{parseFrames}, becomes the close (L{_peerFailed}).  A violation
+        that leaves the input parseable (message size, UTF-8, fragmentation)
+        fails the connection and processing goes on with the frames after
+        it, in which data is discarded and control frames still count (the
+        peer's Close completes the closing handshake); one that does not
+        stops reading first.
         """
-        if opcode >= 0x8:
-            self._handleControl(opcode, payload)
-            return
-        if self._discardData:
-            return
-        if opcode:
-            if self._msgOpcode:
-                self._fail(1002, "new data frame while a fragmented message is incomplete")
+        reassembler = self._reassembler
+        while True:
+            try:
+                if frames is None:
+                    if self._partial is not None:
+                        piece, data = data, b""
+                        self._feedPartial(piece)  # what follows the frame -> _buf
+                        data, self._buf = self._buf, b""
+                        if not data or self._theirs is not _READING:
+                            return
+                        if self._pausedBits:
+                            self._hold(data)
+                            return
+                    elif self._buf:
+                        data = self._buf + data
+                        self._buf = b""
+                    frames, consumed, pending, error = parseFrames(
+                        data, self.isServer, self.factory.options.maxFramePayloadSize
+                    )
+                count = len(frames)
+                while index < count:
+                    fin, opcode, payload = frames[index]
+                    index += 1
+                    if opcode >= 0x8:
+                        self._handleControl(opcode, payload)
+                    elif fin and opcode:
+                        # A whole message in one frame, the common case.
+                        message = reassembler.message(opcode, payload)
+                        if message is not None:
+                            self._deliverMessage(message, opcode == 0x2)
+                    else:
+                        whole = reassembler.frame(fin, opcode, payload)
+                        if whole is not None:
+                            self._deliverMessage(*whole)
+                    if self._theirs is not _READING:
+                        return
+                    if self._pausedBits and (
+                        index < count or pending or error or consumed < len(data)
+                    ):
+                        self._heldBatch = (frames, index, pending, error, data, consumed)
+                        return
+                if error is not None:
+                    self._stopReading()
+                    raise error
+                if pending is not None:
+                    start, pending = pending, None
+                    self._startPartial(*start)
+                if consumed < len(data):
+                    if self._partial is not None:
+                        rest = memoryview(data)[consumed:]
+                        consumed = len(data)
+                        self._feedPartial(rest)
+                    else:
+                        self._buf = data[consumed:]
                 return
-            self._beginIncoming(opcode)
-        elif not self._msgOpcode:
-            self._fail(1002, "continuation frame without a message to continue")
-            return
-        self._messageChunk(payload)
-        if fin and not self._inputDone and not self._discardData:
-            self._finishIncoming()
+            except FrameError as e:
+                self._peerFailed(e)
+                if self._theirs is not _READING:
+                    return
 
-    def _beginIncoming(self, opcode: int) -> None:
-        self._msgOpcode = opcode
-        self._msgChunks = []
-        self._msgSize = 0
-        self._utf8 = Utf8Validator() if opcode == 0x1 else None
-
-    def _messageChunk(self, chunk: bytes) -> None:
-        limit = self.factory.options.maxMessagePayloadSize
-        self._msgSize += len(chunk)
-        if limit and self._msgSize > limit:
-            self._fail(1009, f"message exceeds the limit of {limit} bytes")
-            return
-        if self._utf8 is not None and not self._utf8.feed(chunk):
-            self._fail(1007, "text message is not valid UTF-8")
-            return
-        assert self._msgChunks is not None
-        self._msgChunks.append(chunk)
-
-    def _finishIncoming(self) -> None:
-        if self._utf8 is not None and not self._utf8.feed(b"", True):
-            self._fail(1007, "text message ends inside a UTF-8 sequence")
-            return
-        chunks = self._msgChunks or []
-        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        isBinary = self._msgOpcode == 0x2
-        self._msgOpcode = 0
-        self._msgChunks = None
-        self._utf8 = None
-        self._deliverMessage(payload, isBinary)
+    def _peerFailed(self, error: FrameError) -> None:
+        """
+        The peer broke a rule: fail the connection with the error's close
+        code (RFC 6455 section 7.1.7).
+        """
+        self._fail(error.code, error.reason)
 
     def _startPartial(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
-        partial = _Partial(fin, opcode, key, length)
-        self._partial = partial
-        if opcode >= 0x8:
+        partial = self._partial = _Partial(fin, opcode, key, length)
+        # (The reassembler checks a data frame before its payload is
+        # buffered: the assembler allocates length bytes.)
+        if opcode >= 0x8 or self._reassembler.begin(opcode, length):
             partial.assembler = FrameAssembler(length, key)
-            return
-        if self._discardData:
-            partial.discard = True
-            return
-        if opcode:
-            if self._msgOpcode:
-                self._fail(1002, "new data frame while a fragmented message is incomplete")
-                return
-            self._beginIncoming(opcode)
-        elif not self._msgOpcode:
-            self._fail(1002, "continuation frame without a message to continue")
-            return
-        limit = self.factory.options.maxMessagePayloadSize
-        if limit and self._msgSize + length > limit:
-            self._fail(1009, f"message exceeds the limit of {limit} bytes")
-            return
-        partial.assembler = FrameAssembler(length, key)
 
-    def _feedPartial(self, data: bytes | memoryview) -> bytes:
+    def _feedPartial(self, data: bytes | memoryview) -> None:
         """
-        Take the next bytes of the streamed frame's payload.
-
-        @return: what is left of C{data} after the frame's end.
+        Take the next bytes of the streamed frame's payload; what follows
+        the frame's end goes to C{_buf}, before anything can raise.
         """
         partial = self._partial
         assert partial is not None
         size = len(data)
         take = partial.remaining if partial.remaining < size else size
+        if take < size:
+            self._buf = bytes(data[take:])
         start = partial.offset
         partial.offset += take
         partial.remaining -= take
         assembler = partial.assembler
-        if partial.discard or (self._discardData and partial.opcode < 0x8):
+        reassembler = self._reassembler
+        if assembler is not None and partial.opcode < 0x8 and reassembler.discarding:
             assembler = partial.assembler = None
         if assembler is not None and take:
             assembler.feed(data[:take] if take < size else data)
-            utf8 = self._utf8
-            if (
-                partial.opcode < 0x8
-                and utf8 is not None
-                and not utf8.feed(assembler.view(start, start + take))
-            ):
-                self._fail(1007, "text message is not valid UTF-8")
-                partial.discard = True
+            if partial.opcode < 0x8 and reassembler.checksText:
+                reassembler.piece(assembler.view(start, start + take))
         if partial.remaining:
-            return b""
+            return
         self._partial = None
         if assembler is not None:
             if partial.opcode >= 0x8:
                 self._handleControl(partial.opcode, assembler.take())
-            elif not partial.discard and not self._discardData:
-                self._msgSize += partial.length
-                assert self._msgChunks is not None
-                self._msgChunks.append(assembler.take())
-                if partial.fin:
-                    self._finishIncoming()
-        return bytes(data[take:]) if take < size else b""
+            else:
+                whole = reassembler.end(partial.fin, assembler.take())
+                if whole is not None:
+                    self._deliverMessage(*whole)
 
     def _handleControl(self, opcode: int, payload: bytes) -> None:
         if opcode == Opcode.CLOSE:
             self._receivedClose(payload)
         elif opcode == Opcode.PING:
-            if self._discardData:
+            if self._ours is _FAILED:
                 return
-            if self.state is State.OPEN and not self._closeSent:
-                self._writeFrame(0xA, payload, True)
+            if self.state is _OPEN:
+                self._writer.writeFrame(0x8A, payload)
             self._callApp(self.onPing, payload)
         else:
             if self._pongTimer is not None and payload == self._pingPayload:
                 self._keepaliveProof()
-            if not self._discardData:
+            if self._ours is not _FAILED:
                 self._callApp(self.onPong, payload)
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
@@ -757,9 +703,9 @@ class WebSocketProtocol(Protocol):
             callback=where,
             peer=self.peer,
         )
-        if self.state is State.OPEN or self.state is State.CLOSING:
-            self._fail(1011, "", logIt=False)
-        elif self.state is State.CONNECTING and self.transport is not None:
+        if self.state is _OPEN or self.state is _CLOSING:
+            self._fail(_INTERNAL_ERROR, "", logIt=False)
+        elif self.state is _CONNECTING and self.transport is not None:
             self.transport.loseConnection()
 
     # -- Closing ------------------------------------------------------------
@@ -767,88 +713,82 @@ class WebSocketProtocol(Protocol):
     def _receivedClose(self, payload: bytes) -> None:
         try:
             code, reason = parseClosePayload(payload)
-        except FrameError as e:
-            self._fail(e.code, e.reason, broken=True)
-            return
-        self._closeReceived = True
+        except FrameError:
+            self._stopReading()
+            raise
         self.remoteCloseCode = code
         self.remoteCloseReason = reason
-        self._inputDone = True
-        if not self._closeSent:
-            self._sendCloseFrame(None if code == 1005 else code, "")
-            self._setState(State.CLOSING)
+        if self.state is _OPEN:
+            self._sendCloseFrame(
+                None if code == _NO_STATUS_RECEIVED else code, "", _CLOSE_RECEIVED
+            )
+        else:
+            self._change(theirs=_CLOSE_RECEIVED)
         if self.isServer:
             # RFC 6455 section 7.1.1: the server closes the TCP connection
             # first, so that it, not the client, holds TIME_WAIT.
             self.transport.loseConnection()  # type: ignore[union-attr]
 
-    def _sendCloseFrame(self, code: Optional[int], reason: str) -> None:
+    def _sendCloseFrame(
+        self, code: Optional[int], reason: str, theirs: Optional[Theirs] = None
+    ) -> None:
+        """
+        Go CLOSING and send our Close frame (from OPEN).  The state changes
+        first, so that nothing sent while the frame is written (a producer
+        resumed, an application callback) can follow it on the wire.
+
+        @param theirs: the change of L{Theirs} that comes with it, if any
+            (their Close, which ours answers).
+        """
         payload = buildClosePayload(code, reason)
-        self._closeSent = True
+        self._change(
+            _CLOSING, _CLOSE_SENT if self._ours is _ACTIVE else None, theirs
+        )
         self.localCloseCode = code
         self.localCloseReason = reason
         self._stopKeepalive()
-        self._writeFrame(0x8, payload, True)
-        self._releaseTransport()
+        writer = self._writer
+        writer.writeFrame(0x88, payload)
+        # Nothing but a Close frame is written after ours.
+        writer.release()
         timeout = self.factory.options.closeHandshakeTimeout
         if timeout and self._closeTick is None:
-            self._closeTick = self.factory._closeWheel.schedule(self, timeout)
-
-    def _releaseTransport(self) -> None:
-        """
-        Nothing but a Close frame is written after ours, so stop being the
-        transport's producer: a TLS transport's C{loseConnection} waits for
-        C{unregisterProducer} before it sends close_notify and closes TCP.
-        """
-        if self._backPressure is None:
-            return
-        if self._backlog is not None:
-            # The rest of a large frame still needs the transport's drain
-            # notifications; let go once it is written.
-            self._releaseWhenSent = True
-            return
-        self._backPressure = None
-        if self.transport is not None:
-            self.transport.unregisterProducer()  # type: ignore[attr-defined]
-        if self._pausedBits & _PAUSED_BY_TRANSPORT:
-            self._writeBufferFull(False)
+            self._closeTick = self.factory.registry.closeTimeouts.schedule(self, timeout)
 
     def _closeTimedOut(self) -> None:
         self._closeTick = None
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
-        if not self._uncleanReason and not self._closeReceived:
-            self._uncleanReason = "closing handshake timed out"
-        elif not self._uncleanReason:
-            self._uncleanReason = "peer did not close the TCP connection in time"
+        if not self._uncleanReason:
+            self._uncleanReason = (
+                "peer did not close the TCP connection in time"
+                if self._theirs is _CLOSE_RECEIVED
+                else "closing handshake timed out"
+            )
         _log.info(
             "WebSocket closing handshake with {peer} timed out; aborting", peer=self.peer
         )
         _abort(self.transport)
 
-    def _fail(self, code: int, reason: str, broken: bool = False, logIt: bool = True) -> None:
+    def _fail(self, code: int, reason: str, logIt: bool = True) -> None:
         """
         Fail the WebSocket connection (RFC 6455 section 7.1.7): send a Close
         frame with C{code} once, discard data from then on and let the
-        closing handshake (bounded by its timeout) end the connection.
+        closing handshake (bounded by its timeout) end the connection.  If
+        reading has stopped (L{_stopReading}: the input is unusable), our
+        side of TCP is shut at once.
 
         @param code: the close code.
         @param reason: our own short explanation (never peer data).
-        @param broken: whether the input can no longer be parsed, in which
-            case it is discarded and our side of TCP is shut at once.
         @param logIt: whether to log the failure (callers that already
             logged pass C{False}).
         """
-        if broken:
-            self._inputDone = True
-        if self._failedByMe or self.state is State.CLOSED:
+        if self._ours is _FAILED or self.state is _CLOSED:
             return
-        self._failedByMe = True
-        self._discardData = True
+        code = int(code)  # (a FrameError's CloseCode: applications see plain ints)
+        self._change(ours=_FAILED)
+        self._reassembler.discard()
         self._uncleanReason = f"{reason or 'failed'} (close code {code})"
-        self._msgChunks = None
-        self._msgOpcode = 0
-        self._utf8 = None
         if logIt:
             _log.info(
                 "Failing WebSocket connection with {peer}: {reason} (close code {code})",
@@ -856,11 +796,10 @@ class WebSocketProtocol(Protocol):
                 reason=reason,
                 code=code,
             )
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             self._sendCloseFrame(code, _truncateReason(reason))
-            self._setState(State.CLOSING)
-        if self.state is State.CLOSING and (self._inputDone or self._closeReceived):
-            if self.isServer and self._closeReceived:
+        if self.state is _CLOSING and self._theirs is not _READING:
+            if self.isServer and self._theirs is _CLOSE_RECEIVED:
                 self.transport.loseConnection()  # type: ignore[union-attr]
             else:
                 _halfClose(self.transport)
@@ -877,75 +816,31 @@ class WebSocketProtocol(Protocol):
         """
         payloadCheck = buildClosePayload(code, reason or "")
         del payloadCheck
-        if self.state is State.CONNECTING:
+        if self.state is _CONNECTING:
             if self.transport is not None:
                 self.transport.loseConnection()
             return
-        if self.state is not State.OPEN or self._closeSent:
+        if self.state is not _OPEN:
             return
         self._sendCloseFrame(code, reason or "")
-        self._setState(State.CLOSING)
-        if self._closeReceived and self.isServer:
-            self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _shutDown(self, code: int, reason: str) -> None:
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             self.sendClose(code, reason)
-        elif self.state is State.CONNECTING and self.transport is not None:
+        elif self.state is _CONNECTING and self.transport is not None:
             _abort(self.transport)
 
     # -- Sending ------------------------------------------------------------
 
-    def _writeFrame(self, opcode: int, payload: bytes, fin: bool) -> None:
-        # One bytes object per frame: Twisted's transports join what is
-        # handed to them separately (writeSequence included) before sending,
-        # so header and payload apart would cost the same copy, made later.
-        # Frames far larger than the write buffer go out in pieces instead
-        # (txws._backlog), and then whatever follows waits its turn.
-        key = None if self.isServer else self.factory.randomBytes(4)
-        if len(payload) <= self._streamAbove:
-            self._writeEncoded(encodeFrame(0x80 | opcode if fin else opcode, payload, key))
-            return
-        if self._backlog is None:
-            self._backlog = Backlog(self._streamAbove // 2 + 1)
-        self._backlog.addLargeFrame(frameHeader(opcode, len(payload), fin, key), payload, key)
-        self._backlogGrew()
-
-    def _writeEncoded(self, frame: bytes) -> None:
-        """
-        Write a whole frame, or queue it behind frames already waiting.
-        """
-        backlog = self._backlog
-        if backlog is None:
-            if self._writeThrough:
-                writeThrough(self.transport, frame)
-            else:
-                self.transport.write(frame)  # type: ignore[union-attr]
-            return
-        backlog.addFrame(frame)
-        self._backlogGrew()
-
-    def _backlogGrew(self) -> None:
-        """
-        Frames were queued: write them if the transport takes them, else
-        enforce C{maxBufferedAmount}.
-        """
-        backlog = self._backlog
-        assert backlog is not None
-        if not self._transportFull:
-            self._sendBacklog()
-            return
-        limit = self.factory.options.maxBufferedAmount
-        if limit and backlog.size > limit and not self._closeSent:
-            self._sendBufferOverflowed(backlog.size)
-
     def _sendBufferOverflowed(self, size: int) -> None:
         """
-        The peer does not read what we send: drop what waits (it would never
-        be read) and fail the connection with L{sendBufferOverflowCode}.
+        The peer does not read what we send (L{WriterOwner}): drop what waits
+        (it would never be read) and fail the connection with
+        L{sendBufferOverflowCode}.
         """
-        assert self._backlog is not None
-        self._backlog.dropWaiting()
+        if self.state is not _OPEN:
+            return
+        self._writer.dropWaiting()
         code = self.sendBufferOverflowCode
         _log.info(
             "WebSocket peer {peer} does not read: {size} bytes waiting, over "
@@ -956,6 +851,19 @@ class WebSocketProtocol(Protocol):
         )
         self._fail(code, "send buffer limit exceeded", logIt=False)
 
+    def _outputBlocked(self, blocked: bool) -> None:
+        """
+        The transport's write buffer filled or drained (L{WriterOwner}):
+        stop or resume reading, and pause or resume the application's
+        producer.
+        """
+        self._setPaused(_PAUSED_BY_TRANSPORT, blocked)
+        if self._producer is not None:
+            if blocked:
+                self._producer.pauseProducing()
+            else:
+                self._producer.resumeProducing()
+
     @property
     def bufferedAmount(self) -> int:
         """
@@ -963,48 +871,10 @@ class WebSocketProtocol(Protocol):
         them (the transport's own buffer, up to C{writeBufferSize}, comes on
         top).  At most C{maxBufferedAmount} plus one frame.
         """
-        backlog = self._backlog
-        return 0 if backlog is None else backlog.size
-
-    def _sendBacklog(self) -> None:
-        backlog = self._backlog
-        assert backlog is not None and self.transport is not None
-        if not backlog.writeSome(self.transport.write, self._isTransportFull):
-            return
-        self._backlog = None
-        if self._releaseWhenSent:
-            self._releaseWhenSent = False
-            self._releaseTransport()
-
-    def _isTransportFull(self) -> bool:
-        return self._transportFull
-
-    def _transportPaused(self) -> None:
-        """
-        The transport's write buffer is over its high-water mark: from now
-        on frames wait in the backlog (where they are counted against
-        C{maxBufferedAmount}) until it drains; stop reading meanwhile.
-        """
-        self._transportFull = True
-        if self._backlog is None:
-            self._backlog = Backlog(self._streamAbove // 2 + 1)
-        self._writeBufferFull(True)
-
-    def _transportDrained(self) -> None:
-        """
-        The transport has sent what it held: continue the backlog, and only
-        once that is done (or waits again) let reading and the application
-        resume.
-        """
-        self._transportFull = False
-        if self._backlog is not None and self.transport is not None:
-            self._sendBacklog()
-            if self._transportFull:
-                return
-        self._writeBufferFull(False)
+        return self._writer.bufferedAmount
 
     def _checkCanSend(self) -> None:
-        if self.state is not State.OPEN or self._closeSent:
+        if self.state is not _OPEN:
             raise Disconnected(f"cannot send: the WebSocket connection is {self.state.name}")
 
     def sendMessage(
@@ -1034,7 +904,7 @@ class WebSocketProtocol(Protocol):
         if (
             type(payload) is bytes
             and self.state is _OPEN
-            and not (self._closeSent or self._outOpcode or fragmentSize)
+            and not (self._outOpcode or fragmentSize)
             and len(payload) <= (self.factory.options.autoFragmentSize or len(payload))
         ):
             # The common case: checks that cannot fail skipped, one frame.
@@ -1044,14 +914,15 @@ class WebSocketProtocol(Protocol):
                 firstByte = 0x81
             else:
                 raise ValueError("text message payload is not valid UTF-8")
-            if self.isServer and self._backlog is None and len(payload) <= self._streamAbove:
-                # What _writeFrame does for this case, one call shorter.
-                if self._writeThrough:
+            writer = self._writer
+            if len(payload) <= writer.directAbove:
+                # What FrameWriter.writeFrame does for this case, one call shorter.
+                if writer.writeThrough:
                     writeThrough(self.transport, encodeFrame(firstByte, payload, None))
                 else:
                     self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
             else:
-                self._writeFrame(firstByte & 0x0F, payload, True)
+                writer.writeFrame(firstByte, payload)
             return
         self._checkCanSend()
         if type(payload) is not bytes:
@@ -1066,13 +937,16 @@ class WebSocketProtocol(Protocol):
             raise ValueError("text message payload is not valid UTF-8")
         opcode = 0x2 if isBinary else 0x1
         size = fragmentSize or self.factory.options.autoFragmentSize
+        writer = self._writer
         if size and len(payload) > size:
             last = len(payload) - size
             for start in range(0, len(payload), size):
                 chunk = payload[start : start + size]
-                self._writeFrame(opcode if start == 0 else 0x0, chunk, start >= last)
+                writer.writeFrame(
+                    (0x80 if start >= last else 0) | (opcode if start == 0 else 0x0), chunk
+                )
             return
-        self._writeFrame(opcode, payload, True)
+        writer.writeFrame(0x80 | opcode, payload)
 
     def sendPreparedMessage(self, preparedMsg: PreparedMessage) -> None:
         """
@@ -1086,14 +960,9 @@ class WebSocketProtocol(Protocol):
             unfinished.
         """
         frame = preparedMsg.frame
-        if (
-            self._backlog is None
-            and self.state is _OPEN
-            and not (self._closeSent or self._outOpcode)
-            and self.isServer
-            and len(frame) <= self._streamAbove
-        ):
-            if self._writeThrough:
+        writer = self._writer
+        if self.state is _OPEN and not self._outOpcode and len(frame) <= writer.directAbove:
+            if writer.writeThrough:
                 writeThrough(self.transport, frame)
             else:
                 self.transport.write(frame)  # type: ignore[union-attr]
@@ -1101,10 +970,7 @@ class WebSocketProtocol(Protocol):
         self._checkCanSend()
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
-        if self.isServer and len(frame) <= self._streamAbove:
-            self._writeEncoded(frame)
-        else:
-            self._writeFrame(0x2 if preparedMsg.isBinary else 0x1, preparedMsg.payload, True)
+        self._writer.writePrepared(preparedMsg)
 
     def beginMessage(self, isBinary: bool = False) -> None:
         """
@@ -1137,7 +1003,7 @@ class WebSocketProtocol(Protocol):
             raise ValueError("sendMessageFrame() needs beginMessage() first")
         if self._outUtf8 is not None and not self._outUtf8.feed(payload):
             raise ValueError("text message payload is not valid UTF-8")
-        self._writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload), False)
+        self._writer.writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload))
         self._outFirst = False
 
     def endMessage(self) -> None:
@@ -1154,7 +1020,7 @@ class WebSocketProtocol(Protocol):
             raise ValueError("endMessage() needs beginMessage() first")
         if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
             raise ValueError("text message ends inside a UTF-8 sequence")
-        self._writeFrame(self._outOpcode if self._outFirst else 0x0, b"", True)
+        self._writer.writeFrame(0x80 | (self._outOpcode if self._outFirst else 0x0), b"")
         self._outOpcode = 0
         self._outUtf8 = None
 
@@ -1183,22 +1049,22 @@ class WebSocketProtocol(Protocol):
         data = bytes(payload) if payload is not None else b""
         if len(data) > 125:
             raise ValueError("control frame payload is longer than 125 bytes")
-        self._writeFrame(opcode, data, True)
+        self._writer.writeFrame(0x80 | opcode, data)
 
     # -- Keepalive ------------------------------------------------------------
 
     def _scheduleKeepalive(self) -> None:
         interval = self.factory.options.autoPingInterval
-        if interval and self.state is State.OPEN and not self._closeSent:
-            self._pingTick = self.factory._keepaliveWheel.schedule(self, interval)
+        if interval and self.state is _OPEN:
+            self._pingTick = self.factory.registry.keepalive.schedule(self, interval)
 
     def _keepalivePing(self) -> None:
         self._pingTick = None
-        if self.state is not State.OPEN or self._closeSent:
+        if self.state is not _OPEN:
             return
         options = self.factory.options
         self._pingPayload = self.factory.randomBytes(options.autoPingSize)
-        self._writeFrame(0x9, self._pingPayload, True)
+        self._writer.writeFrame(0x89, self._pingPayload)
         if options.autoPingTimeout:
             self._pongTimer = self.factory.reactor.callLater(
                 options.autoPingTimeout, self._keepaliveTimedOut
@@ -1216,11 +1082,11 @@ class WebSocketProtocol(Protocol):
 
     def _keepaliveTimedOut(self) -> None:
         self._pongTimer = None
-        self._fail(1011, "keepalive ping timeout")
+        self._fail(_INTERNAL_ERROR, "keepalive ping timeout")
 
     def _stopKeepalive(self) -> None:
         if self._pingTick is not None:
-            self.factory._keepaliveWheel.cancel(self, self._pingTick)
+            self.factory.registry.keepalive.cancel(self, self._pingTick)
             self._pingTick = None
         if self._pongTimer is not None:
             if self._pongTimer.active():
@@ -1232,11 +1098,11 @@ class WebSocketProtocol(Protocol):
     def _startOpenTimeout(self) -> None:
         timeout = self.factory.options.openHandshakeTimeout
         if timeout:
-            self._openTick = self.factory._openWheel.schedule(self, timeout)
+            self._openTick = self.factory.registry.openTimeouts.schedule(self, timeout)
 
     def _cancelOpenTimeout(self) -> None:
         if self._openTick is not None:
-            self.factory._openWheel.cancel(self, self._openTick)
+            self.factory.registry.openTimeouts.cancel(self, self._openTick)
             self._openTick = None
 
     def _openTimedOut(self) -> None:
@@ -1264,9 +1130,9 @@ class WebSocketProtocol(Protocol):
         """
         The consumer of our messages is gone: close the connection with 1001.
         """
-        if self.state is State.OPEN:
-            self.sendClose(1001)
-        elif self.transport is not None and self.state is State.CONNECTING:
+        if self.state is _OPEN:
+            self.sendClose(_GOING_AWAY)
+        elif self.transport is not None and self.state is _CONNECTING:
             self.transport.loseConnection()
 
     def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
@@ -1295,20 +1161,12 @@ class WebSocketProtocol(Protocol):
         """
         self._producer = None
 
-    def _writeBufferFull(self, full: bool) -> None:
-        self._setPaused(_PAUSED_BY_TRANSPORT, full)
-        if self._producer is not None:
-            if full:
-                self._producer.pauseProducing()
-            else:
-                self._producer.resumeProducing()
-
     def _setPaused(self, bit: int, paused: bool) -> None:
         before = self._pausedBits
         after = before | bit if paused else before & ~bit
         self._pausedBits = after
         transport = self.transport
-        if transport is None or self.state is State.CLOSED:
+        if transport is None or self.state is _CLOSED:
             return
         if not before and after:
             transport.pauseProducing()  # type: ignore[attr-defined]
@@ -1324,10 +1182,11 @@ class WebSocketProtocol(Protocol):
         if self._heldSize > self.factory.options.maxPendingInput + 256 * 1024:
             self._held = None
             self._heldSize = 0
-            self._fail(1008, "peer kept sending while reading was paused", broken=True)
+            self._stopReading()
+            self._fail(_POLICY_VIOLATION, "peer kept sending while reading was paused")
 
     def _releaseHeld(self) -> None:
-        while not self._pausedBits and self.state is not State.CLOSED:
+        while not self._pausedBits and self.state is not _CLOSED:
             if self._heldBatch is not None:
                 batch, self._heldBatch = self._heldBatch, None
                 self._deliverBatch(*batch)

@@ -252,7 +252,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             reason=reason,
         )
         self._uncleanReason = f"opening handshake refused: {status} {reason}"
-        self._inputDone = True
+        self._stopReading()
         transport = self.transport
         assert transport is not None
         transport.write(buildErrorResponse(status, reason, headers))

@@ -1091,11 +1091,11 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             endpoint = _workers.ReusePortEndpoint(reactor, address, listener.tlsOptions)
         else:
             endpoint = listener.endpoint(reactor)
-        ListeningService(
+        ListeningService(  # type: ignore[no-untyped-call]
             listener, endpoint, served, options.appName, webSocketPath, reactor
         ).setServiceParent(root)
     if options.workerIndex is not None:
-        _workers.ParentWatcher(reactor).setServiceParent(root)
+        _workers.ParentWatcher(reactor).setServiceParent(root)  # type: ignore[no-untyped-call]
     return root
 
 
@@ -1123,7 +1123,7 @@ def _supervise(options: Options, reactor: Any, root: TxwsService) -> TxwsService
         stopTimeout=closing + SHUTDOWN_MARGIN + WORKER_STOP_MARGIN,
     )
     root.app = supervisor
-    supervisor.setServiceParent(root)
+    supervisor.setServiceParent(root)  # type: ignore[no-untyped-call]
     return root
 
 

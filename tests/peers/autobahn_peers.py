@@ -87,7 +87,7 @@ class AutobahnEchoServer(AutobahnServerProtocol):
         Record and echo the message.
         """
         self.factory.messages.put((payload, isBinary))
-        self.sendMessage(payload, isBinary)
+        self.sendMessage(payload, isBinary)  # type: ignore[no-untyped-call]
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         """

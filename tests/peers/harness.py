@@ -22,8 +22,8 @@ from twisted.internet.interfaces import IListeningPort, IReactorProcess, IReacto
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
-from twisted.trial.unittest import FailTest, TestCase
 
+from tests.typedtrial import FailTest, TestCase
 from txws.apps.echo import EchoServerProtocol
 from txws.client import WebSocketClientFactory, WebSocketClientProtocol
 from txws.factory import WebSocketFactory

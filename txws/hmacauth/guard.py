@@ -595,7 +595,7 @@ class HMACChannel(HTTPChannel):
             and not self._handlingRequest
             and self.requestTimeout
         ):
-            self._requestTimer = self.callLater(self.requestTimeout, self._requestTimedOut)
+            self._requestTimer = self.callLater(self.requestTimeout, self._requestTimedOut)  # type: ignore[no-untyped-call]
         super().dataReceived(data)  # type: ignore[no-untyped-call, unused-ignore]
 
     def lineReceived(self, line: bytes) -> None:
@@ -693,7 +693,7 @@ class HMACChannel(HTTPChannel):
         self._cancelRequestTimer()
         if self._closing():
             return
-        self.setTimeout(None)
+        self.setTimeout(None)  # type: ignore[no-untyped-call]
         assert self.transport is not None
         _log.warn(
             "HMAC site refused a request from {peer}: {code}",
@@ -714,7 +714,7 @@ class HMACChannel(HTTPChannel):
             peer=peer, timeout=self.requestTimeout, code="request_timeout",
         )
         self._refused = True
-        self.setTimeout(None)
+        self.setTimeout(None)  # type: ignore[no-untyped-call]
         if not self._answered:
             body = _errorBody(
                 "request_timeout",
@@ -735,8 +735,8 @@ class HMACChannel(HTTPChannel):
         peer does not let it close (does not read) within C{abortTimeout}.
         """
         if self.abortTimeout is not None and self._abortingCall is None:
-            self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
-        self.loseConnection()
+            self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)  # type: ignore[no-untyped-call]
+        self.loseConnection()  # type: ignore[no-untyped-call]
 
 
 def _hmacChannelProtocol(site: HTTPFactory) -> Any:
@@ -744,7 +744,7 @@ def _hmacChannelProtocol(site: HTTPFactory) -> Any:
     What C{Site.protocol} builds for an L{HMACSite}: Twisted's protocol
     selector (HTTP/2 where negotiated, else HTTP/1.1) over an L{HMACChannel}.
     """
-    return _GenericHTTPChannelProtocol(HMACChannel())
+    return _GenericHTTPChannelProtocol(HMACChannel())  # type: ignore[no-untyped-call]
 
 
 class HMACSite(Site):

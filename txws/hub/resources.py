@@ -198,6 +198,11 @@ class HubRoot(Resource):
     page's relative URLs resolve.
     """
 
+    def __init__(self) -> None:
+        # (Resource.__init__ is unannotated; calling it through a typed
+        # constructor keeps our callers' calls typed.)
+        super().__init__()  # type: ignore[no-untyped-call]
+
     def render_GET(self, request: Request) -> bytes:
         """
         @param request: a request for the root without its slash.

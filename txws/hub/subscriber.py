@@ -59,7 +59,7 @@ class HubProtocol(WebSocketServerProtocol):
         """
         Whether messages can still be sent (open, no Close sent).
         """
-        return self.state is State.OPEN and self.localCloseCode is None and not self._closeSent
+        return self.state is State.OPEN and self.localCloseCode is None
 
     @property
     def channels(self) -> list[str]:

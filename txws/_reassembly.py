@@ -1,0 +1,272 @@
+"""
+Messages from data frames: fragmentation, the message size limit and UTF-8
+(RFC 6455 sections 5.4, 5.6 and 8.1).
+
+Design: this module is pure.  A L{Reassembler} takes the data frames that
+L{txws.frames.parseFrames} returns (and the pieces of a frame whose payload
+arrives over several reads) and returns whole messages, or raises
+L{txws.frames.FrameError} carrying the L{CloseCode} to fail the connection
+with; the connection maps that one exception type to its Close frame in one
+place.  It imports nothing from Twisted, keeps no I/O and no timers, and
+every rule is written once here:
+
+  - fragmentation (L{Reassembler._start}): a continuation frame needs a
+    message to continue; a new data frame may not start while one is
+    incomplete;
+  - the message size limit (L{Reassembler._admit}): checked against the size
+    a frame I{announces}, so a streamed frame is refused from its header,
+    before its payload is buffered;
+  - UTF-8 (L{invalidText}, L{truncatedText}): text is checked as it arrives
+    (fail fast, section 8.1), a whole message at once, a fragmented or
+    streamed one piece by piece.
+
+The common case, a whole message in one frame, is L{Reassembler.message}:
+one call doing just the checks that can fail for it.  Everything else goes
+through L{Reassembler.frame} (a complete fragment) or L{Reassembler.begin},
+L{Reassembler.piece} and L{Reassembler.end} (a frame streamed in pieces).
+After raising, or after L{Reassembler.discard}, a reassembler drops every
+data frame (the connection is being failed; RFC 6455 section 7.1.7).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from txws._utf8 import Utf8Validator, isValidUtf8
+from txws.frames import CloseCode, FrameError
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__all__ = ["Message", "Reassembler", "invalidText", "tooLarge", "truncatedText"]
+
+#: A whole message: C{(payload, isBinary)}.
+Message = tuple[bytes, bool]
+
+_TEXT = 0x1
+_DISCARDING = -1
+#: The chunks between messages: shared and never appended to (L{_start}
+#: gives every message its own list), so an idle connection holds no list.
+_NO_CHUNKS: list[bytes] = []
+_BINARY = 0x2
+
+
+def tooLarge(limit: int) -> FrameError:
+    """
+    @param limit: the message size limit.
+    @return: the error for a message over it (1009).
+    """
+    return FrameError(CloseCode.MESSAGE_TOO_BIG, f"message exceeds the limit of {limit} bytes")
+
+
+def invalidText() -> FrameError:
+    """
+    @return: the error for text that cannot be valid UTF-8 (1007).
+    """
+    return FrameError(CloseCode.INVALID_PAYLOAD, "text message is not valid UTF-8")
+
+
+def truncatedText() -> FrameError:
+    """
+    @return: the error for a text message ending inside a UTF-8 sequence
+        (1007).
+    """
+    return FrameError(CloseCode.INVALID_PAYLOAD, "text message ends inside a UTF-8 sequence")
+
+
+class Reassembler:
+    """
+    Turns one connection's data frames into messages.
+
+    @ivar limit: the largest message payload accepted, 0 for no limit.
+    """
+
+    __slots__ = ("_chunks", "_opcode", "_size", "_utf8", "limit")
+
+    def __init__(self, limit: int = 0) -> None:
+        """
+        @param limit: the largest message payload accepted (the
+            C{maxMessagePayloadSize} option), 0 for no limit.
+        """
+        self.limit = limit
+        # The opcode of the message in progress, 0 between messages, or
+        # _DISCARDING: one slot tested by the fast path for both.
+        self._opcode = 0
+        self._chunks: list[bytes] = _NO_CHUNKS
+        self._size = 0
+        self._utf8: Optional[Utf8Validator] = None
+
+    @property
+    def inMessage(self) -> bool:
+        """
+        Whether a fragmented message has begun and not ended.
+        """
+        return self._opcode > 0
+
+    @property
+    def discarding(self) -> bool:
+        """
+        Whether data frames are dropped (after an error or L{discard}).
+        """
+        return self._opcode < 0
+
+    @property
+    def checksText(self) -> bool:
+        """
+        Whether the pieces of the frame being streamed must be passed to
+        L{piece} (a text message, not discarded).
+        """
+        return self._utf8 is not None
+
+    def discard(self) -> None:
+        """
+        Drop the message in progress and every data frame from now on.
+        """
+        self._reset()
+        self._opcode = _DISCARDING
+
+    def message(self, opcode: int, payload: bytes) -> Optional[bytes]:
+        """
+        A data frame with FIN set and opcode TEXT or BINARY: normally a whole
+        message on its own.
+
+        @param opcode: C{0x1} (text) or C{0x2} (binary).
+        @param payload: the unmasked payload.
+        @return: the message's payload, or C{None} while discarding.
+        @raise FrameError: if the frame breaks a rule.
+        """
+        if self._opcode:
+            whole = self.frame(True, opcode, payload)
+            return None if whole is None else whole[0]
+        # L{_admit}, inlined: this is the one call a message's fast path
+        # makes, and a second call would cost it ~5%.
+        limit = self.limit
+        if limit and len(payload) > limit:
+            raise self._failing(tooLarge(limit))
+        if opcode == 0x1 and not isValidUtf8(payload):
+            raise self._failing(invalidText())
+        return payload
+
+    def frame(self, fin: bool, opcode: int, payload: bytes) -> Optional[Message]:
+        """
+        Any complete data frame.
+
+        @param fin: the frame's FIN bit.
+        @param opcode: C{0x0} (continuation), C{0x1} or C{0x2}.
+        @param payload: the unmasked payload.
+        @return: the message this frame ends, else C{None}.
+        @raise FrameError: if the frame breaks a rule.
+        """
+        if self._opcode < 0:
+            return None
+        if opcode or not self._opcode:
+            # (A continuation of a message in progress needs no call.)
+            self._start(opcode)
+        self._admit(self._size + len(payload))
+        utf8 = self._utf8
+        if utf8 is not None and not utf8.feed(payload):
+            raise self._failing(invalidText())
+        self._chunks.append(payload)
+        self._size += len(payload)
+        return self._finish() if fin else None
+
+    def begin(self, opcode: int, length: int) -> bool:
+        """
+        A data frame whose header has arrived and whose C{length} payload
+        bytes will come in pieces (L{piece}, then L{end}).
+
+        @param opcode: C{0x0}, C{0x1} or C{0x2}.
+        @param length: the payload length the header announces.
+        @return: whether to collect the payload (C{False} while discarding).
+        @raise FrameError: if the frame breaks a rule; the size limit is
+            checked here, before any of the payload is buffered.
+        """
+        if self._opcode < 0:
+            return False
+        self._start(opcode)
+        self._admit(self._size + length)
+        return True
+
+    def piece(self, data: Buffer) -> None:
+        """
+        The next unmasked piece of the streamed frame's payload, validated at
+        once if the message is text.
+
+        @param data: the piece.
+        @raise FrameError: if the text cannot be valid UTF-8.
+        """
+        utf8 = self._utf8
+        if utf8 is not None and not utf8.feed(data):
+            raise self._failing(invalidText())
+
+    def end(self, fin: bool, payload: bytes) -> Optional[Message]:
+        """
+        The streamed frame is complete.
+
+        @param fin: its FIN bit.
+        @param payload: its whole unmasked payload (already passed to
+            L{piece}).
+        @return: the message this frame ends, else C{None}.
+        @raise FrameError: if a text message ends inside a UTF-8 sequence.
+        """
+        if self._opcode < 0:
+            return None
+        self._chunks.append(payload)
+        self._size += len(payload)
+        return self._finish() if fin else None
+
+    # -- The rules, once each ------------------------------------------------
+
+    def _start(self, opcode: int) -> None:
+        """
+        The fragmentation rules (RFC 6455 section 5.4).
+        """
+        if opcode:
+            if self._opcode:
+                raise self._failing(
+                    FrameError(
+                        CloseCode.PROTOCOL_ERROR,
+                        "new data frame while a fragmented message is incomplete",
+                    )
+                )
+            self._opcode = opcode
+            self._chunks = []
+            self._size = 0
+            self._utf8 = Utf8Validator() if opcode == _TEXT else None
+        elif not self._opcode:
+            raise self._failing(
+                FrameError(
+                    CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue"
+                )
+            )
+
+    def _admit(self, size: int) -> None:
+        """
+        The message size limit: C{size} is what the message would hold.
+        """
+        limit = self.limit
+        if limit and size > limit:
+            raise self._failing(tooLarge(limit))
+
+    def _finish(self) -> Message:
+        utf8 = self._utf8
+        if utf8 is not None and not utf8.feed(b"", True):
+            raise self._failing(truncatedText())
+        chunks = self._chunks
+        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        isBinary = self._opcode == _BINARY
+        self._reset()
+        return payload, isBinary
+
+    def _reset(self) -> None:
+        self._opcode = 0
+        self._chunks = _NO_CHUNKS
+        self._size = 0
+        self._utf8 = None
+
+    def _failing(self, error: FrameError) -> FrameError:
+        """
+        Discard from now on, and hand back C{error} to raise.
+        """
+        self.discard()
+        return error
