@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.internet.testing import StringTransport
@@ -17,6 +17,8 @@ from twisted.internet.threads import deferToThread
 
 from tests.typedtrial import SynchronousTestCase, TestCase
 from txws._writethrough import canWriteThrough, writeThrough
+from txws.client import WebSocketClientProtocol, connect
+from txws.server import WebSocketServerFactory, WebSocketServerProtocol
 
 
 class Sender(Protocol):
@@ -110,3 +112,60 @@ class WriterChoiceTests(SynchronousTestCase):
         with its own C{write}.
         """
         self.assertFalse(canWriteThrough(StringTransport()))
+
+
+class Replier(WebSocketServerProtocol):
+    """
+    Answers every message, and records how many bytes the transport had
+    to queue for the answer.
+    """
+
+    queuedAfterSend: list[int] = []
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.sendMessage(payload, isBinary)
+        self.sendPreparedMessage(self.factory.prepareMessage(b"prepared"))
+        transport = self.transport
+        Replier.queuedAfterSend.append(
+            transport._tempDataLen + len(transport.dataBuffer)  # type: ignore[union-attr]
+        )
+
+
+class Collector(WebSocketClientProtocol):
+    """
+    Collects what the server sends.
+    """
+
+    def onOpen(self) -> None:
+        self.received: DeferredQueue[bytes] = DeferredQueue()
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.received.put(payload)
+
+
+class ConnectionWriteThroughTests(TestCase):
+    """
+    A txws server connection on plain TCP writes its frames through.
+    """
+
+    async def test_messagesGoStraightOut(self) -> None:
+        """
+        C{sendMessage} and C{sendPreparedMessage} on an idle connection
+        leave nothing queued in the transport, and the peer gets both.
+        """
+        factory = WebSocketServerFactory()
+        factory.protocol = Replier
+        Replier.queuedAfterSend = []
+        port: IListeningPort = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        address = port.getHost()
+        client = await connect(
+            f"ws://127.0.0.1:{address.port}/", protocolClass=Collector  # type: ignore[attr-defined]
+        )
+        assert isinstance(client, Collector)
+        client.sendMessage(b"hello")
+        self.assertEqual(await client.received.get(), b"hello")
+        self.assertEqual(await client.received.get(), b"prepared")
+        self.assertEqual(Replier.queuedAfterSend, [0])
+        client.sendClose(1000)
+        await factory.closeAll()
