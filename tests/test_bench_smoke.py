@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,16 @@ FANOUT_SUBSCRIBERS = 5
 FANOUT_PUBLISHES = 3
 
 
-def runFanoutSmoke(output: str) -> subprocess.CompletedProcess[str]:
+def runFanoutSmoke(
+    output: str, servers: Sequence[str] = FANOUT_SERVERS, subscribers: int = FANOUT_SUBSCRIBERS
+) -> subprocess.CompletedProcess[str]:
     """
-    Run one tiny fan-out cell for every fan-out server, bounded to 120
+    Run one tiny fan-out cell for some fan-out servers, bounded to 120
     seconds: a few subscribers, exactly a few publishes, no warm-up.
 
     @param output: where the harness writes its JSON results.
+    @param servers: the servers.
+    @param subscribers: how many subscribers.
     @return: the finished process, its output captured.
     """
     env = dict(os.environ)
@@ -111,8 +116,8 @@ def runFanoutSmoke(output: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable, "-m", "bench.run", "--cells", "fanout-1k",
-            "--servers", ",".join(FANOUT_SERVERS),
-            "--subscribers", str(FANOUT_SUBSCRIBERS), "--publishes", str(FANOUT_PUBLISHES),
+            "--servers", ",".join(servers),
+            "--subscribers", str(subscribers), "--publishes", str(FANOUT_PUBLISHES),
             "--warmup", "0", "--output", output,
         ],
         cwd=ROOT,
@@ -167,32 +172,6 @@ CLUSTER_SERVERS = ["txws-hub", "txws-hub-redis", "txws-hub-workers2"]
 CLUSTER_SUBSCRIBERS = 16
 
 
-def runClusterSmoke(output: str) -> subprocess.CompletedProcess[str]:
-    """
-    Run one tiny fan-out cell for the hub, the hub with a Redis broker and
-    C{twistd txws --workers 2}, bounded to 120 seconds.
-
-    @param output: where the harness writes its JSON results.
-    @return: the finished process, its output captured.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [
-            sys.executable, "-m", "bench.run", "--cells", "fanout-1k",
-            "--servers", ",".join(CLUSTER_SERVERS),
-            "--subscribers", str(CLUSTER_SUBSCRIBERS), "--publishes", str(FANOUT_PUBLISHES),
-            "--warmup", "0", "--output", output,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 class ClusterFanoutHarnessTests(TestCase):
     """
     The clustered fan-out cells: the hub with its Redis broker, and two
@@ -216,7 +195,9 @@ class ClusterFanoutHarnessTests(TestCase):
         if redisServerPath() is None:
             raise SkipTest("redis-server is not installed (/usr/bin/redis-server nor on PATH)")
         output = os.path.abspath(self.mktemp())
-        finished = await deferToThread(runClusterSmoke, output)
+        finished = await deferToThread(
+            runFanoutSmoke, output, CLUSTER_SERVERS, CLUSTER_SUBSCRIBERS
+        )
         self.assertEqual(finished.returncode, 0, finished.stderr[-3000:])
         results: dict[str, Any] = json.loads(Path(output).read_text())
         rows = {row["server"]: row for row in results["rows"]}
