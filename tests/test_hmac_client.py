@@ -16,10 +16,10 @@ from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.web.client import URI
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import UNKNOWN_LENGTH, IAgent, IBodyProducer, IResponse
+from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer, IResponse
 from twisted.web.resource import IResource
-from zope.interface import implementer
 
+from tests.hmac_support.agents import RecordingAgent, Sent
 from tests.hmac_support.resources import SECRET, VECTOR_BODY, VECTOR_TIMESTAMP, RecordingResource
 from tests.typedtrial import SynchronousTestCase
 from txws.hmacauth import (
@@ -37,51 +37,6 @@ from txws.hmacauth.__main__ import TIMEOUT, parseArguments, post
 
 NONCE = "n0nce-n0nce-n0nce-n0nce"
 KEYS = {"k1": SECRET.encode()}
-
-
-class Sent:
-    """
-    One request handed to L{RecordingAgent}, with its body read.
-    """
-
-    def __init__(self, method: bytes, uri: bytes, headers: Headers, producer: Any) -> None:
-        self.method = method
-        self.uri = uri
-        self.headers = headers
-        self.producer = producer
-        self.body = b""
-        if producer is not None:
-            chunks: list[bytes] = []
-
-            class Consumer:
-                def write(self, data: bytes) -> None:
-                    chunks.append(data)
-
-            producer.startProducing(Consumer())
-            self.body = b"".join(chunks)
-
-    def header(self, name: bytes) -> list[bytes]:
-        return list(self.headers.getRawHeaders(name, []))
-
-
-@implementer(IAgent)
-class RecordingAgent:
-    """
-    An agent that records requests and never answers.
-    """
-
-    def __init__(self) -> None:
-        self.sent: list[Sent] = []
-
-    def request(
-        self,
-        method: bytes,
-        uri: bytes,
-        headers: Headers | None = None,
-        bodyProducer: IBodyProducer | None = None,
-    ) -> Deferred[IResponse]:
-        self.sent.append(Sent(method, uri, headers or Headers(), bodyProducer))
-        return Deferred()
 
 
 class SlowProducer:

@@ -18,11 +18,10 @@ from treq.testing import RequestTraversalAgent
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
-from twisted.web.http_headers import Headers
-from twisted.web.iweb import IAgent, IBodyProducer, IResponse
+from twisted.web.iweb import IResponse
 from twisted.web.resource import IResource
-from zope.interface import implementer
 
+from tests.hmac_support.agents import RecordingAgent, Sent
 from tests.hmac_support.resources import RecordingResource
 from tests.support import freePort
 from tests.typedtrial import SynchronousTestCase
@@ -42,49 +41,6 @@ SECRET = "cli-secret-do-not-print"
 KEYS = {"k1": SECRET.encode()}
 NOW = 1_790_000_000
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class Sent:
-    """
-    One request handed to L{RecordingAgent}, with its body read.
-    """
-
-    def __init__(self, method: bytes, uri: bytes, headers: Headers, producer: Any) -> None:
-        self.method = method
-        self.uri = uri
-        self.headers = headers
-        chunks: list[bytes] = []
-
-        class Consumer:
-            def write(self, data: bytes) -> None:
-                chunks.append(data)
-
-        producer.startProducing(Consumer())
-        self.body = b"".join(chunks)
-        self.length = producer.length
-
-    def header(self, name: bytes) -> list[bytes]:
-        return list(self.headers.getRawHeaders(name, []))
-
-
-@implementer(IAgent)
-class RecordingAgent:
-    """
-    An agent that records requests and never answers.
-    """
-
-    def __init__(self) -> None:
-        self.sent: list[Sent] = []
-
-    def request(
-        self,
-        method: bytes,
-        uri: bytes,
-        headers: Headers | None = None,
-        bodyProducer: IBodyProducer | None = None,
-    ) -> Deferred[IResponse]:
-        self.sent.append(Sent(method, uri, headers or Headers(), bodyProducer))
-        return Deferred()
 
 
 class CommandLineCase(SynchronousTestCase):
@@ -333,7 +289,7 @@ class PublishTests(CommandLineCase):
         sent = self.record("--key-file", self.keyFile, "news", '{"title": "h\u00e9llo", "n": 1}')
         body = canonicalJSON({"channel": "news", "data": {"title": "h\u00e9llo", "n": 1}})
         self.assertEqual(body, b'{"channel":"news","data":{"n":1,"title":"h\\u00e9llo"}}')
-        self.assertEqual((sent.method, sent.uri, sent.body, sent.length),
+        self.assertEqual((sent.method, sent.uri, sent.body, sent.producer.length),
                          (b"POST", b"http://127.0.0.1:8080/publish", body, len(body)))
         self.assertEqual(sent.header(b"Content-Type"), [b"application/json"])
         self.assertEqual(sent.header(b"Host"), [b"127.0.0.1:8080"])
