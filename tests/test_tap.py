@@ -235,6 +235,8 @@ class OptionsParsingTests(_Case):
             ("--ping-timeout", "7.5", "autoPingTimeout", 7.5),
             ("--max-connections", "1000", "maxConnections", 1000),
             ("--write-buffer-size", "65536", "writeBufferSize", 65536),
+            ("--max-pending-handshakes", "64", "maxPendingHandshakes", 64),
+            ("--max-pending-per-peer", "8", "maxPendingHandshakesPerPeer", 8),
         ]
         self.assertEqual(len(cases), len(tap.WEBSOCKET_OPTIONS))
         for option, text, field, value in cases:

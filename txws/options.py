@@ -55,7 +55,11 @@ class WebSocketOptions:
     @ivar maxPendingInput: bytes of input a paused connection keeps before it
         stops its transport from reading (back-pressure to the peer).
     @ivar maxConnections: a server factory refuses opening handshakes with
-        503 while this many connections are open; 0 for no limit.
+        503 while this many connections are open; 0 for no limit.  A
+        connection counts from the moment its valid upgrade request has
+        arrived (also while an asynchronous C{onConnect} decides) until it
+        is gone; connections still waiting for their request are bounded
+        by C{maxPendingHandshakes} instead.
     @ivar tcpNoDelay: set C{TCP_NODELAY} on TCP transports, so that the last
         segment of a message is not held back by Nagle's algorithm.
     @ivar writeBufferSize: bytes waiting to be sent to the peer beyond which
@@ -71,6 +75,23 @@ class WebSocketOptions:
         C{writeBufferSize + maxBufferedAmount} plus one frame, whatever the
         application sends.  0 for no limit (then only applications that
         register a producer are protected).
+    @ivar maxPendingHandshakes: a server factory's bound on connections
+        whose opening handshake is pending: accepted, but their request has
+        not arrived yet (so they do not count against C{maxConnections}).
+        When this many are pending, the oldest is aborted to admit a new
+        connection, so that sockets that send nothing (or trickle their
+        request in) cannot lock a well-behaved client out: it completes its
+        handshake unless this many connections arrive in the time its
+        request takes.  Keep C{maxConnections} plus this below the
+        process's limit on open files.  0 for no bound (not advised: then
+        only the opening handshake timeout bounds them).
+    @ivar maxPendingHandshakesPerPeer: a server factory's bound on pending
+        handshakes from one peer address (an IPv4 address, or an IPv6 /64
+        prefix); a connection beyond it is answered 503 at once, without
+        waiting for its request, so that one address cannot push the
+        handshakes of others out of the C{maxPendingHandshakes} table.  0
+        (the default) for no bound: behind a reverse proxy or a large NAT,
+        every client has the same address.
     """
 
     maxFramePayloadSize: int = _MiB
@@ -90,6 +111,8 @@ class WebSocketOptions:
     tcpNoDelay: bool = True
     writeBufferSize: int = 256 * 1024
     maxBufferedAmount: int = 4 * _MiB
+    maxPendingHandshakes: int = 512
+    maxPendingHandshakesPerPeer: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -101,6 +124,8 @@ class WebSocketOptions:
             "maxConnections",
             "writeBufferSize",
             "maxBufferedAmount",
+            "maxPendingHandshakes",
+            "maxPendingHandshakesPerPeer",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

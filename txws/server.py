@@ -24,6 +24,7 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from txws._admission import Admission, peerKey
 from txws._version import __version__
 from txws.factory import WebSocketFactory
 from txws.handshake import (
@@ -54,6 +55,13 @@ __all__ = [
 ]
 
 _log = Logger()
+
+# Where a server connection stands with its factory's Admission.
+_NEW = 0  # not admitted yet
+_PENDING = 1  # in the pending table
+_OPEN = 2  # counted against maxConnections
+_ARRIVED = 3  # taken over from a twisted.web site: its request has arrived
+_DROPPED = 4  # refused or dropped: reads nothing more
 
 #: What C{onConnect} may return: nothing, a subprotocol, or a subprotocol
 #: and extra response headers.
@@ -99,14 +107,16 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     factory: WebSocketServerFactory
     isServer = True
-    # A slot like the base class's: a server connection keeps no instance
+    # Slots like the base class's: a server connection keeps no instance
     # dictionary at all (see WebSocketProtocol.__slots__).
-    __slots__ = ("request",)
+    __slots__ = ("_admission", "request")
     request: Optional[ConnectionRequest]
+    _admission: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls, *args, **kwargs)
         self.request = None
+        self._admission = _NEW
         return self
 
     def onConnect(self, request: ConnectionRequest) -> ConnectResult | Deferred[ConnectResult]:
@@ -125,16 +135,49 @@ class WebSocketServerProtocol(WebSocketProtocol):
     # -- Handshake ------------------------------------------------------------
 
     def _startHandshake(self) -> None:
+        if self._admission is _NEW:
+            options = self.factory.options
+            address = self.transport.getPeer()  # type: ignore[union-attr]
+            if not self.factory.admission.admit(
+                self,
+                peerKey(address),
+                options.maxPendingHandshakes,
+                options.maxPendingHandshakesPerPeer,
+                self.peer,
+            ):
+                self._admission = _DROPPED
+                self._refuse(503, "too many pending handshakes from this address", log=False)
+                return
+            self._admission = _PENDING
         self._startOpenTimeout()
 
     def _openTimedOut(self) -> None:
         self._openTick = None
         if self.state is State.CONNECTING:
             self._uncleanReason = "opening handshake timed out"
-            _log.info("WebSocket opening handshake with {peer} timed out", peer=self.peer)
+            self.factory.admission.timedOut.note(
+                "WebSocket opening handshake with {peer} timed out", peer=self.peer
+            )
             _abort(self.transport)
 
+    def _dropPending(self) -> None:
+        """
+        The factory's pending table is full and this connection is its
+        oldest: abort it (its peer has not sent its request yet).
+        """
+        self._admission = _DROPPED
+        self._uncleanReason = "opening handshake dropped: too many pending handshakes"
+        _abort(self.transport)
+
+    def _handshakeEnded(self, reason: Failure) -> None:
+        factory = self.factory
+        factory.admission.closed(self, self._admission is _OPEN)
+        if not len(factory.registry):
+            factory.admission.flush()
+
     def _handshakeData(self, data: bytes) -> None:
+        if self._admission is _DROPPED:
+            return
         if self.request is not None:
             # Bytes after the request while onConnect runs: kept for later
             # (reading is paused meanwhile, so this stays small).
@@ -167,11 +210,13 @@ class WebSocketServerProtocol(WebSocketProtocol):
             if not options.originAllowed(request.origin):
                 raise HandshakeError(403, "Origin not allowed")
             limit = options.maxConnections
-            if limit and self.factory.connectionCount > limit:
+            if limit and self.factory.admission.openCount >= limit:
                 raise HandshakeError(503, "too many WebSocket connections")
         except HandshakeError as e:
             self._refuse(e.status, e.reason, e.headers)
             return
+        self.factory.admission.opened(self)
+        self._admission = _OPEN
         self.request = request
         self._buf = leftover
         try:
@@ -241,16 +286,26 @@ class WebSocketServerProtocol(WebSocketProtocol):
             self.transport.resumeProducing()  # type: ignore[attr-defined]
         self._opened(leftover)
 
-    def _refuse(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+    def _refuse(
+        self,
+        status: int,
+        reason: str,
+        headers: Sequence[tuple[str, str]] = (),
+        log: bool = True,
+    ) -> None:
         """
         Answer the handshake with an error status and close.
+
+        @param log: whether to log the refusal (C{False} when the caller
+            logged it already).
         """
-        _log.info(
-            "Refused WebSocket handshake from {peer}: {status} {reason}",
-            peer=self.peer,
-            status=status,
-            reason=reason,
-        )
+        if log:
+            _log.info(
+                "Refused WebSocket handshake from {peer}: {status} {reason}",
+                peer=self.peer,
+                status=status,
+                reason=reason,
+            )
         self._uncleanReason = f"opening handshake refused: {status} {reason}"
         self._stopReading()
         transport = self.transport
@@ -269,6 +324,11 @@ class WebSocketServerFactory(WebSocketFactory, ServerFactory):
     @ivar url: the URL the server is reached at, if given.
     @ivar isSecure: whether C{url} is C{wss://}.
     @ivar port: the port of C{url} (or C{externalPort}).
+    @ivar admission: this factory's connections whose request has not
+        arrived yet (bounded by the options C{maxPendingHandshakes} and
+        C{maxPendingHandshakesPerPeer}) and its count of open ones (bounded
+        by C{maxConnections}).  A L{txws.hmacauth.HMACSite} given it as its
+        C{admission} counts its own HTTP connections in the same table.
     """
 
     protocol: type[Protocol] = WebSocketServerProtocol
@@ -305,6 +365,23 @@ class WebSocketServerFactory(WebSocketFactory, ServerFactory):
             self.isSecure, self.host, self.port, _ = parseWebSocketURL(url)
         if externalPort is not None:
             self.port = externalPort
+        self.admission = Admission(self.reactor)
+
+    @property
+    def openConnectionCount(self) -> int:
+        """
+        Connections counted against C{maxConnections}: their upgrade request
+        has arrived (they are open, or C{onConnect} is deciding on them).
+        """
+        return self.admission.openCount
+
+    @property
+    def pendingHandshakeCount(self) -> int:
+        """
+        Connections accepted whose request has not arrived yet (bounded by
+        C{maxPendingHandshakes}).
+        """
+        return self.admission.pendingCount
 
 
 def listenWS(
@@ -428,6 +505,8 @@ class WebSocketResource(Resource):
             request.setResponseCode(503)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"WebSocket connection not accepted\n"
+        # Its request has arrived: the site bounded the wait for it.
+        protocol._admission = _ARRIVED
         try:
             leftover = takeOverChannel(request, protocol)
         except TypeError as e:

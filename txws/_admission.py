@@ -1,0 +1,277 @@
+"""
+Which connections a server lets in: pending handshakes, bounded apart from
+open connections.
+
+Design, after nginx and haproxy: a connection is I{pending} from the moment
+it is accepted until its peer has sent a complete, valid request (an
+upgrade request, or an HTTP request for a site's channel); only then does it
+count as I{open}, against C{maxConnections}.  So sockets that never send a
+byte, or trickle their request in, can fill only the pending table, never
+lock real clients out of the open slots.  The pending table is bounded too
+(C{maxPendingHandshakes}): when it is full, the I{oldest} pending
+connection is dropped to admit the new one.  A well-behaved client sends
+its request as soon as it connects, so it completes long before a flood
+can push it out (it would take C{maxPendingHandshakes} new connections
+accepted in the time its request takes to arrive), while silent sockets
+only ever take each other's places.  Optionally, pending connections from
+one peer address (an IPv4 address, or an IPv6 /64: one host's usual
+allocation) are bounded as well (C{maxPendingHandshakesPerPeer}); a
+connection beyond that bound is refused at once, so one address cannot
+push anybody else's handshakes out.
+
+Under a flood every dropped or refused connection would make a log line;
+L{Tally} makes that one line for the first, then one summary per interval.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Optional, Protocol
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+__all__ = ["Admission", "Pending", "Tally", "peerKey"]
+
+_log = Logger()
+
+#: Seconds over which repeated log lines of one kind are summed up.
+TALLY_INTERVAL = 10.0
+
+
+class Pending(Protocol):
+    """
+    What the pending table asks of a connection.
+    """
+
+    def _dropPending(self) -> None:
+        """
+        The table is full and this is its oldest connection: abort it.
+        """
+
+
+def peerKey(address: object) -> Optional[str]:
+    """
+    The part of a peer's address that the per-peer bound counts by.
+
+    @param address: a transport's peer address.
+    @return: the IPv4 address; for IPv6, its /64 prefix (the IPv4 address of
+        an IPv4-mapped one); C{None} for anything else (UNIX sockets), which
+        the per-peer bound does not apply to.
+    """
+    if isinstance(address, IPv4Address):
+        return address.host
+    if isinstance(address, IPv6Address):
+        host = address.host.partition("%")[0]
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, host)
+        except OSError:
+            return host
+        if packed[:12] == b"\0" * 10 + b"\xff\xff":
+            return socket.inet_ntop(socket.AF_INET, packed[12:])
+        return socket.inet_ntop(socket.AF_INET6, packed[:8] + b"\0" * 8) + "/64"
+    return None
+
+
+class Tally:
+    """
+    A log line that would repeat under a flood: the first occurrence after a
+    quiet interval is logged in full, later ones within C{interval} seconds
+    are counted and logged as one summary line at its end.
+
+    @ivar total: occurrences since the tally was made.
+    """
+
+    __slots__ = ("_call", "_clock", "_count", "_fields", "_interval", "_summary", "total")
+
+    def __init__(self, clock: IReactorTime, summary: str, interval: float = TALLY_INTERVAL
+                 ) -> None:
+        """
+        @param clock: the reactor whose clock ends the intervals.
+        @param summary: the summary's log format; it may use C{{count}}
+            (occurrences not logged in full), C{{interval}} and the
+            keywords given to L{note}.
+        @param interval: seconds summed up in one summary line.
+        """
+        self._clock = clock
+        self._summary = summary
+        self._interval = interval
+        self._call: Optional[IDelayedCall] = None
+        self._count = 0
+        self._fields: dict[str, Any] = {}
+        self.total = 0
+
+    def note(self, fmt: str, **fields: Any) -> None:
+        """
+        One occurrence: logged in full (C{fmt} and C{fields}) if none came
+        within the interval before, else counted for the summary.
+
+        @param fmt: the full log line's format.
+        @param fields: its keywords (also available to the summary).
+        """
+        self.total += 1
+        if self._call is None:
+            _log.info(fmt, **fields)
+            self._fields = fields
+            self._call = self._clock.callLater(self._interval, self._summarize)
+        else:
+            self._count += 1
+
+    def _summarize(self) -> None:
+        count, self._count = self._count, 0
+        if not count:
+            self._call = None
+            return
+        _log.info(self._summary, count=count, interval=self._interval, **self._fields)
+        self._call = self._clock.callLater(self._interval, self._summarize)
+
+    def flush(self) -> None:
+        """
+        Log the summary of what was counted so far, if anything, now, and
+        leave nothing behind in the reactor (the next occurrence is logged
+        in full again).
+        """
+        call, self._call = self._call, None
+        if call is not None and call.active():
+            call.cancel()
+        count, self._count = self._count, 0
+        if count:
+            _log.info(self._summary, count=count, interval=self._interval, **self._fields)
+
+
+class Admission:
+    """
+    A server's pending handshakes, oldest first, and its count of open
+    connections (see the module's design notes).
+
+    @ivar openCount: connections admitted as open and not yet gone.
+    @ivar dropped: a L{Tally} of pending connections dropped for newer ones.
+    @ivar refused: a L{Tally} of connections refused by the per-peer bound.
+    @ivar timedOut: a L{Tally} of pending connections whose handshake timed
+        out (logged by the connections themselves).
+    """
+
+    __slots__ = ("_pending", "_perPeer", "dropped", "openCount", "refused", "timedOut")
+
+    def __init__(self, clock: IReactorTime) -> None:
+        """
+        @param clock: the reactor whose clock paces the tallies' summaries.
+        """
+        # (A dict keeps insertion order: its first key is the oldest.)
+        self._pending: dict[Pending, Optional[str]] = {}
+        self._perPeer: dict[str, int] = {}
+        self.openCount = 0
+        self.dropped = Tally(
+            clock,
+            "Dropped {count} more pending handshakes in the last {interval:g} s to admit "
+            "newer connections ({limit} pending: maxPendingHandshakes)",
+        )
+        self.refused = Tally(
+            clock,
+            "Refused {count} more connections with 503 in the last {interval:g} s: too "
+            "many pending handshakes from one address (maxPendingHandshakesPerPeer {limit})",
+        )
+        self.timedOut = Tally(
+            clock,
+            "{count} more opening handshakes timed out in the last {interval:g} s",
+        )
+
+    @property
+    def pendingCount(self) -> int:
+        """
+        Connections accepted whose request has not arrived yet.
+        """
+        return len(self._pending)
+
+    def pendingFrom(self, key: Optional[str]) -> int:
+        """
+        @param key: a L{peerKey}.
+        @return: pending connections from that peer.
+        """
+        return self._perPeer.get(key, 0) if key is not None else 0
+
+    def admit(self, connection: Pending, key: Optional[str], limit: int, perPeer: int,
+              peer: str) -> bool:
+        """
+        A connection was accepted: make it pending, unless its peer already
+        has C{perPeer} pending (then the caller refuses it); if C{limit} are
+        pending, the oldest is dropped first.
+
+        @param connection: the new connection.
+        @param key: its L{peerKey}.
+        @param limit: C{maxPendingHandshakes} (0 for no bound).
+        @param perPeer: C{maxPendingHandshakesPerPeer} (0 for no bound).
+        @param peer: the connection's description, for the log.
+        @return: whether it was admitted.
+        """
+        if perPeer and key is not None and self._perPeer.get(key, 0) >= perPeer:
+            self.refused.note(
+                "Refused a connection from {peer} with 503: {limit} handshakes from its "
+                "address already pending (maxPendingHandshakesPerPeer)",
+                peer=peer, limit=perPeer,
+            )
+            return False
+        if limit:
+            while len(self._pending) >= limit:
+                oldest = next(iter(self._pending))
+                self._release(oldest)
+                self.dropped.note(
+                    "Dropped the oldest pending handshake to admit a new connection from "
+                    "{peer}: {limit} pending (maxPendingHandshakes)",
+                    peer=peer, limit=limit,
+                )
+                oldest._dropPending()
+        self._pending[connection] = key
+        if key is not None:
+            self._perPeer[key] = self._perPeer.get(key, 0) + 1
+        return True
+
+    def isPending(self, connection: Pending) -> bool:
+        """
+        @return: whether C{connection} is in the pending table.
+        """
+        return connection in self._pending
+
+    def arrived(self, connection: Pending) -> None:
+        """
+        A pending connection's request has arrived: it leaves the table
+        (without becoming open: a site's HTTP connection).
+        """
+        self._release(connection)
+
+    def opened(self, connection: Pending) -> None:
+        """
+        A connection counts as open from now on (it leaves the table if it
+        was pending).
+        """
+        self._release(connection)
+        self.openCount += 1
+
+    def closed(self, connection: Pending, wasOpen: bool) -> None:
+        """
+        A connection is gone.
+
+        @param wasOpen: whether it had been counted by L{opened}.
+        """
+        self._release(connection)
+        if wasOpen:
+            self.openCount -= 1
+
+    def _release(self, connection: Pending) -> None:
+        key = self._pending.pop(connection, None)
+        if key is not None:
+            left = self._perPeer[key] - 1
+            if left:
+                self._perPeer[key] = left
+            else:
+                del self._perPeer[key]
+
+    def flush(self) -> None:
+        """
+        Log the tallies' summaries now and cancel their timers (when the
+        last connection is gone, so that nothing stays in the reactor).
+        """
+        self.dropped.flush()
+        self.refused.flush()
+        self.timedOut.flush()
