@@ -64,6 +64,17 @@ def aborted(transport: StringTransport) -> bool:
     return bool(transport.disconnected)
 
 
+def runTurn(clock: Clock) -> None:
+    """
+    Run the calls due now, but not those they schedule for now (as one turn
+    of a real reactor does; C{Clock.advance} would run those too).
+    """
+    due = [call for call in clock.calls if call.getTime() <= clock.seconds()]
+    for call in due:
+        clock.calls.remove(call)
+        call.func(*call.args, **call.kw)
+
+
 def lose(protocol: WebSocketServerProtocol) -> None:
     """
     Deliver the end of a connection, as the reactor would after a close.
@@ -209,16 +220,21 @@ class EvictionTests(SynchronousTestCase):
 
     def test_oldestDropped(self) -> None:
         """
-        With C{maxPendingHandshakes=3}, a fourth connection aborts the
-        first, whose C{onClose} says why; the others are untouched and the
-        newest completes its handshake.
+        With C{maxPendingHandshakes=2}, a fifth connection (twice the
+        bound reached) aborts the first at once, whose C{onClose} says why;
+        after the reactor's turns, the table is trimmed back to 2, the
+        oldest first, and the newest completes its handshake.
         """
-        factory = serverFactory(maxPendingHandshakes=3)
-        connections = [connectFrom(factory, port=n + 1) for n in range(4)]
+        clock = Clock()
+        factory = serverFactory(clock, maxPendingHandshakes=2, openHandshakeTimeout=0)
+        connections = [connectFrom(factory, port=n + 1) for n in range(5)]
         transports = [transport for _, transport in connections]
-        self.assertEqual([t.disconnecting for t in transports], [True, False, False, False])
+        self.assertEqual([t.disconnecting for t in transports], [True] + [False] * 4)
         self.assertTrue(aborted(transports[0]))
-        self.assertEqual(factory.pendingHandshakeCount, 3)
+        self.assertEqual(factory.pendingHandshakeCount, 4)
+        clock.advance(0)
+        self.assertEqual([aborted(t) for t in transports], [True] * 3 + [False] * 2)
+        self.assertEqual(factory.pendingHandshakeCount, 2)
         oldest = connections[0][0]
         # A dropped connection reads nothing more, even if bytes were queued.
         oldest.dataReceived(upgradeRequest())
@@ -229,19 +245,23 @@ class EvictionTests(SynchronousTestCase):
             oldest.closes(),
             [(False, 1006, "opening handshake dropped: too many pending handshakes")],
         )
-        newest, newestTransport = connections[3]
+        newest, newestTransport = connections[4]
         newest.dataReceived(upgradeRequest())
         self.assertEqual(statusOf(newestTransport.value()), 101)
-        self.assertEqual(factory.pendingHandshakeCount, 2)
+        self.assertEqual(factory.pendingHandshakeCount, 1)
 
     def test_goodClientThroughChurn(self) -> None:
         """
-        1000 silent connections keep arriving (each dropped one reopened at
-        once) against C{maxPendingHandshakes=100} and C{maxConnections=10}:
-        a client whose request arrives before 100 newer connections do gets
-        101 every time, and the open count is only the good clients'.
+        1450 silent connections keep arriving within one turn of the
+        reactor against C{maxPendingHandshakes=100} and
+        C{maxConnections=10}: a client whose request arrives before 100
+        newer connections do gets 101 every time, never more than 200 are
+        pending, the open count is only the good clients', and the next
+        turns trim the table to 100.
         """
-        factory = serverFactory(maxPendingHandshakes=100, maxConnections=10)
+        clock = Clock()
+        factory = serverFactory(clock, maxPendingHandshakes=100, maxConnections=10,
+                                openHandshakeTimeout=0)
         silent = 0
         for round in range(10):
             for _ in range(95):
@@ -253,15 +273,19 @@ class EvictionTests(SynchronousTestCase):
                 silent += 1
             good.dataReceived(upgradeRequest())
             self.assertEqual(statusOf(transport.value()), 101, round)
+            self.assertLessEqual(factory.pendingHandshakeCount, 200)
         self.assertEqual(factory.openConnectionCount, 10)
-        # The last good client left the full table: 99 silent ones remain.
-        self.assertEqual(factory.pendingHandshakeCount, 99)
-        self.assertEqual(factory.admission.dropped.total, silent - 99)
+        pending = factory.pendingHandshakeCount
+        self.assertEqual(factory.admission.dropped.total, silent - pending)
+        clock.advance(0)
+        self.assertEqual(factory.pendingHandshakeCount, 100)
 
     def test_dropsLoggedOnceThenSummed(self) -> None:
         """
-        200 drops within 10 s log one line, then one summary of the other
-        199 when the interval ends; the next interval, quiet, logs nothing.
+        205 connections against C{maxPendingHandshakes=5} drop 195 at once
+        (at twice the bound) and 5 more (down to the bound) after the
+        reactor's turns: one line, then one summary of the other 199 when
+        the 10 s interval ends; the next interval, quiet, logs nothing.
         """
         clock = Clock()
         factory = serverFactory(clock, maxPendingHandshakes=5, openHandshakeTimeout=0)
@@ -278,8 +302,36 @@ class EvictionTests(SynchronousTestCase):
             clock.advance(10)
         texts = [formatEvent(e) for e in events]
         self.assertEqual(len(texts), 1, texts)
-        self.assertIn("Dropped 199 more pending handshakes in the last 10 s", texts[0])
+        self.assertIn("Dropped 199 more pending handshakes, the oldest, in the last 10 s",
+                      texts[0])
+        self.assertEqual(factory.pendingHandshakeCount, 5)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_droppedOnlyAfterATurn(self) -> None:
+        """
+        Over half the bound, the oldest are dropped at the reactor's turn
+        after next, and only those admitted before the turn in between: a
+        connection of the burst whose request arrives in the next turn is
+        never dropped, and one admitted in that turn survives the trim.
+        """
+        clock = Clock()
+        factory = serverFactory(clock, maxPendingHandshakes=5, openHandshakeTimeout=0)
+        burst = [connectFrom(factory, port=n + 1) for n in range(9)]
+        self.assertEqual(factory.pendingHandshakeCount, 9)
+        self.assertFalse(any(transport.disconnecting for _, transport in burst))
+        runTurn(clock)
+        # The reactor's next turn reads the burst: the newest has a request.
+        newest, newestTransport = burst[-1]
+        newest.dataReceived(upgradeRequest())
+        _, lateTransport = connectFrom(factory, port=100)
+        runTurn(clock)
+        self.assertEqual(statusOf(newestTransport.value()), 101)
+        # 8 of the burst and the late one pending: the 4 oldest go, to 5.
+        self.assertEqual([aborted(t) for _, t in burst[:-1]], [True] * 4 + [False] * 4)
+        self.assertFalse(lateTransport.disconnecting)
+        self.assertEqual(factory.pendingHandshakeCount, 5)
+        # No further trim is due: only the log summary waits, 10 s away.
+        self.assertEqual([c.getTime() for c in clock.getDelayedCalls()], [10.0])
 
     def test_timeoutsSummed(self) -> None:
         """
@@ -304,7 +356,7 @@ class EvictionTests(SynchronousTestCase):
         """
         clock = Clock()
         factory = serverFactory(clock, maxPendingHandshakes=1, openHandshakeTimeout=0)
-        connections = [connectFrom(factory, port=n + 1) for n in range(3)]
+        connections = [connectFrom(factory, port=n + 1) for n in range(4)]
         with capturedLogs() as events:
             for protocol, _ in connections:
                 lose(protocol)
@@ -428,11 +480,14 @@ class SiteTests(SynchronousTestCase):
     def test_silentChannelsDropped(self) -> None:
         """
         Silent channels beyond C{maxPendingHandshakes} push out the oldest,
-        which is aborted.
+        which are aborted: at once at twice the bound, else after the
+        reactor's turns.
         """
-        factory, site, _ = self.makeSite(maxPendingHandshakes=2)
-        transports = [self.connect(site, port=n + 1)[1] for n in range(3)]
-        self.assertEqual([aborted(t) for t in transports], [True, False, False])
+        factory, site, clock = self.makeSite(maxPendingHandshakes=2)
+        transports = [self.connect(site, port=n + 1)[1] for n in range(5)]
+        self.assertEqual([aborted(t) for t in transports], [True] + [False] * 4)
+        clock.advance(0)
+        self.assertEqual([aborted(t) for t in transports], [True] * 3 + [False] * 2)
         self.assertEqual(factory.pendingHandshakeCount, 2)
 
     def test_perPeerRefusedWith503(self) -> None:

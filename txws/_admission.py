@@ -8,12 +8,26 @@ upgrade request, or an HTTP request for a site's channel); only then does it
 count as I{open}, against C{maxConnections}.  So sockets that never send a
 byte, or trickle their request in, can fill only the pending table, never
 lock real clients out of the open slots.  The pending table is bounded too
-(C{maxPendingHandshakes}): when it is full, the I{oldest} pending
-connection is dropped to admit the new one.  A well-behaved client sends
-its request as soon as it connects, so it completes long before a flood
-can push it out (it would take C{maxPendingHandshakes} new connections
-accepted in the time its request takes to arrive), while silent sockets
-only ever take each other's places.  Optionally, pending connections from
+(C{maxPendingHandshakes}): the I{oldest} pending connections are dropped
+for newer ones, so silent sockets only ever take each other's places.
+
+When they are dropped matters.  A well-behaved client sends its request
+as soon as it connects; over loopback or a LAN, it is in the socket before
+the server has accepted the connection.  But a flood of new connections is
+accepted in batches (Twisted accepts all the listen queue holds in one
+turn of the reactor), and the reactor reads the new connections only in
+its next turn: dropping at once to admit each newcomer would drop a good
+client of the last batch before its request was ever read.  So once more
+than C{maxPendingHandshakes} are pending, the table is trimmed back to it
+at the reactor's turn after next, and only of connections admitted before
+the turn in between: every connection has had a turn to be read.  Only
+if the table reaches twice the bound (as many again accepted within two
+turns: each turn accepts what the listen queue holds, 50 by default) is
+the oldest dropped at once for each newcomer.  So never more than twice
+C{maxPendingHandshakes} are pending, and a good client whose request came
+with its connection is dropped only if more than C{maxPendingHandshakes}
+others arrive before the reactor's next turn.  Optionally, pending
+connections from
 one peer address (an IPv4 address, or an IPv6 /64: one host's usual
 allocation) are bounded as well (C{maxPendingHandshakesPerPeer}); a
 connection beyond that bound is refused at once, so one address cannot
@@ -146,26 +160,45 @@ class Admission:
     connections (see the module's design notes).
 
     @ivar openCount: connections admitted as open and not yet gone.
-    @ivar dropped: a L{Tally} of pending connections dropped for newer ones.
+    @ivar dropped: a L{Tally} of pending connections dropped as the oldest.
     @ivar refused: a L{Tally} of connections refused by the per-peer bound.
     @ivar timedOut: a L{Tally} of pending connections whose handshake timed
         out (logged by the connections themselves).
     """
 
-    __slots__ = ("_pending", "_perPeer", "dropped", "openCount", "refused", "timedOut")
+    __slots__ = (
+        "_clock",
+        "_cutoff",
+        "_limit",
+        "_pending",
+        "_perPeer",
+        "_serial",
+        "_trim",
+        "dropped",
+        "openCount",
+        "refused",
+        "timedOut",
+    )
 
     def __init__(self, clock: IReactorTime) -> None:
         """
-        @param clock: the reactor whose clock paces the tallies' summaries.
+        @param clock: the reactor whose turns pace the trimming of the
+            table and whose clock paces the tallies' summaries.
         """
-        # (A dict keeps insertion order: its first key is the oldest.)
-        self._pending: dict[Pending, Optional[str]] = {}
+        self._clock = clock
+        # (A dict keeps insertion order: its first key is the oldest.)  Each
+        # value: the peer key, and the serial number of the admission.
+        self._pending: dict[Pending, tuple[Optional[str], int]] = {}
         self._perPeer: dict[str, int] = {}
+        self._serial = 0
+        self._trim: Optional[IDelayedCall] = None
+        self._cutoff = 0
+        self._limit = 0
         self.openCount = 0
         self.dropped = Tally(
             clock,
-            "Dropped {count} more pending handshakes in the last {interval:g} s to admit "
-            "newer connections ({limit} pending: maxPendingHandshakes)",
+            "Dropped {count} more pending handshakes, the oldest, in the last "
+            "{interval:g} s (maxPendingHandshakes {limit})",
         )
         self.refused = Tally(
             clock,
@@ -195,8 +228,10 @@ class Admission:
               peer: str) -> bool:
         """
         A connection was accepted: make it pending, unless its peer already
-        has C{perPeer} pending (then the caller refuses it); if C{limit} are
-        pending, the oldest is dropped first.
+        has C{perPeer} pending (then the caller refuses it).  If twice
+        C{limit} are pending, the oldest is dropped at once; if more than
+        C{limit} are, the oldest beyond it are dropped at the reactor's turn
+        after next (see the module's design notes).
 
         @param connection: the new connection.
         @param key: its L{peerKey}.
@@ -212,20 +247,52 @@ class Admission:
                 peer=peer, limit=perPeer,
             )
             return False
+        pending = self._pending
         if limit:
-            while len(self._pending) >= limit:
-                oldest = next(iter(self._pending))
-                self._release(oldest)
-                self.dropped.note(
-                    "Dropped the oldest pending handshake to admit a new connection from "
-                    "{peer}: {limit} pending (maxPendingHandshakes)",
-                    peer=peer, limit=limit,
-                )
-                oldest._dropPending()
-        self._pending[connection] = key
+            while len(pending) >= 2 * limit:
+                self._drop(next(iter(pending)), limit)
+        self._serial += 1
+        pending[connection] = (key, self._serial)
         if key is not None:
             self._perPeer[key] = self._perPeer.get(key, 0) + 1
+        if limit and len(pending) > limit and self._trim is None:
+            self._limit = limit
+            self._trim = self._clock.callLater(0, self._turnPassed)
         return True
+
+    def _drop(self, connection: Pending, limit: int) -> None:
+        self._release(connection)
+        self.dropped.note(
+            "Dropped the oldest pending handshake to keep pending handshakes within "
+            "maxPendingHandshakes ({limit})",
+            limit=limit,
+        )
+        connection._dropPending()
+
+    def _turnPassed(self) -> None:
+        """
+        The reactor's next turn: what is pending now will have been read
+        once by the turn after, when the table is trimmed.
+        """
+        self._cutoff = self._serial
+        self._trim = self._clock.callLater(0, self._trimOldest)
+
+    def _trimOldest(self) -> None:
+        """
+        Drop the oldest pending connections admitted before the last turn
+        until at most the bound are pending; start again if newer ones keep
+        the table over it.
+        """
+        self._trim = None
+        limit = self._limit
+        pending = self._pending
+        while len(pending) > limit:
+            oldest = next(iter(pending))
+            if pending[oldest][1] > self._cutoff:
+                break
+            self._drop(oldest, limit)
+        if len(pending) > limit:
+            self._trim = self._clock.callLater(0, self._turnPassed)
 
     def isPending(self, connection: Pending) -> bool:
         """
@@ -259,8 +326,9 @@ class Admission:
             self.openCount -= 1
 
     def _release(self, connection: Pending) -> None:
-        key = self._pending.pop(connection, None)
-        if key is not None:
+        entry = self._pending.pop(connection, None)
+        if entry is not None and entry[0] is not None:
+            key = entry[0]
             left = self._perPeer[key] - 1
             if left:
                 self._perPeer[key] = left
@@ -269,9 +337,14 @@ class Admission:
 
     def flush(self) -> None:
         """
-        Log the tallies' summaries now and cancel their timers (when the
-        last connection is gone, so that nothing stays in the reactor).
+        Log the tallies' summaries now and cancel their timers, and the
+        trimming's if nothing is pending (when a factory's last connection
+        is gone, so that nothing stays in the reactor).
         """
+        if not self._pending:
+            trim, self._trim = self._trim, None
+            if trim is not None and trim.active():
+                trim.cancel()
         self.dropped.flush()
         self.refused.flush()
         self.timedOut.flush()

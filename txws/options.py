@@ -78,13 +78,18 @@ class WebSocketOptions:
     @ivar maxPendingHandshakes: a server factory's bound on connections
         whose opening handshake is pending: accepted, but their request has
         not arrived yet (so they do not count against C{maxConnections}).
-        When this many are pending, the oldest is aborted to admit a new
-        connection, so that sockets that send nothing (or trickle their
-        request in) cannot lock a well-behaved client out: it completes its
-        handshake unless this many connections arrive in the time its
-        request takes.  Keep C{maxConnections} plus this below the
-        process's limit on open files.  0 for no bound (not advised: then
-        only the opening handshake timeout bounds them).
+        Once more than this many are pending, the oldest beyond it are
+        aborted as soon as the reactor has had a turn to read them; at
+        twice this, the oldest is aborted at once for each newcomer, so
+        never more than twice this many are pending.  So sockets that send
+        nothing (or trickle their request in) only take each other's places
+        and cannot lock a well-behaved client out: a client whose request
+        comes with its connection is dropped only if more than this many
+        connections arrive before the reactor's next turn (a turn accepts
+        at most what the listen queue holds: 50 by default).  Keep
+        C{maxConnections} plus twice this below the process's limit on open
+        files.  0 for no bound (not advised: then only the opening
+        handshake timeout bounds them).
     @ivar maxPendingHandshakesPerPeer: a server factory's bound on pending
         handshakes from one peer address (an IPv4 address, or an IPv6 /64
         prefix); a connection beyond it is answered 503 at once, without

@@ -171,9 +171,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def _handshakeEnded(self, reason: Failure) -> None:
         factory = self.factory
-        factory.admission.closed(self, self._admission is _OPEN)
-        if not len(factory.registry):
-            factory.admission.flush()
+        admission = factory.admission
+        admission.closed(self, self._admission is _OPEN)
+        if not len(factory.registry) and not admission.pendingCount:
+            admission.flush()
 
     def _handshakeData(self, data: bytes) -> None:
         if self._admission is _DROPPED:
