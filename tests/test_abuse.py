@@ -61,6 +61,14 @@ def record(scenario: str, **figures: Any) -> None:
             f.write(line + "\n")
 
 
+def errorCode(answer: bytes) -> str:
+    """
+    @return: The C{code} of a JSON error response.
+    """
+    code: str = json.loads(answer.partition(b"\r\n\r\n")[2])["code"]
+    return code
+
+
 class AbuseCase(SynchronousTestCase):
     """
     A scenario with its own server process.
@@ -80,6 +88,58 @@ class AbuseCase(SynchronousTestCase):
         latency = echoLatency(server.port, timeout=GOOD_CLIENT_SECONDS)
         self.assertLess(latency, GOOD_CLIENT_SECONDS)
         return latency
+
+    def collectAnswers(self, sockets: list[socket.socket], answers: dict[socket.socket, bytes],
+                       opened: float, earliest: float) -> None:
+        """
+        Read what the server sent to those of C{sockets} not in C{answers}
+        yet (waiting up to 0.3 s), checking that each answer came no
+        earlier than C{earliest} seconds after C{opened}.
+        """
+        for sock in readable([s for s in sockets if s not in answers], 0.3):
+            with contextlib.suppress(OSError):
+                answers[sock] = sock.recv(65536)
+            if sock in answers:
+                self.assertGreater(time.monotonic() - opened, earliest)
+
+    def assertAll408(self, answers: dict[socket.socket, bytes], count: int, opened: float,
+                     within: float) -> float:
+        """
+        Check that C{count} answers, all 408, came within C{within} seconds
+        of C{opened}.
+
+        @return: The seconds since C{opened}.
+        """
+        elapsed = time.monotonic() - opened
+        self.assertEqual(len(answers), count)
+        self.assertLess(elapsed, within)
+        for answer in answers.values():
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer[:100])
+            self.assertEqual(errorCode(answer), "request_timeout")
+        return elapsed
+
+    def assertHeadsRefused(self, port: int, longTarget: bytes, bigHeaderLine: bytes
+                           ) -> tuple[bytes, bytes, bytes, float]:
+        """
+        Send, each on a connection of its own, a 20 KiB request line
+        (C{longTarget} and 20000 more bytes), a 100 KiB header (after the
+        request line C{bigHeaderLine}) and 90 headers of 200 bytes; check
+        that they get 414 C{uri_too_long}, 431 and 431 C{headers_too_large}.
+
+        @return: The three answers, and the longest time one took.
+        """
+        longLine, lineSeconds = rawExchange(
+            port, b"GET " + longTarget + b"a" * 20000 + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+        bigHeader, headerSeconds = rawExchange(
+            port, bigHeaderLine + b"\r\nHost: h\r\nX-Big: " + b"v" * 100 * 1024 + b"\r\n\r\n")
+        many, manySeconds = rawExchange(port, b"GET /ws HTTP/1.1\r\nHost: h\r\n" + b"".join(
+            b"X-%d: %s\r\n" % (n, b"v" * 200) for n in range(90)) + b"\r\n")
+        self.assertTrue(longLine.startswith(b"HTTP/1.1 414 "), longLine[:100])
+        self.assertEqual(errorCode(longLine), "uri_too_long")
+        for answer in (bigHeader, many):
+            self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:100])
+            self.assertEqual(errorCode(answer), "headers_too_large")
+        return longLine, bigHeader, many, max(lineSeconds, headerSeconds, manySeconds)
 
     def assertRSSBelow(self, server: Server, baseline: int, growthKiB: int) -> int:
         rss = server.rssKiB()
@@ -174,25 +234,14 @@ class HandshakeAbuseTests(AbuseCase):
         """
         server = self.startServer("--app", "echo")
         baseline = server.rssKiB()
-        longLine, lineSeconds = rawExchange(
-            server.port, b"GET /ws" + b"a" * 20000 + b" HTTP/1.1\r\nHost: h\r\n\r\n")
-        bigHeader, headerSeconds = rawExchange(
-            server.port, b"GET /ws HTTP/1.1\r\nHost: h\r\nX-Big: " + b"v" * 100 * 1024
-            + b"\r\n\r\n")
-        many, _ = rawExchange(server.port, b"GET /ws HTTP/1.1\r\nHost: h\r\n" + b"".join(
-            b"X-%d: %s\r\n" % (n, b"v" * 200) for n in range(90)) + b"\r\n")
-        self.assertLess(max(lineSeconds, headerSeconds), 2)
-        self.assertTrue(longLine.startswith(b"HTTP/1.1 414 "), longLine[:100])
-        self.assertEqual(json.loads(longLine.partition(b"\r\n\r\n")[2])["code"], "uri_too_long")
-        for answer in (bigHeader, many):
-            self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:100])
-            self.assertEqual(json.loads(answer.partition(b"\r\n\r\n")[2])["code"],
-                             "headers_too_large")
+        longLine, bigHeader, many, seconds = self.assertHeadsRefused(
+            server.port, b"/ws", b"GET /ws HTTP/1.1")
+        self.assertLess(seconds, 2)
         latency = self.assertGoodClient(server)
         rss = self.assertRSSBelow(server, baseline, 10 * MiB)
         record("oversized heads (echo)", longRequestLine=longLine[:12].decode(),
                hugeHeader=bigHeader[:12].decode(), manyHeaders=many[:12].decode(),
-               closeSeconds=round(max(lineSeconds, headerSeconds), 3),
+               answerSeconds=round(seconds, 3),
                echoSeconds=round(latency, 3), rssGrowthMiB=round((rss - baseline) / MiB, 1))
 
 
@@ -231,18 +280,8 @@ class SlowHeadEchoTests(AbuseCase):
                         sock.send(head[offset:offset + 1])
             offset += 1
             worst = max(worst, self.assertGoodClient(server))
-            for sock in readable([s for s in slow if s not in answers], 0.3):
-                with contextlib.suppress(OSError):
-                    answers[sock] = sock.recv(65536)
-                if sock in answers:
-                    self.assertGreater(time.monotonic() - opened, 1.9)
-        elapsed = time.monotonic() - opened
-        self.assertEqual(len(answers), 100)
-        self.assertLess(elapsed, 3.5)
-        for answer in answers.values():
-            self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer[:100])
-            self.assertEqual(json.loads(answer.partition(b"\r\n\r\n")[2])["code"],
-                             "request_timeout")
+            self.collectAnswers(slow, answers, opened, 1.9)
+        elapsed = self.assertAll408(answers, 100, opened, 3.5)
         rss = self.assertRSSBelow(server, baseline, 20 * MiB)
         record("slow heads (echo, --open-timeout 2)", slow=100,
                all408WithinSeconds=round(elapsed, 2), worstEchoSeconds=round(worst, 3),
@@ -399,19 +438,7 @@ class HubHTTPAbuseTests(AbuseCase):
         server = self.startServer("--app", "hub")
         keys = os.path.join(self.cwd, "txws-dev-keys.json")
         baseline = server.rssKiB()
-        longLine, _ = rawExchange(
-            server.port, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: h\r\n\r\n")
-        bigHeader, _ = rawExchange(
-            server.port, b"POST /publish HTTP/1.1\r\nHost: h\r\nX-Big: " + b"v" * 100 * 1024
-            + b"\r\n\r\n")
-        many, _ = rawExchange(server.port, b"GET /ws HTTP/1.1\r\nHost: h\r\n" + b"".join(
-            b"X-%d: %s\r\n" % (n, b"v" * 200) for n in range(90)) + b"\r\n")
-        self.assertTrue(longLine.startswith(b"HTTP/1.1 414 "), longLine[:100])
-        self.assertEqual(json.loads(longLine.partition(b"\r\n\r\n")[2])["code"], "uri_too_long")
-        for answer in (bigHeader, many):
-            self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:100])
-            self.assertEqual(json.loads(answer.partition(b"\r\n\r\n")[2])["code"],
-                             "headers_too_large")
+        self.assertHeadsRefused(server.port, b"/", b"POST /publish HTTP/1.1")
         opened = time.monotonic()
         slow = openSockets(server.port, 100, first=b"G")
         short = openSockets(server.port, 100, first=(
@@ -435,18 +462,10 @@ class HubHTTPAbuseTests(AbuseCase):
             self.assertEqual((message["type"], message["data"]), ("message", {"n": n}))
             worst = max(worst, time.monotonic() - sent)
             n += 1
-            for sock in readable([s for s in slow + short if s not in answers], 0.3):
-                with contextlib.suppress(OSError):
-                    answers[sock] = sock.recv(65536)
-                if sock in answers:
-                    # Each timer started when the server read a first byte,
-                    # sent after opened: never earlier than 10 s after it.
-                    self.assertGreater(time.monotonic() - opened, 9.9)
-        elapsed = time.monotonic() - opened
-        self.assertEqual(len(answers), 200)
-        self.assertLess(elapsed, 13.5)
-        for answer in answers.values():
-            self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer[:100])
+            # Each timer started when the server read a first byte, sent
+            # after opened: never earlier than 10 s after it.
+            self.collectAnswers(slow + short, answers, opened, 9.9)
+        elapsed = self.assertAll408(answers, 200, opened, 13.5)
         self.assertLess(worst, GOOD_CLIENT_SECONDS)
         rss = self.assertRSSBelow(server, baseline, 40 * MiB)
         record("hub HTTP: oversized heads, slowloris, short bodies", status414=1, status431=2,
