@@ -25,7 +25,9 @@ from tests.support import RecordingServer, connectServer, serverFactory, upgrade
 from tests.typedtrial import SynchronousTestCase
 from txws._admission import peerKey
 from txws.handshake import ConnectionRequest
-from txws.hmacauth import HMACSite
+from txws.hmacauth import HMACSite, KeyRing
+from txws.hub import Hub
+from txws.options import WebSocketOptions
 from txws.server import (
     ConnectResult,
     WebSocketResource,
@@ -422,6 +424,25 @@ class PerPeerTests(SynchronousTestCase):
         self.assertEqual(peerKey(IPv6Address("TCP", "fe80::1%eth0", 1)), "fe80::/64")
         self.assertEqual(peerKey(IPv6Address("TCP", "::ffff:192.0.2.7", 1)), "192.0.2.7")
         self.assertIsNone(peerKey(UNIXAddress(b"/run/txws.sock")))
+        # (An address the socket module cannot parse counts as itself.)
+        self.assertEqual(peerKey(IPv6Address("TCP", "not:an:address", 1)), "not:an:address")
+
+
+class HubSiteTests(SynchronousTestCase):
+    """
+    The hub's site shares its subscribers' table of pending handshakes.
+    """
+
+    def test_hubSiteSharesTable(self) -> None:
+        """
+        L{Hub.site} counts its connections as pending handshakes of the
+        hub's factory, with the factory's bounds.
+        """
+        options = WebSocketOptions(maxPendingHandshakes=7, maxPendingHandshakesPerPeer=3)
+        hub = Hub(KeyRing({"k": b"s" * 32}), reactor=MemoryReactorClock(), options=options)
+        site = hub.site()
+        self.assertIs(site.admission, hub.factory.admission)
+        self.assertEqual((site.maxPendingHandshakes, site.maxPendingHandshakesPerPeer), (7, 3))
 
 
 class SiteTests(SynchronousTestCase):

@@ -217,13 +217,6 @@ class Admission:
         """
         return len(self._pending)
 
-    def pendingFrom(self, key: Optional[str]) -> int:
-        """
-        @param key: a L{peerKey}.
-        @return: pending connections from that peer.
-        """
-        return self._perPeer.get(key, 0) if key is not None else 0
-
     def admit(self, connection: Pending, key: Optional[str], limit: int, perPeer: int,
               peer: str) -> bool:
         """
@@ -293,12 +286,6 @@ class Admission:
             self._drop(oldest, limit)
         if len(pending) > limit:
             self._trim = self._clock.callLater(0, self._turnPassed)
-
-    def isPending(self, connection: Pending) -> bool:
-        """
-        @return: whether C{connection} is in the pending table.
-        """
-        return connection in self._pending
 
     def arrived(self, connection: Pending) -> None:
         """
