@@ -511,6 +511,21 @@ class SiteTests(SynchronousTestCase):
         self.assertEqual([aborted(t) for t in transports], [True] * 3 + [False] * 2)
         self.assertEqual(factory.pendingHandshakeCount, 2)
 
+    def test_http2ChannelNotAborted(self) -> None:
+        """
+        A channel whose connection went to HTTP/2 (another channel serves it
+        then) leaves the table when trimmed, without its connection being
+        aborted.
+        """
+        factory, site, clock = self.makeSite(maxPendingHandshakes=1)
+        _, firstTransport = self.connect(site, port=1)
+        firstTransport.negotiatedProtocol = b"h2"  # type: ignore[attr-defined]
+        _, secondTransport = self.connect(site, port=2)
+        clock.advance(0)
+        self.assertFalse(aborted(firstTransport))
+        self.assertFalse(aborted(secondTransport))
+        self.assertEqual(factory.pendingHandshakeCount, 1)
+
     def test_perPeerRefusedWith503(self) -> None:
         """
         Beyond C{maxPendingHandshakesPerPeer}, a channel is answered 503

@@ -611,8 +611,13 @@ class HMACChannel(HTTPChannel):
     def _dropPending(self) -> None:
         """
         The site's pending table is full and this connection is its oldest
-        (its first request has not arrived): abort it.
+        (its first request has not arrived): abort it.  Unless the
+        connection went to HTTP/2 (with the optional C{h2} package, over
+        TLS): Twisted then hands it to another channel without telling this
+        one, which only leaves the table here.
         """
+        if getattr(self.transport, "negotiatedProtocol", None) == b"h2":
+            return
         self._refused = True
         self._cancelRequestTimer()
         self.setTimeout(None)  # type: ignore[no-untyped-call]
