@@ -61,7 +61,7 @@ class Pending(Protocol):
 
     def _dropPending(self) -> None:
         """
-        The table is full and this is its oldest connection: abort it.
+        This is the oldest of too many pending connections: abort it.
         """
 
 

@@ -13,6 +13,7 @@ connection from C{twisted.web}'s HTTP channel in one small function.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from twisted.internet.defer import Deferred
@@ -56,12 +57,25 @@ __all__ = [
 
 _log = Logger()
 
-# Where a server connection stands with its factory's Admission.
-_NEW = 0  # not admitted yet
-_PENDING = 1  # in the pending table
-_OPEN = 2  # counted against maxConnections
-_ARRIVED = 3  # taken over from a twisted.web site: its request has arrived
-_DROPPED = 4  # refused or dropped: reads nothing more
+
+class _Standing(Enum):
+    """
+    Where a server connection stands with its factory's L{Admission}.
+    """
+
+    NEW = "not admitted yet"
+    PENDING = "in the pending table"
+    OPEN = "counted against maxConnections"
+    ARRIVED = "taken over from a twisted.web site: its request has arrived"
+    DROPPED = "refused or dropped: reads nothing more"
+
+
+_NEW = _Standing.NEW
+_PENDING = _Standing.PENDING
+_OPEN = _Standing.OPEN
+_ARRIVED = _Standing.ARRIVED
+_DROPPED = _Standing.DROPPED
+
 
 #: What C{onConnect} may return: nothing, a subprotocol, or a subprotocol
 #: and extra response headers.
@@ -111,7 +125,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
     # dictionary at all (see WebSocketProtocol.__slots__).
     __slots__ = ("_admission", "request")
     request: Optional[ConnectionRequest]
-    _admission: int
+    _admission: _Standing
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls, *args, **kwargs)
@@ -162,8 +176,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def _dropPending(self) -> None:
         """
-        The factory's pending table is full and this connection is its
-        oldest: abort it (its peer has not sent its request yet).
+        This is the oldest of too many pending handshakes (see
+        L{txws._admission}): abort it (its peer has not sent its request).
         """
         self._admission = _DROPPED
         self._uncleanReason = "opening handshake dropped: too many pending handshakes"

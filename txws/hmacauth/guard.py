@@ -610,8 +610,8 @@ class HMACChannel(HTTPChannel):
 
     def _dropPending(self) -> None:
         """
-        The site's pending table is full and this connection is its oldest
-        (its first request has not arrived): abort it.  Unless the
+        This is the oldest of too many pending handshakes in the site's
+        table (its first request has not arrived): abort it.  Unless the
         connection went to HTTP/2 (with the optional C{h2} package, over
         TLS): Twisted then hands it to another channel without telling this
         one, which only leaves the table here.
