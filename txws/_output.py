@@ -185,11 +185,22 @@ class FrameWriter:
         Write a prepared message: its frame as it is on a server, a frame
         masked anew on a client.
         """
-        frame = message.frame
+        self.writeShared(message.frame, message.payload, 0x82 if message.isBinary else 0x81)
+
+    def writeShared(self, frame: bytes, payload: bytes, firstByte: int) -> None:
+        """
+        Write a frame encoded once for many connections: C{frame} as it is
+        on a server, a frame of C{firstByte} and C{payload} masked anew on a
+        client (or when it is large enough to be written in pieces).
+
+        @param frame: the whole unmasked frame.
+        @param payload: its payload.
+        @param firstByte: its first header byte.
+        """
         if self._randomBytes is None and len(frame) <= self._streamAbove:
             self._writeEncoded(frame)
         else:
-            self.writeFrame(0x82 if message.isBinary else 0x81, message.payload)
+            self.writeFrame(firstByte, payload)
 
     def _writeEncoded(self, frame: bytes) -> None:
         backlog = self._backlog

@@ -59,6 +59,7 @@ from txws._states import (
 )
 from txws._utf8 import Utf8Validator, isValidUtf8
 from txws._writethrough import writeThrough
+from txws.deflate import RSV1, PerMessageDeflate, compressedFrame
 from txws.frames import (
     CloseCode,
     FrameError,
@@ -191,13 +192,16 @@ class WebSocketProtocol(Protocol):
     # dictionary) takes ~30 ns, and a connection reads a dozen of them per
     # message.  (Slots also keep an idle connection small.)
     __slots__ = (
+        "_allowedRsv",
         "_buf",
         "_closeTick",
+        "_deflate",
         "_held",
         "_heldBatch",
         "_heldSize",
         "_openTick",
         "_ours",
+        "_outCompressed",
         "_outFirst",
         "_outOpcode",
         "_outUtf8",
@@ -253,8 +257,13 @@ class WebSocketProtocol(Protocol):
     _producer: Optional[IPushProducer]
     # Sending: frames, large frames in pieces, back-pressure (txws._output).
     _writer: FrameWriter
+    # permessage-deflate, once negotiated (None: not in use), and the RSV
+    # bits the frame parser then allows (0x40).
+    _deflate: Optional[PerMessageDeflate]
+    _allowedRsv: int
     # Sending a message frame by frame.
     _outOpcode: int
+    _outCompressed: bool
     _outFirst: bool
     _outUtf8: Optional[Utf8Validator]
     _validatedText: Optional[bytes]
@@ -290,7 +299,10 @@ class WebSocketProtocol(Protocol):
         self._heldBatch = None
         self._producer = None
         self._writer = _UNOPENED
+        self._deflate = None
+        self._allowedRsv = 0
         self._outOpcode = 0
+        self._outCompressed = False
         self._outFirst = True
         self._outUtf8 = None
         self._validatedText = None
@@ -408,6 +420,9 @@ class WebSocketProtocol(Protocol):
                 _log.failure("stopProducing raised for the connection with {peer}", peer=self.peer)
         self._held = None
         self._heldBatch = None
+        # (zlib's state, up to ~50 KiB, goes with the connection at once.)
+        self._deflate = None
+        self._reassembler.decompressor = None
         self._writer.close()
         self.factory.registry.remove(self)
         if self._ours is _CLOSE_SENT and self._theirs is _CLOSE_RECEIVED:
@@ -496,7 +511,12 @@ class WebSocketProtocol(Protocol):
         self._change(_OPEN)
         self._cancelOpenTimeout()
         options = self.factory.options
-        self._reassembler.limit = options.maxMessagePayloadSize
+        reassembler = self._reassembler
+        reassembler.limit = options.maxMessagePayloadSize
+        reassembler.maxFragments = options.maxMessageFragments
+        if self._deflate is not None:
+            reassembler.decompressor = self._deflate.decompressor
+            self._allowedRsv = RSV1
         writeBufferSize = options.writeBufferSize
         _setWriteBufferSize(self.transport, writeBufferSize)
         self._writer = FrameWriter(
@@ -563,14 +583,23 @@ class WebSocketProtocol(Protocol):
                         data = self._buf + data
                         self._buf = b""
                     frames, consumed, pending, error = parseFrames(
-                        data, self.isServer, self.factory.options.maxFramePayloadSize
+                        data,
+                        self.isServer,
+                        self.factory.options.maxFramePayloadSize,
+                        self._allowedRsv,
                     )
                 count = len(frames)
                 while index < count:
                     fin, opcode, payload = frames[index]
                     index += 1
                     if opcode >= 0x8:
-                        self._handleControl(opcode, payload)
+                        if opcode & RSV1:
+                            # The first frame of a compressed message.
+                            whole = reassembler.compressed(fin, opcode & 0x0F, payload)
+                            if whole is not None:
+                                self._deliverMessage(*whole)
+                        else:
+                            self._handleControl(opcode, payload)
                     elif fin and opcode:
                         # A whole message in one frame, the common case.
                         message = reassembler.message(opcode, payload)
@@ -614,10 +643,13 @@ class WebSocketProtocol(Protocol):
         self._fail(error.code, error.reason)
 
     def _startPartial(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
+        compressed = opcode & RSV1
+        if compressed:
+            opcode &= 0x0F
         partial = self._partial = _Partial(fin, opcode, key, length)
         # (The reassembler checks a data frame before its payload is
-        # buffered: the assembler allocates length bytes.)
-        if opcode >= 0x8 or self._reassembler.begin(opcode, length):
+        # buffered.)
+        if opcode >= 0x8 or self._reassembler.begin(opcode, length, bool(compressed)):
             partial.assembler = FrameAssembler(length, key)
 
     def _feedPartial(self, data: bytes | memoryview) -> None:
@@ -865,6 +897,14 @@ class WebSocketProtocol(Protocol):
                 self._producer.resumeProducing()
 
     @property
+    def websocket_extensions_in_use(self) -> list[PerMessageDeflate]:
+        """
+        The extensions negotiated, as Autobahn names them: the connection's
+        L{PerMessageDeflate} when permessage-deflate is in use, else empty.
+        """
+        return [] if self._deflate is None else [self._deflate]
+
+    @property
     def bufferedAmount(self) -> int:
         """
         Bytes of frames waiting in this connection for the transport to take
@@ -894,8 +934,8 @@ class WebSocketProtocol(Protocol):
             set), send frames of at most this many payload bytes.
         @param sync: accepted for Autobahn compatibility; frames are always
             handed to the transport at once.
-        @param doNotCompress: accepted for Autobahn compatibility (no
-            compression extension is negotiated).
+        @param doNotCompress: send this message uncompressed even when
+            permessage-deflate is in use (Autobahn's argument).
         @raise Disconnected: if the connection is not open.
         @raise TypeError: if C{payload} is not bytes.
         @raise ValueError: for a text payload that is not valid UTF-8, or
@@ -905,6 +945,7 @@ class WebSocketProtocol(Protocol):
             type(payload) is bytes
             and self.state is _OPEN
             and not (self._outOpcode or fragmentSize)
+            and self._deflate is None
             and len(payload) <= (self.factory.options.autoFragmentSize or len(payload))
         ):
             # The common case: checks that cannot fail skipped, one frame.
@@ -933,9 +974,19 @@ class WebSocketProtocol(Protocol):
             payload = bytes(payload)
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
-        if not isBinary and not isValidUtf8(payload):
+        if (
+            not isBinary
+            and payload is not self._validatedText
+            and not payload.isascii()
+            and not isValidUtf8(payload)
+        ):
             raise ValueError("text message payload is not valid UTF-8")
         opcode = 0x2 if isBinary else 0x1
+        deflate = self._deflate
+        if deflate is not None and not doNotCompress:
+            # RSV1 on the first frame only (RFC 7692 section 6.1).
+            rsv, payload = deflate.compressor.encode(payload)
+            opcode |= rsv
         size = fragmentSize or self.factory.options.autoFragmentSize
         writer = self._writer
         if size and len(payload) > size:
@@ -961,7 +1012,12 @@ class WebSocketProtocol(Protocol):
         """
         frame = preparedMsg.frame
         writer = self._writer
-        if self.state is _OPEN and not self._outOpcode and len(frame) <= writer.directAbove:
+        if (
+            self.state is _OPEN
+            and not self._outOpcode
+            and self._deflate is None
+            and len(frame) <= writer.directAbove
+        ):
             if writer.writeThrough:
                 writeThrough(self.transport, frame)
             else:
@@ -970,21 +1026,38 @@ class WebSocketProtocol(Protocol):
         self._checkCanSend()
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
-        self._writer.writePrepared(preparedMsg)
+        deflate = self._deflate
+        if deflate is not None and not preparedMsg.doNotCompress:
+            compressor = deflate.compressor
+            if len(preparedMsg.payload) >= compressor.threshold:
+                opcode = 0xC2 if preparedMsg.isBinary else 0xC1
+                key = compressor.sharedKey
+                if key is None:
+                    # Context takeover: this connection's own compression.
+                    writer.writeFrame(opcode, compressor.compress(preparedMsg.payload))
+                else:
+                    # Compressed once for every connection with this key.
+                    writer.writeShared(*compressedFrame(preparedMsg, key), opcode)
+                return
+        writer.writePrepared(preparedMsg)
 
-    def beginMessage(self, isBinary: bool = False) -> None:
+    def beginMessage(self, isBinary: bool = False, doNotCompress: bool = False) -> None:
         """
         Start a message to be sent frame by frame with L{sendMessageFrame}
         and ended with L{endMessage}.  Control frames may still be sent in
-        between; other messages may not.
+        between; other messages may not.  With permessage-deflate each frame
+        is compressed and flushed as it is sent.
 
         @param isBinary: C{True} for a binary message.
+        @param doNotCompress: send it uncompressed even when
+            permessage-deflate is in use.
         @raise Disconnected: if the connection is not open.
         @raise ValueError: if another such message is unfinished.
         """
         self._checkCanSend()
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
+        self._outCompressed = self._deflate is not None and not doNotCompress
         self._outOpcode = 0x2 if isBinary else 0x1
         self._outFirst = True
         self._outUtf8 = None if isBinary else Utf8Validator()
@@ -1003,8 +1076,7 @@ class WebSocketProtocol(Protocol):
             raise ValueError("sendMessageFrame() needs beginMessage() first")
         if self._outUtf8 is not None and not self._outUtf8.feed(payload):
             raise ValueError("text message payload is not valid UTF-8")
-        self._writer.writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload))
-        self._outFirst = False
+        self._writeOutFrame(False, bytes(payload))
 
     def endMessage(self) -> None:
         """
@@ -1020,9 +1092,26 @@ class WebSocketProtocol(Protocol):
             raise ValueError("endMessage() needs beginMessage() first")
         if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
             raise ValueError("text message ends inside a UTF-8 sequence")
-        self._writer.writeFrame(0x80 | (self._outOpcode if self._outFirst else 0x0), b"")
+        self._writeOutFrame(True, b"")
         self._outOpcode = 0
         self._outUtf8 = None
+
+    def _writeOutFrame(self, fin: bool, payload: bytes) -> None:
+        """
+        Write the next frame of the message begun with L{beginMessage}:
+        compressed and flushed when it is sent compressed, RSV1 and the
+        opcode on the first frame only.
+        """
+        firstByte = 0x80 if fin else 0
+        if self._outFirst:
+            firstByte |= self._outOpcode
+        if self._outCompressed:
+            assert self._deflate is not None
+            payload = self._deflate.compressor.compressFragment(payload, fin)
+            if self._outFirst:
+                firstByte |= RSV1
+        self._writer.writeFrame(firstByte, payload)
+        self._outFirst = False
 
     def sendPing(self, payload: Optional[bytes] = None) -> None:
         """
