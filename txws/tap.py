@@ -226,6 +226,20 @@ class Options(usage.Options):
             "Accept WebSocket handshakes with 'Origin: null' (sandboxed pages, "
             "file: URLs). Refused by default.",
         ],
+        [
+            "deflate",
+            None,
+            "Accept permessage-deflate compression when a client offers it (the "
+            "default; every browser offers it). The hub compresses each published "
+            "message once for all its subscribers and keeps no compression state "
+            "between messages; other apps keep 12-bit windows (about 50 KiB per "
+            "connection that has used compression both ways).",
+        ],
+        [
+            "no-deflate",
+            None,
+            "Never compress: decline every permessage-deflate offer.",
+        ],
     ]
 
     optParameters: list[list[Any]] = [
@@ -476,6 +490,10 @@ class Options(usage.Options):
             given["allowedOrigins"] = tuple(self["allowed-origin"])
         if self["allow-null-origin"]:
             given["allowNullOrigin"] = True
+        if self["deflate"] and self["no-deflate"]:
+            raise usage.UsageError("--deflate and --no-deflate contradict each other")
+        if self["deflate"] or self["no-deflate"]:
+            given["perMessageDeflate"] = bool(self["deflate"])
         try:
             self.webSocketOptions = WebSocketOptions(**given)
         except (TypeError, ValueError) as e:
