@@ -100,6 +100,7 @@ WEBSOCKET_OPTIONS: dict[str, tuple[str, type]] = {
     "ping-timeout": ("autoPingTimeout", float),
     "max-connections": ("maxConnections", int),
     "write-buffer-size": ("writeBufferSize", int),
+    "max-message-fragments": ("maxMessageFragments", int),
 }
 
 #: Hub option -> (Hub keyword argument, default, type, smallest value).
@@ -416,6 +417,14 @@ class Options(usage.Options):
             "Bytes waiting to be sent to a peer beyond which its connection stops "
             f"reading from it (default {_WS.writeBufferSize}; at least 1024).",
             _coercer("write-buffer-size", int),
+        ],
+        [
+            "max-message-fragments",
+            None,
+            None,
+            "Most frames one received message may have; more close the connection "
+            f"with 1009 (default {_WS.maxMessageFragments}; 0: no limit).",
+            _coercer("max-message-fragments", int),
         ],
     ]
 
