@@ -9,10 +9,11 @@ than it allows with 1009.  The scenario machinery is L{tests.test_abuse}'s.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from tests.abusesupport import WebSocket
-from tests.test_abuse import GOOD_CLIENT_SECONDS, MiB, AbuseCase, record
+from tests.test_abuse import GOOD_CLIENT_SECONDS, AbuseCase, MiB, record
 
 #: The server's default message (and frame) limit: one-byte fragments up
 #: to it.
@@ -47,7 +48,8 @@ class FragmentAbuseTests(AbuseCase):
         baseline = server.rssKiB()
         attack = oneByteFragments(LIMIT - 1)
         attackers = [WebSocket(server.port, timeout=60) for _ in range(CONNECTIONS)]
-        self.addCleanup(lambda: [a.close() for a in attackers])
+        for attacker in attackers:
+            self.addCleanup(attacker.close)
         started = time.monotonic()
         for attacker in attackers:
             attacker.sock.sendall(attack)
@@ -85,10 +87,9 @@ class FragmentAbuseTests(AbuseCase):
         server = self.startServer("--app", "echo")
         attacker = WebSocket(server.port, timeout=30)
         self.addCleanup(attacker.close)
-        try:
+        # (The server may close before taking it all.)
+        with contextlib.suppress(OSError):
             attacker.sock.sendall(oneByteFragments(70000))
-        except OSError:
-            pass  # (the server may close before taking it all)
         self.assertEqual(attacker.closeCode(), 1009)
         latency = self.assertGoodClient(server)
         self.assertLess(latency, GOOD_CLIENT_SECONDS)
