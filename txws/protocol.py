@@ -44,7 +44,15 @@ from zope.interface import implementer
 from txws._hosting import ConnectionHost
 from txws._mask import FrameAssembler
 from txws._output import FrameWriter
-from txws._reassembly import Reassembler
+from txws._reassembly import (
+    BEGIN,
+    DATA,
+    END,
+    FRAME_BEGIN,
+    FRAME_END,
+    Reassembler,
+    StreamingReassembler,
+)
 
 # The state machine and its side machines live in txws._states; State and
 # TRANSITIONS stay importable from here, as they always were.
@@ -157,9 +165,57 @@ _POLICY_VIOLATION = int(CloseCode.POLICY_VIOLATION)
 _INTERNAL_ERROR = int(CloseCode.INTERNAL_ERROR)
 
 _CONNECTION_DONE = Failure(ConnectionDone())
+#: The most zero bytes written to complete an unfinished frame before a
+#: Close frame (beyond, the connection is dropped instead).
+_MAX_PADDING = 16 * 1024 * 1024
 _UNOPENED = FrameWriter.unopened()
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
+
+class _StreamedMessage:
+    """
+    The message the default frame-streaming callbacks collect.
+    """
+
+    __slots__ = ("frame", "isBinary", "message")
+
+    def __init__(self) -> None:
+        self.isBinary = False
+        self.message: list[bytes] = []
+        self.frame: list[bytes] = []
+
+    def begin(self, isBinary: bool) -> None:
+        self.isBinary = isBinary
+        self.message = []
+        self.frame = []
+
+
+#: The frame-streaming callbacks: a class overriding one receives through
+#: them.
+_STREAMING_CALLBACKS = (
+    "onMessageBegin",
+    "onMessageFrameBegin",
+    "onMessageFrameData",
+    "onMessageFrameEnd",
+    "onMessageFrame",
+    "onMessageEnd",
+)
+_streamingClasses: dict[type, bool] = {}
+
+
+def _streamsFrames(cls: type) -> bool:
+    """
+    @return: whether C{cls} overrides a frame-streaming callback (computed
+        once per class).
+    """
+    streams = _streamingClasses.get(cls)
+    if streams is None:
+        streams = _streamingClasses[cls] = any(
+            getattr(cls, name) is not getattr(WebSocketProtocol, name)
+            for name in _STREAMING_CALLBACKS
+        )
+    return streams
+
 
 @implementer(IPushProducer)
 class WebSocketProtocol(Protocol):
@@ -212,6 +268,7 @@ class WebSocketProtocol(Protocol):
         "_pongTimer",
         "_producer",
         "_reassembler",
+        "_streamed",
         "_theirs",
         "_uncleanReason",
         "_validatedText",
@@ -239,6 +296,8 @@ class WebSocketProtocol(Protocol):
     _buf: bytes
     _partial: Optional[_Partial]
     _reassembler: Reassembler
+    # What the default frame-streaming callbacks collect (their classes only).
+    _streamed: _StreamedMessage
     # Closing and failing: the two side machines (see L{Ours}, L{Theirs}).
     _ours: Ours
     _theirs: Theirs
@@ -325,6 +384,72 @@ class WebSocketProtocol(Protocol):
         @param isBinary: C{True} for a binary message, C{False} for text.
         @return: nothing, or a Deferred (whose failure closes with 1011).
         """
+
+    # -- Autobahn's frame-streaming callbacks ---------------------------------
+    #
+    # A class that overrides any of these receives messages through them
+    # (decided once per class, when a connection opens): onMessageBegin,
+    # then for every frame onMessageFrameBegin, onMessageFrameData for each
+    # piece as it arrives (inflated, for a compressed message), and
+    # onMessageFrameEnd; then onMessageEnd.  Every rule of the connection
+    # still applies (UTF-8 checked before a piece is given, the message
+    # size limit on the message's total).  The defaults collect the
+    # message and call onMessage, as Autobahn's do, so overriding some of
+    # them and calling the base class's method from the others works.
+
+    def onMessageBegin(self, isBinary: bool) -> Any:
+        """
+        A message begins (frame-streaming API).
+
+        @param isBinary: C{True} for a binary message, C{False} for text.
+        """
+        self._streamed.begin(isBinary)
+
+    def onMessageFrameBegin(self, length: int) -> Any:
+        """
+        A frame of the message begins (frame-streaming API).
+
+        @param length: its payload length as announced on the wire (for a
+            compressed message, the compressed length).
+        """
+        self._streamed.frame = []
+
+    def onMessageFrameData(self, payload: bytes) -> Any:
+        """
+        A piece of the frame's payload (frame-streaming API): for text, a
+        piece of valid UTF-8 (a character may be split between pieces).
+
+        @param payload: the piece, unmasked and inflated.
+        """
+        self._streamed.frame.append(payload)
+
+    def onMessageFrameEnd(self) -> Any:
+        """
+        The frame is complete (frame-streaming API); the default passes its
+        pieces to C{onMessageFrame}.
+        """
+        streamed = self._streamed
+        frame, streamed.frame = streamed.frame, []
+        return self.onMessageFrame(frame)
+
+    def onMessageFrame(self, payload: list[bytes]) -> Any:
+        """
+        A whole frame's payload, as the pieces that C{onMessageFrameData}
+        got (Autobahn's callback).
+
+        @param payload: the pieces.
+        """
+        self._streamed.message.extend(payload)
+
+    def onMessageEnd(self) -> Any:
+        """
+        The message is complete (frame-streaming API); the default calls
+        C{onMessage} with its whole payload.
+        """
+        streamed = self._streamed
+        payload = b"".join(streamed.message)
+        streamed.message = []
+        self._deliverMessage(payload, streamed.isBinary)
 
     def onPing(self, payload: bytes) -> Any:
         """
@@ -511,6 +636,9 @@ class WebSocketProtocol(Protocol):
         self._change(_OPEN)
         self._cancelOpenTimeout()
         options = self.factory.options
+        if _streamsFrames(type(self)):
+            self._reassembler = StreamingReassembler()
+            self._streamed = _StreamedMessage()
         reassembler = self._reassembler
         reassembler.limit = options.maxMessagePayloadSize
         reassembler.maxFragments = options.maxMessageFragments
@@ -598,6 +726,8 @@ class WebSocketProtocol(Protocol):
                             whole = reassembler.compressed(fin, opcode & 0x0F, payload)
                             if whole is not None:
                                 self._deliverMessage(*whole)
+                            elif reassembler.events:
+                                self._deliverEvents()
                         else:
                             self._handleControl(opcode, payload)
                     elif fin and opcode:
@@ -605,10 +735,14 @@ class WebSocketProtocol(Protocol):
                         message = reassembler.message(opcode, payload)
                         if message is not None:
                             self._deliverMessage(message, opcode == 0x2)
+                        elif reassembler.events:
+                            self._deliverEvents()
                     else:
                         whole = reassembler.frame(fin, opcode, payload)
                         if whole is not None:
                             self._deliverMessage(*whole)
+                        elif reassembler.events:
+                            self._deliverEvents()
                     if self._theirs is not _READING:
                         return
                     if self._pausedBits and (
@@ -649,8 +783,11 @@ class WebSocketProtocol(Protocol):
         partial = self._partial = _Partial(fin, opcode, key, length)
         # (The reassembler checks a data frame before its payload is
         # buffered.)
-        if opcode >= 0x8 or self._reassembler.begin(opcode, length, bool(compressed)):
+        reassembler = self._reassembler
+        if opcode >= 0x8 or reassembler.begin(opcode, length, bool(compressed)):
             partial.assembler = FrameAssembler(length, key)
+        if reassembler.events:
+            self._deliverEvents()
 
     def _feedPartial(self, data: bytes | memoryview) -> None:
         """
@@ -674,6 +811,8 @@ class WebSocketProtocol(Protocol):
             assembler.feed(data[:take] if take < size else data)
             if partial.opcode < 0x8 and reassembler.checksText:
                 reassembler.piece(assembler.view(start, start + take))
+                if reassembler.events:
+                    self._deliverEvents()
         if partial.remaining:
             return
         self._partial = None
@@ -684,6 +823,8 @@ class WebSocketProtocol(Protocol):
                 whole = reassembler.end(partial.fin, assembler.take())
                 if whole is not None:
                     self._deliverMessage(*whole)
+                elif reassembler.events:
+                    self._deliverEvents()
 
     def _handleControl(self, opcode: int, payload: bytes) -> None:
         if opcode == Opcode.CLOSE:
@@ -699,6 +840,29 @@ class WebSocketProtocol(Protocol):
                 self._keepaliveProof()
             if self._ours is not _FAILED:
                 self._callApp(self.onPong, payload)
+
+    def _deliverEvents(self) -> None:
+        """
+        Call the frame-streaming callbacks for what the
+        L{StreamingReassembler} reported.
+        """
+        events = self._reassembler.events
+        taken = events[:]
+        events.clear()
+        for kind, value in taken:
+            if kind == DATA:
+                self._callApp(self.onMessageFrameData, value)
+            elif kind == FRAME_BEGIN:
+                self._callApp(self.onMessageFrameBegin, value)
+            elif kind == FRAME_END:
+                self._callApp(self.onMessageFrameEnd)
+            elif kind == BEGIN:
+                self._callApp(self.onMessageBegin, value)
+            else:
+                assert kind == END
+                self._callApp(self.onMessageEnd)
+            if self._ours is _FAILED:
+                return
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
         if not isBinary:
@@ -780,6 +944,18 @@ class WebSocketProtocol(Protocol):
         self.localCloseReason = reason
         self._stopKeepalive()
         writer = self._writer
+        if writer.frameLeft:
+            # A Close may not interrupt a frame begun with beginMessageFrame:
+            # the frame is completed with zero bytes (valid UTF-8 too; its
+            # message stays unfinished, which the peer's Close discards),
+            # unless that would take more than _MAX_PADDING.
+            left = writer.frameLeft
+            if left > _MAX_PADDING:
+                self._uncleanReason = "closed while a frame was incomplete"
+                _abort(self.transport)
+                return
+            while writer.frameLeft:
+                writer.writeFrameData(bytes(min(writer.frameLeft, 65536)))
         writer.writeFrame(0x88, payload)
         # Nothing but a Close frame is written after ours.
         writer.release()
@@ -1074,6 +1250,7 @@ class WebSocketProtocol(Protocol):
         self._checkCanSend()
         if not self._outOpcode:
             raise ValueError("sendMessageFrame() needs beginMessage() first")
+        self._checkNoFrameOpen("sendMessageFrame")
         if self._outUtf8 is not None and not self._outUtf8.feed(payload):
             raise ValueError("text message payload is not valid UTF-8")
         self._writeOutFrame(False, bytes(payload))
@@ -1090,11 +1267,79 @@ class WebSocketProtocol(Protocol):
         self._checkCanSend()
         if not self._outOpcode:
             raise ValueError("endMessage() needs beginMessage() first")
+        self._checkNoFrameOpen("endMessage")
         if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
             raise ValueError("text message ends inside a UTF-8 sequence")
         self._writeOutFrame(True, b"")
         self._outOpcode = 0
         self._outUtf8 = None
+
+    def beginMessageFrame(self, length: int) -> None:
+        """
+        Start the next frame of the message begun with L{beginMessage},
+        announcing its payload length; the payload follows with
+        L{sendMessageFrameData} (Autobahn's frame-streaming API).  Control
+        frames sent (or answered) before the frame is complete wait for its
+        end.
+
+        A frame's length is announced before its payload, so a message that
+        starts with such a frame is sent uncompressed even where
+        permessage-deflate is in use (a compressed one cannot continue with
+        one).
+
+        @param length: the payload length, 0 to 2**63 - 1.
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: without a begun message, while another frame is
+            incomplete, for an invalid length, or after compressed frames.
+        """
+        self._checkCanSend()
+        if not self._outOpcode:
+            raise ValueError("beginMessageFrame() needs beginMessage() first")
+        self._checkNoFrameOpen("beginMessageFrame")
+        if type(length) is not int or not 0 <= length < 1 << 63:
+            raise ValueError(f"invalid frame length {length!r}")
+        if self._outCompressed:
+            if not self._outFirst:
+                raise ValueError(
+                    "beginMessageFrame() cannot continue a compressed message (its frames' "
+                    "lengths are known only once compressed): begin it with "
+                    "beginMessage(doNotCompress=True)"
+                )
+            self._outCompressed = False
+        self._writer.beginFrame(self._outOpcode if self._outFirst else 0x0, length)
+        self._outFirst = False
+
+    def sendMessageFrameData(self, payload: bytes, sync: bool = False) -> int:
+        """
+        Send payload of the frame begun with L{beginMessageFrame}.
+
+        @param payload: the next bytes of the frame's payload; bytes beyond
+            its announced length are not sent.
+        @param sync: accepted for Autobahn compatibility.
+        @return: as Autobahn: the bytes the frame still lacks (> 0), 0 when
+            C{payload} completed it exactly, or minus the bytes of
+            C{payload} left over beyond its end (< 0).
+        @raise Disconnected: if the connection is not open.
+        @raise ValueError: without a frame begun, or for text that cannot
+            be valid UTF-8.
+        """
+        self._checkCanSend()
+        writer = self._writer
+        left = writer.frameLeft
+        if not left:
+            raise ValueError("sendMessageFrameData() needs beginMessageFrame() first")
+        data = bytes(payload[:left]) if len(payload) > left else bytes(payload)
+        if self._outUtf8 is not None and not self._outUtf8.feed(data):
+            raise ValueError("text message payload is not valid UTF-8")
+        writer.writeFrameData(data)
+        return left - len(payload)
+
+    def _checkNoFrameOpen(self, method: str) -> None:
+        if self._writer.frameLeft:
+            raise ValueError(
+                f"{method}() while the frame begun with beginMessageFrame() still lacks "
+                f"{self._writer.frameLeft} bytes"
+            )
 
     def _writeOutFrame(self, fin: bool, payload: bytes) -> None:
         """
