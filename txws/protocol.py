@@ -25,6 +25,13 @@ read cannot make us buffer its echoes, pongs or anything else without bound.
 The connection is itself an C{IPushProducer} of messages: an application
 that calls L{WebSocketProtocol.pauseProducing} gets no further messages and
 the transport stops reading until L{WebSocketProtocol.resumeProducing}.
+
+Two mixins hold the application API that is not the state machine: the
+sending API (L{txws._sending.Sending}) and Autobahn's frame-streaming
+callbacks (L{txws._streaming.FrameStreaming}).  permessage-deflate, once
+negotiated by the server or client subclass, is the connection's
+L{PerMessageDeflate}: the parser then allows RSV1, the reassembler inflates
+and the sending API compresses.
 """
 
 from __future__ import annotations
@@ -44,15 +51,8 @@ from zope.interface import implementer
 from txws._hosting import ConnectionHost
 from txws._mask import FrameAssembler
 from txws._output import FrameWriter
-from txws._reassembly import (
-    BEGIN,
-    DATA,
-    END,
-    FRAME_BEGIN,
-    FRAME_END,
-    Reassembler,
-    StreamingReassembler,
-)
+from txws._reassembly import Reassembler, StreamingReassembler
+from txws._sending import Disconnected, Sending
 
 # The state machine and its side machines live in txws._states; State and
 # TRANSITIONS stay importable from here, as they always were.
@@ -65,18 +65,15 @@ from txws._states import (
     Theirs,
     checkInvariants,
 )
-from txws._utf8 import Utf8Validator, isValidUtf8
-from txws._writethrough import writeThrough
-from txws.deflate import RSV1, PerMessageDeflate, compressedFrame
+from txws._streaming import FrameStreaming, StreamedMessage, streamsFrames
+from txws.deflate import RSV1, PerMessageDeflate
 from txws.frames import (
     CloseCode,
     FrameError,
     Opcode,
     ParsedFrame,
     PendingFrame,
-    PreparedMessage,
     buildClosePayload,
-    encodeFrame,
     parseClosePayload,
     parseFrames,
 )
@@ -109,13 +106,6 @@ _FAILED = Ours.FAILED
 _READING = Theirs.READING
 _CLOSE_RECEIVED = Theirs.CLOSE_RECEIVED
 _STOPPED = Theirs.STOPPED
-
-
-class Disconnected(RuntimeError):
-    """
-    The application tried to send on a connection that is not open (as
-    Autobahn's exception of the same name).
-    """
 
 
 def peerToString(address: object) -> str:
@@ -172,53 +162,8 @@ _UNOPENED = FrameWriter.unopened()
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
 
-class _StreamedMessage:
-    """
-    The message the default frame-streaming callbacks collect.
-    """
-
-    __slots__ = ("frame", "isBinary", "message")
-
-    def __init__(self) -> None:
-        self.isBinary = False
-        self.message: list[bytes] = []
-        self.frame: list[bytes] = []
-
-    def begin(self, isBinary: bool) -> None:
-        self.isBinary = isBinary
-        self.message = []
-        self.frame = []
-
-
-#: The frame-streaming callbacks: a class overriding one receives through
-#: them.
-_STREAMING_CALLBACKS = (
-    "onMessageBegin",
-    "onMessageFrameBegin",
-    "onMessageFrameData",
-    "onMessageFrameEnd",
-    "onMessageFrame",
-    "onMessageEnd",
-)
-_streamingClasses: dict[type, bool] = {}
-
-
-def _streamsFrames(cls: type) -> bool:
-    """
-    @return: whether C{cls} overrides a frame-streaming callback (computed
-        once per class).
-    """
-    streams = _streamingClasses.get(cls)
-    if streams is None:
-        streams = _streamingClasses[cls] = any(
-            getattr(cls, name) is not getattr(WebSocketProtocol, name)
-            for name in _STREAMING_CALLBACKS
-        )
-    return streams
-
-
 @implementer(IPushProducer)
-class WebSocketProtocol(Protocol):
+class WebSocketProtocol(Sending, FrameStreaming, Protocol):
     """
     Behaviour common to server and client connections.  Applications
     subclass L{txws.server.WebSocketServerProtocol} or
@@ -257,10 +202,6 @@ class WebSocketProtocol(Protocol):
         "_heldSize",
         "_openTick",
         "_ours",
-        "_outCompressed",
-        "_outFirst",
-        "_outOpcode",
-        "_outUtf8",
         "_partial",
         "_pausedBits",
         "_pingPayload",
@@ -297,7 +238,7 @@ class WebSocketProtocol(Protocol):
     _partial: Optional[_Partial]
     _reassembler: Reassembler
     # What the default frame-streaming callbacks collect (their classes only).
-    _streamed: _StreamedMessage
+    _streamed: StreamedMessage
     # Closing and failing: the two side machines (see L{Ours}, L{Theirs}).
     _ours: Ours
     _theirs: Theirs
@@ -320,11 +261,7 @@ class WebSocketProtocol(Protocol):
     # bits the frame parser then allows (0x40).
     _deflate: Optional[PerMessageDeflate]
     _allowedRsv: int
-    # Sending a message frame by frame.
-    _outOpcode: int
-    _outCompressed: bool
-    _outFirst: bool
-    _outUtf8: Optional[Utf8Validator]
+    # Sending a message frame by frame: slots of txws._sending.Sending.
     _validatedText: Optional[bytes]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
@@ -384,72 +321,6 @@ class WebSocketProtocol(Protocol):
         @param isBinary: C{True} for a binary message, C{False} for text.
         @return: nothing, or a Deferred (whose failure closes with 1011).
         """
-
-    # -- Autobahn's frame-streaming callbacks ---------------------------------
-    #
-    # A class that overrides any of these receives messages through them
-    # (decided once per class, when a connection opens): onMessageBegin,
-    # then for every frame onMessageFrameBegin, onMessageFrameData for each
-    # piece as it arrives (inflated, for a compressed message), and
-    # onMessageFrameEnd; then onMessageEnd.  Every rule of the connection
-    # still applies (UTF-8 checked before a piece is given, the message
-    # size limit on the message's total).  The defaults collect the
-    # message and call onMessage, as Autobahn's do, so overriding some of
-    # them and calling the base class's method from the others works.
-
-    def onMessageBegin(self, isBinary: bool) -> Any:
-        """
-        A message begins (frame-streaming API).
-
-        @param isBinary: C{True} for a binary message, C{False} for text.
-        """
-        self._streamed.begin(isBinary)
-
-    def onMessageFrameBegin(self, length: int) -> Any:
-        """
-        A frame of the message begins (frame-streaming API).
-
-        @param length: its payload length as announced on the wire (for a
-            compressed message, the compressed length).
-        """
-        self._streamed.frame = []
-
-    def onMessageFrameData(self, payload: bytes) -> Any:
-        """
-        A piece of the frame's payload (frame-streaming API): for text, a
-        piece of valid UTF-8 (a character may be split between pieces).
-
-        @param payload: the piece, unmasked and inflated.
-        """
-        self._streamed.frame.append(payload)
-
-    def onMessageFrameEnd(self) -> Any:
-        """
-        The frame is complete (frame-streaming API); the default passes its
-        pieces to C{onMessageFrame}.
-        """
-        streamed = self._streamed
-        frame, streamed.frame = streamed.frame, []
-        return self.onMessageFrame(frame)
-
-    def onMessageFrame(self, payload: list[bytes]) -> Any:
-        """
-        A whole frame's payload, as the pieces that C{onMessageFrameData}
-        got (Autobahn's callback).
-
-        @param payload: the pieces.
-        """
-        self._streamed.message.extend(payload)
-
-    def onMessageEnd(self) -> Any:
-        """
-        The message is complete (frame-streaming API); the default calls
-        C{onMessage} with its whole payload.
-        """
-        streamed = self._streamed
-        payload = b"".join(streamed.message)
-        streamed.message = []
-        self._deliverMessage(payload, streamed.isBinary)
 
     def onPing(self, payload: bytes) -> Any:
         """
@@ -636,9 +507,9 @@ class WebSocketProtocol(Protocol):
         self._change(_OPEN)
         self._cancelOpenTimeout()
         options = self.factory.options
-        if _streamsFrames(type(self)):
+        if streamsFrames(type(self)):
             self._reassembler = StreamingReassembler()
-            self._streamed = _StreamedMessage()
+            self._streamed = StreamedMessage()
         reassembler = self._reassembler
         reassembler.limit = options.maxMessagePayloadSize
         reassembler.maxFragments = options.maxMessageFragments
@@ -841,28 +712,12 @@ class WebSocketProtocol(Protocol):
             if self._ours is not _FAILED:
                 self._callApp(self.onPong, payload)
 
-    def _deliverEvents(self) -> None:
+    @property
+    def _failed(self) -> bool:
         """
-        Call the frame-streaming callbacks for what the
-        L{StreamingReassembler} reported.
+        Whether the connection has failed (for L{FrameStreaming}).
         """
-        events = self._reassembler.events
-        taken = events[:]
-        events.clear()
-        for kind, value in taken:
-            if kind == DATA:
-                self._callApp(self.onMessageFrameData, value)
-            elif kind == FRAME_BEGIN:
-                self._callApp(self.onMessageFrameBegin, value)
-            elif kind == FRAME_END:
-                self._callApp(self.onMessageFrameEnd)
-            elif kind == BEGIN:
-                self._callApp(self.onMessageBegin, value)
-            else:
-                assert kind == END
-                self._callApp(self.onMessageEnd)
-            if self._ours is _FAILED:
-                return
+        return self._ours is _FAILED
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
         if not isBinary:
@@ -1079,311 +934,6 @@ class WebSocketProtocol(Protocol):
         L{PerMessageDeflate} when permessage-deflate is in use, else empty.
         """
         return [] if self._deflate is None else [self._deflate]
-
-    @property
-    def bufferedAmount(self) -> int:
-        """
-        Bytes of frames waiting in this connection for the transport to take
-        them (the transport's own buffer, up to C{writeBufferSize}, comes on
-        top).  At most C{maxBufferedAmount} plus one frame.
-        """
-        return self._writer.bufferedAmount
-
-    def _checkCanSend(self) -> None:
-        if self.state is not _OPEN:
-            raise Disconnected(f"cannot send: the WebSocket connection is {self.state.name}")
-
-    def sendMessage(
-        self,
-        payload: bytes,
-        isBinary: bool = False,
-        fragmentSize: Optional[int] = None,
-        sync: bool = False,
-        doNotCompress: bool = False,
-    ) -> None:
-        """
-        Send a message.
-
-        @param payload: the message; for text, UTF-8 encoded bytes.
-        @param isBinary: C{True} for a binary message.
-        @param fragmentSize: if given (or if the C{autoFragmentSize} option is
-            set), send frames of at most this many payload bytes.
-        @param sync: accepted for Autobahn compatibility; frames are always
-            handed to the transport at once.
-        @param doNotCompress: send this message uncompressed even when
-            permessage-deflate is in use (Autobahn's argument).
-        @raise Disconnected: if the connection is not open.
-        @raise TypeError: if C{payload} is not bytes.
-        @raise ValueError: for a text payload that is not valid UTF-8, or
-            while a message started with L{beginMessage} is unfinished.
-        """
-        if (
-            type(payload) is bytes
-            and self.state is _OPEN
-            and not (self._outOpcode or fragmentSize)
-            and self._deflate is None
-            and len(payload) <= (self.factory.options.autoFragmentSize or len(payload))
-        ):
-            # The common case: checks that cannot fail skipped, one frame.
-            if isBinary:
-                firstByte = 0x82
-            elif payload is self._validatedText or payload.isascii() or isValidUtf8(payload):
-                firstByte = 0x81
-            else:
-                raise ValueError("text message payload is not valid UTF-8")
-            writer = self._writer
-            if len(payload) <= writer.directAbove:
-                # What FrameWriter.writeFrame does for this case, one call shorter.
-                if writer.writeThrough:
-                    writeThrough(self.transport, encodeFrame(firstByte, payload, None))
-                else:
-                    self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
-            else:
-                writer.writeFrame(firstByte, payload)
-            return
-        self._checkCanSend()
-        if type(payload) is not bytes:
-            if not isinstance(payload, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"payload must be bytes, not {type(payload).__name__}; encode text as UTF-8"
-                )
-            payload = bytes(payload)
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        if (
-            not isBinary
-            and payload is not self._validatedText
-            and not payload.isascii()
-            and not isValidUtf8(payload)
-        ):
-            raise ValueError("text message payload is not valid UTF-8")
-        opcode = 0x2 if isBinary else 0x1
-        deflate = self._deflate
-        if deflate is not None and not doNotCompress:
-            # RSV1 on the first frame only (RFC 7692 section 6.1).
-            rsv, payload = deflate.compressor.encode(payload)
-            opcode |= rsv
-        size = fragmentSize or self.factory.options.autoFragmentSize
-        writer = self._writer
-        if size and len(payload) > size:
-            last = len(payload) - size
-            for start in range(0, len(payload), size):
-                chunk = payload[start : start + size]
-                writer.writeFrame(
-                    (0x80 if start >= last else 0) | (opcode if start == 0 else 0x0), chunk
-                )
-            return
-        writer.writeFrame(0x80 | opcode, payload)
-
-    def sendPreparedMessage(self, preparedMsg: PreparedMessage) -> None:
-        """
-        Send a message prepared once for many connections with the factory's
-        C{prepareMessage} (Autobahn's API).  A server connection writes the
-        prepared frame's bytes as they are; a client masks a frame of its own.
-
-        @param preparedMsg: the L{PreparedMessage}.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: while a message started with L{beginMessage} is
-            unfinished.
-        """
-        frame = preparedMsg.frame
-        writer = self._writer
-        if (
-            self.state is _OPEN
-            and not self._outOpcode
-            and self._deflate is None
-            and len(frame) <= writer.directAbove
-        ):
-            if writer.writeThrough:
-                writeThrough(self.transport, frame)
-            else:
-                self.transport.write(frame)  # type: ignore[union-attr]
-            return
-        self._checkCanSend()
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        deflate = self._deflate
-        if deflate is not None and not preparedMsg.doNotCompress:
-            compressor = deflate.compressor
-            if len(preparedMsg.payload) >= compressor.threshold:
-                opcode = 0xC2 if preparedMsg.isBinary else 0xC1
-                key = compressor.sharedKey
-                if key is None:
-                    # Context takeover: this connection's own compression.
-                    writer.writeFrame(opcode, compressor.compress(preparedMsg.payload))
-                else:
-                    # Compressed once for every connection with this key.
-                    writer.writeShared(*compressedFrame(preparedMsg, key), opcode)
-                return
-        writer.writePrepared(preparedMsg)
-
-    def beginMessage(self, isBinary: bool = False, doNotCompress: bool = False) -> None:
-        """
-        Start a message to be sent frame by frame with L{sendMessageFrame}
-        and ended with L{endMessage}.  Control frames may still be sent in
-        between; other messages may not.  With permessage-deflate each frame
-        is compressed and flushed as it is sent.
-
-        @param isBinary: C{True} for a binary message.
-        @param doNotCompress: send it uncompressed even when
-            permessage-deflate is in use.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if another such message is unfinished.
-        """
-        self._checkCanSend()
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        self._outCompressed = self._deflate is not None and not doNotCompress
-        self._outOpcode = 0x2 if isBinary else 0x1
-        self._outFirst = True
-        self._outUtf8 = None if isBinary else Utf8Validator()
-
-    def sendMessageFrame(self, payload: bytes) -> None:
-        """
-        Send the next frame of the message begun with L{beginMessage}.
-
-        @param payload: the frame's payload.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a begun message, or for text that cannot
-            be valid UTF-8.
-        """
-        self._checkCanSend()
-        if not self._outOpcode:
-            raise ValueError("sendMessageFrame() needs beginMessage() first")
-        self._checkNoFrameOpen("sendMessageFrame")
-        if self._outUtf8 is not None and not self._outUtf8.feed(payload):
-            raise ValueError("text message payload is not valid UTF-8")
-        self._writeOutFrame(False, bytes(payload))
-
-    def endMessage(self) -> None:
-        """
-        Finish the message begun with L{beginMessage} (sends a final, empty
-        frame).
-
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a begun message, or if the text ends
-            inside a UTF-8 sequence.
-        """
-        self._checkCanSend()
-        if not self._outOpcode:
-            raise ValueError("endMessage() needs beginMessage() first")
-        self._checkNoFrameOpen("endMessage")
-        if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
-            raise ValueError("text message ends inside a UTF-8 sequence")
-        self._writeOutFrame(True, b"")
-        self._outOpcode = 0
-        self._outUtf8 = None
-
-    def beginMessageFrame(self, length: int) -> None:
-        """
-        Start the next frame of the message begun with L{beginMessage},
-        announcing its payload length; the payload follows with
-        L{sendMessageFrameData} (Autobahn's frame-streaming API).  Control
-        frames sent (or answered) before the frame is complete wait for its
-        end.
-
-        A frame's length is announced before its payload, so a message that
-        starts with such a frame is sent uncompressed even where
-        permessage-deflate is in use (a compressed one cannot continue with
-        one).
-
-        @param length: the payload length, 0 to 2**63 - 1.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a begun message, while another frame is
-            incomplete, for an invalid length, or after compressed frames.
-        """
-        self._checkCanSend()
-        if not self._outOpcode:
-            raise ValueError("beginMessageFrame() needs beginMessage() first")
-        self._checkNoFrameOpen("beginMessageFrame")
-        if type(length) is not int or not 0 <= length < 1 << 63:
-            raise ValueError(f"invalid frame length {length!r}")
-        if self._outCompressed:
-            if not self._outFirst:
-                raise ValueError(
-                    "beginMessageFrame() cannot continue a compressed message (its frames' "
-                    "lengths are known only once compressed): begin it with "
-                    "beginMessage(doNotCompress=True)"
-                )
-            self._outCompressed = False
-        self._writer.beginFrame(self._outOpcode if self._outFirst else 0x0, length)
-        self._outFirst = False
-
-    def sendMessageFrameData(self, payload: bytes, sync: bool = False) -> int:
-        """
-        Send payload of the frame begun with L{beginMessageFrame}.
-
-        @param payload: the next bytes of the frame's payload; bytes beyond
-            its announced length are not sent.
-        @param sync: accepted for Autobahn compatibility.
-        @return: as Autobahn: the bytes the frame still lacks (> 0), 0 when
-            C{payload} completed it exactly, or minus the bytes of
-            C{payload} left over beyond its end (< 0).
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a frame begun, or for text that cannot
-            be valid UTF-8.
-        """
-        self._checkCanSend()
-        writer = self._writer
-        left = writer.frameLeft
-        if not left:
-            raise ValueError("sendMessageFrameData() needs beginMessageFrame() first")
-        data = bytes(payload[:left]) if len(payload) > left else bytes(payload)
-        if self._outUtf8 is not None and not self._outUtf8.feed(data):
-            raise ValueError("text message payload is not valid UTF-8")
-        writer.writeFrameData(data)
-        return left - len(payload)
-
-    def _checkNoFrameOpen(self, method: str) -> None:
-        if self._writer.frameLeft:
-            raise ValueError(
-                f"{method}() while the frame begun with beginMessageFrame() still lacks "
-                f"{self._writer.frameLeft} bytes"
-            )
-
-    def _writeOutFrame(self, fin: bool, payload: bytes) -> None:
-        """
-        Write the next frame of the message begun with L{beginMessage}:
-        compressed and flushed when it is sent compressed, RSV1 and the
-        opcode on the first frame only.
-        """
-        firstByte = 0x80 if fin else 0
-        if self._outFirst:
-            firstByte |= self._outOpcode
-        if self._outCompressed:
-            assert self._deflate is not None
-            payload = self._deflate.compressor.compressFragment(payload, fin)
-            if self._outFirst:
-                firstByte |= RSV1
-        self._writer.writeFrame(firstByte, payload)
-        self._outFirst = False
-
-    def sendPing(self, payload: Optional[bytes] = None) -> None:
-        """
-        Send a Ping (RFC 6455 section 5.5.2).
-
-        @param payload: at most 125 bytes of application data.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if the payload is longer than 125 bytes.
-        """
-        self._sendControl(0x9, payload)
-
-    def sendPong(self, payload: Optional[bytes] = None) -> None:
-        """
-        Send an unsolicited Pong (a unidirectional heartbeat, section 5.5.3).
-
-        @param payload: at most 125 bytes of application data.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if the payload is longer than 125 bytes.
-        """
-        self._sendControl(0xA, payload)
-
-    def _sendControl(self, opcode: int, payload: Optional[bytes]) -> None:
-        self._checkCanSend()
-        data = bytes(payload) if payload is not None else b""
-        if len(data) > 125:
-            raise ValueError("control frame payload is longer than 125 bytes")
-        self._writer.writeFrame(0x80 | opcode, data)
 
     # -- Keepalive ------------------------------------------------------------
 
