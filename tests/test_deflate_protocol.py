@@ -27,6 +27,7 @@ from tests.support import (
     serverFactory,
     upgradeRequest,
 )
+from tests.test_reassembly import deflated
 from tests.typedtrial import SynchronousTestCase
 from txws.deflate import (
     PerMessageDeflate,
@@ -43,15 +44,6 @@ from txws.protocol import State
 _OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
 _JSON = b'{"id": 12345, "name": "txws", "tags": ["a", "b", "c"], "ok": true}' * 20
 
-
-def deflate(data: bytes, windowBits: int = 15) -> bytes:
-    """
-    @return: C{data} as the payload of a compressed message (RFC 7692
-        section 7.2.1: raw deflate, flushed, the trailing C{00 00 ff ff}
-        removed), compressed with a fresh context.
-    """
-    compressor = zlib.compressobj(6, zlib.DEFLATED, -windowBits)
-    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 class Inflater:
@@ -290,7 +282,7 @@ class ServerReceiveTests(SynchronousTestCase):
         A compressed message in one frame, then one in three fragments (RSV1
         on the first only), then an uncompressed one: all delivered.
         """
-        data = deflate(_JSON, 12)
+        data = deflated(_JSON, 12)
         self.protocol.dataReceived(clientFrame(0x1, data, rsv=0x40))
         third = len(data) // 3
         self.protocol.dataReceived(
@@ -322,7 +314,7 @@ class ServerReceiveTests(SynchronousTestCase):
         Compressed frames arriving a byte at a time (their payloads streamed
         in pieces) give the same messages.
         """
-        data = deflate(_JSON * 10, 12)
+        data = deflated(_JSON * 10, 12)
         wire = clientFrame(0x1, data[:500], fin=False, rsv=0x40) + clientFrame(0x0, data[500:])
         for i in range(len(wire)):
             self.protocol.dataReceived(wire[i : i + 1])
@@ -333,7 +325,7 @@ class ServerReceiveTests(SynchronousTestCase):
         A few KiB inflating past the message limit close the connection
         with 1009 before more than the limit is inflated.
         """
-        bomb = deflate(b"\x00" * (8 * 1024 * 1024), 12)
+        bomb = deflated(b"\x00" * (8 * 1024 * 1024), 12)
         self.assertLess(len(bomb), 16384)
         self.protocol.dataReceived(clientFrame(0x2, bomb, rsv=0x40))
         self.assertEqual(self.closeCode(), 1009)
@@ -343,7 +335,7 @@ class ServerReceiveTests(SynchronousTestCase):
         """
         Inflated text that is not UTF-8 closes with 1007.
         """
-        self.protocol.dataReceived(clientFrame(0x1, deflate(b"abc\xc3\x28", 12), rsv=0x40))
+        self.protocol.dataReceived(clientFrame(0x1, deflated(b"abc\xc3\x28", 12), rsv=0x40))
         self.assertEqual(self.closeCode(), 1007)
 
     def test_corruptData(self) -> None:
@@ -359,8 +351,8 @@ class ServerReceiveTests(SynchronousTestCase):
         with the extension, are protocol errors (1002).
         """
         for wire in (
-            clientFrame(0x1, deflate(b"a"), fin=False, rsv=0x40)
-            + clientFrame(0x0, deflate(b"b"), rsv=0x40),
+            clientFrame(0x1, deflated(b"a"), fin=False, rsv=0x40)
+            + clientFrame(0x0, deflated(b"b"), rsv=0x40),
             clientFrame(0x9, b"", rsv=0x40),
             clientFrame(0x1, b"x", rsv=0x20),
             clientFrame(0x1, b"x", rsv=0x10),
@@ -376,14 +368,14 @@ class ServerReceiveTests(SynchronousTestCase):
         Without the extension, RSV1 is a protocol error (1002).
         """
         protocol, transport, _ = openDeflateServer(perMessageDeflate=False)
-        protocol.dataReceived(clientFrame(0x1, deflate(b"a"), rsv=0x40))
+        protocol.dataReceived(clientFrame(0x1, deflated(b"a"), rsv=0x40))
         self.assertEqual(sentFrames(transport)[-1][2][:2], (1002).to_bytes(2, "big"))
 
     def test_stateReleased(self) -> None:
         """
         The connection lets go of its zlib state when it is lost.
         """
-        self.protocol.dataReceived(clientFrame(0x1, deflate(_JSON, 12), rsv=0x40))
+        self.protocol.dataReceived(clientFrame(0x1, deflated(_JSON, 12), rsv=0x40))
         self.protocol.connectionLost()
         self.assertEqual(self.protocol.websocket_extensions_in_use, [])
 
@@ -611,7 +603,7 @@ class ClientTests(SynchronousTestCase):
         [(fin, opcode, payload)] = sentFrames(transport, masked=True)
         self.assertEqual((fin, opcode), (True, 0x41))
         self.assertEqual(inflater.inflate(payload), _JSON)
-        protocol.dataReceived(serializeFrame(0x1, deflate(_JSON, 10), True, None, 0x40))
+        protocol.dataReceived(serializeFrame(0x1, deflated(_JSON, 10), True, None, 0x40))
         self.assertEqual(protocol.messages(), [(_JSON, False)])
         # With context takeover a prepared message goes through the
         # connection's own compressor too.

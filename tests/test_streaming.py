@@ -8,7 +8,6 @@ C{sendMessageFrameData}; plus the L{StreamingReassembler} they rest on.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from twisted.internet.testing import StringTransport
@@ -23,6 +22,7 @@ from tests.support import (
     serverFactory,
     upgradeRequest,
 )
+from tests.test_reassembly import deflated
 from tests.typedtrial import SynchronousTestCase
 from txws._mask import mask
 from txws._reassembly import (
@@ -36,15 +36,6 @@ from txws._reassembly import (
 from txws.deflate import Decompressor
 from txws.frames import FrameError
 from txws.protocol import Disconnected
-
-
-def deflate(data: bytes) -> bytes:
-    """
-    @return: C{data} compressed as one permessage-deflate message (15-bit
-        window, fresh context).
-    """
-    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 class Streamer(RecordingServer):
@@ -171,7 +162,7 @@ class StreamingReceiveTests(SynchronousTestCase):
         """
         protocol, _ = openStreamer(extra=_DEFLATE_OFFER)
         text = b"streaming " * 200
-        data = deflate(text)
+        data = deflated(text)
         protocol.dataReceived(
             clientFrame(0x1, data[:10], fin=False, rsv=0x40) + clientFrame(0x0, data[10:])
         )
@@ -188,7 +179,7 @@ class StreamingReceiveTests(SynchronousTestCase):
         """
         protocol, _ = openStreamer(extra=_DEFLATE_OFFER)
         text = bytes(range(256)) * 40
-        wire = clientFrame(0x2, deflate(text), rsv=0x40)
+        wire = clientFrame(0x2, deflated(text), rsv=0x40)
         for i in range(0, len(wire), 100):
             protocol.dataReceived(wire[i : i + 100])
         events = callbacks(protocol)
@@ -294,7 +285,7 @@ class StreamingReassemblerTests(SynchronousTestCase):
         ends its frame only.
         """
         reassembler = StreamingReassembler(0, 0, Decompressor())
-        data = deflate(b"hello world")
+        data = deflated(b"hello world")
         self.assertTrue(reassembler.begin(0x1, len(data), True))
         self.assertFalse(reassembler.checksText)
         reassembler.end(False, data)
@@ -322,7 +313,7 @@ class StreamingReassemblerTests(SynchronousTestCase):
         self.assertRaises(FrameError, reassembler.frame, True, 0x0, b"\xff")
         self.assertEqual(reassembler.events, [])
         reassembler.frame(True, 0x1, b"x")
-        reassembler.compressed(True, 0x1, deflate(b"x"))
+        reassembler.compressed(True, 0x1, deflated(b"x"))
         self.assertFalse(reassembler.begin(0x1, 1))
         reassembler.end(True, b"x")
         self.assertEqual(reassembler.events, [])
