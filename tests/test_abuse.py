@@ -10,9 +10,9 @@ kills its server in cleanup.  The figures measured are printed (and, with
 C{TXWS_ABUSE_FIGURES=FILE}, appended to FILE as JSON lines); the table in
 C{docs/abuse.md} comes from them.
 
-Not covered here on purpose (issue 11, items 2 and 3, being restructured
-elsewhere): one-byte fragments, announced-size allocation on the
-pure-Python path.
+One-byte fragments (issue 11, item 2) are L{tests.test_abuse_fragments}'s.
+Not covered here on purpose (item 3, being restructured elsewhere):
+announced-size allocation on the pure-Python path.
 """
 
 from __future__ import annotations

@@ -220,6 +220,18 @@ class OptionsParsingTests(_Case):
     Every option lands in the right place with the right type.
     """
 
+    def test_deflateFlags(self) -> None:
+        """
+        C{--deflate} and C{--no-deflate} set C{perMessageDeflate}; neither
+        leaves the default (on); both are a usage error.
+        """
+        self.assertEqual(self.parse("--app", "echo").givenWebSocketOptions, {})
+        self.assertTrue(self.parse("--app", "echo").webSocketOptions.perMessageDeflate)
+        for flag, value in (("--deflate", True), ("--no-deflate", False)):
+            options = self.parse("--app", "echo", flag)
+            self.assertEqual(options.givenWebSocketOptions, {"perMessageDeflate": value})
+        self.assertRaises(usage.UsageError, self.parse, "--deflate", "--no-deflate")
+
     def test_webSocketOptions(self) -> None:
         """
         Each WebSocket option sets the L{WebSocketOptions} field of the same
@@ -235,6 +247,7 @@ class OptionsParsingTests(_Case):
             ("--ping-timeout", "7.5", "autoPingTimeout", 7.5),
             ("--max-connections", "1000", "maxConnections", 1000),
             ("--write-buffer-size", "65536", "writeBufferSize", 65536),
+            ("--max-message-fragments", "100", "maxMessageFragments", 100),
             ("--max-pending-handshakes", "64", "maxPendingHandshakes", 64),
             ("--max-pending-per-peer", "8", "maxPendingHandshakesPerPeer", 8),
         ]

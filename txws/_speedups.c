@@ -994,7 +994,7 @@ speedups_scanFrames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto error;
         }
         PyTuple_SET_ITEM(frame, 0, Py_NewRef(b0 & 0x80 ? Py_True : Py_False));
-        PyTuple_SET_ITEM(frame, 1, PyLong_FromLong(b0 & 0x0F));
+        PyTuple_SET_ITEM(frame, 1, PyLong_FromLong(b0 & 0x4F));
         PyTuple_SET_ITEM(frame, 2, payload);
         if (PyTuple_GET_ITEM(frame, 1) == NULL || PyList_Append(frames, frame) < 0) {
             Py_DECREF(frame);

@@ -28,6 +28,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txws._version import __version__
+from txws.deflate import (
+    DEFAULT_CLIENT_OFFER,
+    NegotiationError,
+    PerMessageDeflate,
+    PerMessageDeflateOffer,
+    PerMessageDeflateResponseAccept,
+    buildOfferHeader,
+    parseResponse,
+)
 from txws.factory import WebSocketFactory
 from txws.handshake import (
     ConnectionResponse,
@@ -62,6 +71,8 @@ class WebSocketClientProtocol(WebSocketProtocol):
     isServer = False
     response: Optional[ConnectionResponse] = None
     _key = ""
+    # The permessage-deflate offers sent, most preferred first.
+    _offers: tuple[PerMessageDeflateOffer, ...] = ()
     _handshakeFailure: Optional[Failure] = None
     _waiters: Optional[list[Deferred[WebSocketClientProtocol]]] = None
 
@@ -92,6 +103,12 @@ class WebSocketClientProtocol(WebSocketProtocol):
     def _startHandshake(self) -> None:
         factory = self.factory
         self._key = base64.b64encode(factory.randomBytes(16)).decode("ascii")
+        options = factory.options
+        extra = list(factory.headers.items())
+        if options.perMessageDeflate:
+            self._offers = options.perMessageCompressionOffers or (DEFAULT_CLIENT_OFFER,)
+            if self._offers:
+                extra.append(("Sec-WebSocket-Extensions", buildOfferHeader(self._offers)))
         request = buildClientRequest(
             factory.host,
             factory.port,
@@ -101,7 +118,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
             origin=factory.origin,
             protocols=factory.protocols,
             useragent=factory.useragent,
-            headers=factory.headers.items(),
+            headers=extra,
         )
         self._startOpenTimeout()
         self.transport.write(request)  # type: ignore[union-attr]
@@ -133,15 +150,22 @@ class WebSocketClientProtocol(WebSocketProtocol):
                 return
             status, rawHeaders, consumed = parsed
             protocol, headers = validateUpgradeResponse(
-                status, rawHeaders, self._key, self.factory.protocols
+                status, rawHeaders, self._key, self.factory.protocols, bool(self._offers)
             )
+            self._deflate = self._acceptDeflate(rawHeaders)
         except ResponseError:
             self._buf = b""
             self._handshakeFailed(Failure())
             return
         self._buf = b""
         self.websocket_protocol_in_use = protocol
-        self.response = ConnectionResponse(self.peer, headers, 13, protocol)
+        self.response = ConnectionResponse(
+            self.peer,
+            headers,
+            13,
+            protocol,
+            [] if self._deflate is None else [self._deflate],
+        )
         try:
             self.onConnect(self.response)
         except Exception:
@@ -152,6 +176,43 @@ class WebSocketClientProtocol(WebSocketProtocol):
         waiters, self._waiters = self._waiters, None
         for waiter in waiters or ():
             waiter.callback(self)
+
+    def _acceptDeflate(self, rawHeaders: list[tuple[str, str]]) -> Optional[PerMessageDeflate]:
+        """
+        Check the server's permessage-deflate answer against our offers
+        (RFC 7692 section 5) and let C{perMessageCompressionAccept} accept
+        it.
+
+        @return: the extension to use, or C{None} if the server enabled none.
+        @raise ResponseError: for an invalid answer or one the application
+            refuses: the client fails the connection.
+        """
+        values = [v for name, v in rawHeaders if name == "sec-websocket-extensions"]
+        if not values:
+            return None
+        try:
+            response = parseResponse(values, self._offers)
+        except NegotiationError as e:
+            raise ResponseError(101, f"invalid permessage-deflate answer: {e}") from None
+        assert response is not None  # (values is not empty)
+        options = self.factory.options
+        accept = (options.perMessageCompressionAccept or PerMessageDeflateResponseAccept)(response)
+        if accept is None:
+            raise ResponseError(
+                101, "perMessageCompressionAccept refused the server's permessage-deflate answer"
+            )
+        if not isinstance(accept, PerMessageDeflateResponseAccept):
+            raise ResponseError(
+                101,
+                "perMessageCompressionAccept must return a PerMessageDeflateResponseAccept "
+                f"or None, not {accept!r}",
+            )
+        return PerMessageDeflate.fromResponseAccept(
+            accept,
+            maxMessageSize=options.maxMessagePayloadSize,
+            memLevel=options.perMessageDeflateMemLevel,
+            threshold=options.perMessageDeflateThreshold,
+        )
 
     def _handshakeEnded(self, reason: Failure) -> None:
         waiters, self._waiters = self._waiters, None

@@ -63,7 +63,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Optional, Union
 
-from txws.frames import CloseCode, FrameError
+from txws.frames import CloseCode, FrameError, PreparedMessage, encodeFrame
 
 __all__ = [
     "DEFAULT_CLIENT_OFFER",
@@ -84,6 +84,7 @@ __all__ = [
     "PerMessageDeflateResponseAccept",
     "buildOfferHeader",
     "compressOnce",
+    "compressedFrame",
     "deflateMemory",
     "inflateMemory",
     "parseExtensionHeader",
@@ -1049,6 +1050,30 @@ def compressOnce(
             level, zlib.DEFLATED, -zlibWindowBits(windowBits), memLevel
         )
     return (obj.compress(payload) + obj.flush(zlib.Z_FULL_FLUSH))[:-4]
+
+
+def compressedFrame(
+    message: PreparedMessage, key: tuple[int, int, int]
+) -> tuple[bytes, bytes]:
+    """
+    A prepared message compressed once for every connection whose
+    L{Compressor.sharedKey} is C{key}, cached on the message.
+
+    @param message: the prepared message.
+    @param key: C{(windowBits, memLevel, level)}.
+    @return: C{(frame, payload)}: the whole unmasked frame (FIN and RSV1
+        set) a server sends, and its compressed payload (what a client
+        masks).
+    """
+    cache = message.compressed
+    if cache is None:
+        cache = message.compressed = {}
+    found = cache.get(key)
+    if found is None:
+        payload = compressOnce(message.payload, *key)
+        firstByte = (0xC2 if message.isBinary else 0xC1)
+        found = cache[key] = (encodeFrame(firstByte, payload, None), payload)
+    return found
 
 
 class Decompressor:

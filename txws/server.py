@@ -27,6 +27,13 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from txws._admission import Admission, peerKey
 from txws._version import __version__
+from txws.deflate import (
+    Params,
+    PerMessageDeflate,
+    PerMessageDeflateOfferAccept,
+    PerMessageDeflatePolicy,
+    parseOffers,
+)
 from txws.factory import WebSocketFactory
 from txws.handshake import (
     ConnectionRequest,
@@ -75,6 +82,9 @@ _PENDING = _Standing.PENDING
 _OPEN = _Standing.OPEN
 _ARRIVED = _Standing.ARRIVED
 _DROPPED = _Standing.DROPPED
+
+#: The server's choice when C{perMessageCompressionAccept} is C{None}.
+_DEFAULT_POLICY = PerMessageDeflatePolicy()
 
 
 #: What C{onConnect} may return: nothing, a subprotocol, or a subprotocol
@@ -289,17 +299,68 @@ class WebSocketServerProtocol(WebSocketProtocol):
             self._refuse(500, "internal server error")
             return
         try:
+            deflate = self._negotiateDeflate(request)
+        except Exception:
+            _log.failure(
+                "perMessageCompressionAccept failed for the WebSocket request from {peer}",
+                peer=self.peer,
+            )
+            self._refuse(500, "internal server error")
+            return
+        if deflate is not None:
+            headers.append(("Sec-WebSocket-Extensions", deflate.extensionString))
+        try:
             response = buildAcceptResponse(request.key, protocol, headers)
         except ValueError:
             _log.failure("invalid response header from onConnect for {peer}", peer=self.peer)
             self._refuse(500, "internal server error")
             return
+        self._deflate = deflate
         self.websocket_protocol_in_use = protocol
         self.transport.write(response)
         leftover, self._buf = self._buf, b""
         if self.transport is not None:
             self.transport.resumeProducing()  # type: ignore[attr-defined]
         self._opened(leftover)
+
+    def _negotiateDeflate(self, request: ConnectionRequest) -> Optional[PerMessageDeflate]:
+        """
+        Accept one of the client's permessage-deflate offers, if it made
+        any and the options allow (RFC 7692 section 5): the invalid ones are
+        declined, the policy picks among the rest.
+
+        @return: the extension to use, or C{None}.
+        @raise TypeError: if the policy returns something other than an
+            acceptance of one of the offers or C{None}.
+        """
+        options = self.factory.options
+        if not options.perMessageDeflate:
+            return None
+        values = [v for name, v in request.rawHeaders if name == "sec-websocket-extensions"]
+        if not values:
+            return None
+        declined: list[tuple[Params, str]] = []
+        offers = parseOffers(values, declined)
+        for _params, why in declined:
+            _log.info(
+                "Declined a permessage-deflate offer from {peer}: {why}", peer=self.peer, why=why
+            )
+        if not offers:
+            return None
+        accept = (options.perMessageCompressionAccept or _DEFAULT_POLICY)(offers)
+        if accept is None:
+            return None
+        if not isinstance(accept, PerMessageDeflateOfferAccept) or accept.offer not in offers:
+            raise TypeError(
+                "perMessageCompressionAccept must return a PerMessageDeflateOfferAccept "
+                f"of one of the offers, or None, not {accept!r}"
+            )
+        return PerMessageDeflate.fromOfferAccept(
+            accept,
+            maxMessageSize=options.maxMessagePayloadSize,
+            memLevel=options.perMessageDeflateMemLevel,
+            threshold=options.perMessageDeflateThreshold,
+        )
 
     def _refuse(
         self,

@@ -102,6 +102,7 @@ WEBSOCKET_OPTIONS: dict[str, tuple[str, type]] = {
     "ping-timeout": ("autoPingTimeout", float),
     "max-connections": ("maxConnections", int),
     "write-buffer-size": ("writeBufferSize", int),
+    "max-message-fragments": ("maxMessageFragments", int),
     "max-pending-handshakes": ("maxPendingHandshakes", int),
     "max-pending-per-peer": ("maxPendingHandshakesPerPeer", int),
 }
@@ -229,6 +230,20 @@ class Options(usage.Options):
             None,
             "Accept WebSocket handshakes with 'Origin: null' (sandboxed pages, "
             "file: URLs). Refused by default.",
+        ],
+        [
+            "deflate",
+            None,
+            "Accept permessage-deflate compression when a client offers it (the "
+            "default; every browser offers it). The hub compresses each published "
+            "message once for all its subscribers and keeps no compression state "
+            "between messages; other apps keep 12-bit windows (about 50 KiB per "
+            "connection that has used compression both ways).",
+        ],
+        [
+            "no-deflate",
+            None,
+            "Never compress: decline every permessage-deflate offer.",
         ],
     ]
 
@@ -408,6 +423,14 @@ class Options(usage.Options):
             _coercer("write-buffer-size", int),
         ],
         [
+            "max-message-fragments",
+            None,
+            None,
+            "Most frames one received message may have; more close the connection "
+            f"with 1009 (default {_WS.maxMessageFragments}; 0: no limit).",
+            _coercer("max-message-fragments", int),
+        ],
+        [
             "max-pending-handshakes",
             None,
             None,
@@ -498,6 +521,10 @@ class Options(usage.Options):
             given["allowedOrigins"] = tuple(self["allowed-origin"])
         if self["allow-null-origin"]:
             given["allowNullOrigin"] = True
+        if self["deflate"] and self["no-deflate"]:
+            raise usage.UsageError("--deflate and --no-deflate contradict each other")
+        if self["deflate"] or self["no-deflate"]:
+            given["perMessageDeflate"] = bool(self["deflate"])
         try:
             self.webSocketOptions = WebSocketOptions(**given)
         except (TypeError, ValueError) as e:
