@@ -10,9 +10,9 @@ kills its server in cleanup.  The figures measured are printed (and, with
 C{TXWS_ABUSE_FIGURES=FILE}, appended to FILE as JSON lines); the table in
 C{docs/abuse.md} comes from them.
 
-One-byte fragments (issue 11, item 2) are L{tests.test_abuse_fragments}'s.
-Not covered here on purpose (item 3, being restructured elsewhere):
-announced-size allocation on the pure-Python path.
+One-byte fragments (issue 11, item 2) are L{tests.test_abuse_fragments}'s
+scenarios, frames announced and never sent (item 3)
+L{tests.test_abuse_announced}'s.
 """
 
 from __future__ import annotations
