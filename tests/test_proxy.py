@@ -36,6 +36,7 @@ from tests.typedtrial import SynchronousTestCase, TestCase
 from txws import ProxyError
 from txws._proxy import (
     Proxy,
+    Tunnel,
     TunnelProtocol,
     buildConnectRequest,
     bypassesProxy,
@@ -298,7 +299,7 @@ class TunnelProtocolTests(SynchronousTestCase):
         self.inner = _Inner()
         factory = Factory.forProtocol(lambda: self.inner)
         self.tunnel = TunnelProtocol(
-            "origin.example", 443, Proxy("p", 1), factory, self.clock, 10.0, 1024
+            Tunnel("origin.example", 443, Proxy("p", 1), self.clock, 10.0, 1024), factory
         )
         self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 3128))
         cast(Any, self.tunnel).makeConnection(self.transport)

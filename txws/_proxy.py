@@ -42,6 +42,7 @@ __all__ = [
     "Proxy",
     "ProxyArgument",
     "ProxyError",
+    "Tunnel",
     "TunnelClientFactory",
     "TunnelEndpoint",
     "TunnelProtocol",
@@ -281,6 +282,28 @@ def buildConnectRequest(host: str, port: int, proxy: Proxy) -> bytes:
     return head + b"\r\n"
 
 
+@dataclass(frozen=True)
+class Tunnel:
+    """
+    What a C{CONNECT} tunnel needs: where it leads, through which proxy, and
+    the bounds on the proxy's answer.
+
+    @ivar host: the destination (WebSocket server) host.
+    @ivar port: the destination port.
+    @ivar proxy: the proxy, with its credentials.
+    @ivar clock: schedules the timeout.
+    @ivar timeout: seconds the proxy has to answer C{CONNECT}.
+    @ivar maxSize: the largest answer head accepted, in bytes.
+    """
+
+    host: str
+    port: int
+    proxy: Proxy
+    clock: IReactorTime
+    timeout: float = 10.0
+    maxSize: int = 16384
+
+
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: ([^\r\n]*))?")
 
 
@@ -320,32 +343,13 @@ class TunnelProtocol(Protocol):
 
     inner: Optional[IProtocol] = None
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        proxy: Proxy,
-        innerFactory: IProtocolFactory,
-        clock: IReactorTime,
-        timeout: float,
-        maxSize: int,
-    ) -> None:
+    def __init__(self, tunnel: Tunnel, innerFactory: IProtocolFactory) -> None:
         """
-        @param host: the WebSocket server's host.
-        @param port: its port.
-        @param proxy: the proxy.
+        @param tunnel: where the tunnel leads and its bounds.
         @param innerFactory: builds the protocol that runs in the tunnel.
-        @param clock: schedules the timeout.
-        @param timeout: seconds the proxy has to answer.
-        @param maxSize: the largest answer head accepted.
         """
-        self._host = host
-        self._port = port
-        self._proxy = proxy
+        self._tunnel = tunnel
         self._innerFactory = innerFactory
-        self._clock = clock
-        self._timeout = timeout
-        self._maxSize = maxSize
         self._buffer = b""
         self._timer: Optional[IDelayedCall] = None
         self.ready: Deferred[IProtocol] = Deferred()
@@ -354,14 +358,14 @@ class TunnelProtocol(Protocol):
         """
         Send C{CONNECT} and start the timeout.
         """
-        self._timer = self._clock.callLater(self._timeout, self._timedOut)
+        self._timer = self._tunnel.clock.callLater(self._tunnel.timeout, self._timedOut)
         self.transport.write(  # type: ignore[union-attr]
-            buildConnectRequest(self._host, self._port, self._proxy)
+            buildConnectRequest(self._tunnel.host, self._tunnel.port, self._tunnel.proxy)
         )
 
     def _timedOut(self) -> None:
         self._timer = None
-        self._fail(ProxyError(None, f"no answer to CONNECT within {self._timeout:g} s"))
+        self._fail(ProxyError(None, f"no answer to CONNECT within {self._tunnel.timeout:g} s"))
 
     def _fail(self, error: ProxyError) -> None:
         if self._timer is not None:
@@ -370,8 +374,8 @@ class TunnelProtocol(Protocol):
         self._buffer = b""
         _log.info(
             "CONNECT to {target} through the HTTP proxy {proxy} failed: {why}",
-            target=_authority(self._host, self._port),
-            proxy=_authority(self._proxy.host, self._proxy.port),
+            target=_authority(self._tunnel.host, self._tunnel.port),
+            proxy=_authority(self._tunnel.proxy.host, self._tunnel.proxy.port),
             why=str(error),
         )
         transport: Any = self.transport
@@ -392,7 +396,7 @@ class TunnelProtocol(Protocol):
             return
         self._buffer += data
         try:
-            parsed = parseConnectResponse(self._buffer, self._maxSize)
+            parsed = parseConnectResponse(self._buffer, self._tunnel.maxSize)
         except ProxyError as e:
             self._fail(e)
             return
@@ -452,32 +456,13 @@ class TunnelEndpoint:
     asked to connect once the tunnel is open.
     """
 
-    def __init__(
-        self,
-        proxyEndpoint: IStreamClientEndpoint,
-        host: str,
-        port: int,
-        proxy: Proxy,
-        clock: IReactorTime,
-        timeout: float = 10.0,
-        maxSize: int = 16384,
-    ) -> None:
+    def __init__(self, proxyEndpoint: IStreamClientEndpoint, tunnel: Tunnel) -> None:
         """
         @param proxyEndpoint: connects to the proxy.
-        @param host: the destination host.
-        @param port: the destination port.
-        @param proxy: the proxy (for its credentials).
-        @param clock: schedules the timeout.
-        @param timeout: seconds the proxy has to answer C{CONNECT}.
-        @param maxSize: the largest answer head accepted.
+        @param tunnel: where the tunnel leads and its bounds.
         """
         self._proxyEndpoint = proxyEndpoint
-        self._host = host
-        self._port = port
-        self._proxy = proxy
-        self._clock = clock
-        self._timeout = timeout
-        self._maxSize = maxSize
+        self._tunnel = tunnel
 
     def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
         """
@@ -487,10 +472,7 @@ class TunnelEndpoint:
         """
 
         def build() -> TunnelProtocol:
-            return TunnelProtocol(
-                self._host, self._port, self._proxy, protocolFactory, self._clock,
-                self._timeout, self._maxSize,
-            )
+            return TunnelProtocol(self._tunnel, protocolFactory)
 
         connecting = self._proxyEndpoint.connect(_TunnelFactory(build))
 
@@ -510,30 +492,18 @@ class TunnelClientFactory(ClientFactory):
     """
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        proxy: Proxy,
-        innerFactory: IProtocolFactory,
-        clientFactory: ClientFactory,
-        clock: IReactorTime,
-        timeout: float = 10.0,
-        maxSize: int = 16384,
+        self, tunnel: Tunnel, innerFactory: IProtocolFactory, clientFactory: ClientFactory
     ) -> None:
         """
-        @param host: the destination host.
-        @param port: the destination port.
-        @param proxy: the proxy.
+        @param tunnel: where the tunnel leads and its bounds.
         @param innerFactory: builds the protocol run in the tunnel (for TLS,
             a TLS factory wrapping C{clientFactory}).
         @param clientFactory: the application's factory, told of failures.
-        @param clock: schedules the timeout.
-        @param timeout: seconds the proxy has to answer C{CONNECT}.
-        @param maxSize: the largest answer head accepted.
         """
-        self._arguments = (host, port, proxy, innerFactory, clock, timeout, maxSize)
+        self._tunnel = tunnel
+        self._innerFactory = innerFactory
         self._clientFactory = clientFactory
-        self._tunnel: Optional[TunnelProtocol] = None
+        self._connection: Optional[TunnelProtocol] = None
         self._failure: Optional[Failure] = None
 
     def buildProtocol(self, addr: Any) -> TunnelProtocol:
@@ -541,9 +511,9 @@ class TunnelClientFactory(ClientFactory):
         @param addr: the proxy's address.
         @return: the tunnel protocol.
         """
-        self._tunnel = TunnelProtocol(*self._arguments)
-        self._tunnel.ready.addErrback(self._remember)
-        return self._tunnel
+        self._connection = TunnelProtocol(self._tunnel, self._innerFactory)
+        self._connection.ready.addErrback(self._remember)
+        return self._connection
 
     def _remember(self, failure: Failure) -> None:
         self._failure = failure
@@ -565,8 +535,8 @@ class TunnelClientFactory(ClientFactory):
         @param connector: the connector.
         @param reason: why.
         """
-        tunnel = self._tunnel
-        if tunnel is not None and tunnel.inner is None:
+        connection = self._connection
+        if connection is not None and connection.inner is None:
             self._clientFactory.clientConnectionFailed(connector, self._failure or reason)
             return
         self._clientFactory.clientConnectionLost(connector, reason)

@@ -36,6 +36,7 @@ from txws._proxy import (
     Proxy,
     ProxyArgument,
     ProxyError,
+    Tunnel,
     TunnelClientFactory,
     TunnelEndpoint,
     resolveProxy,
@@ -266,10 +267,7 @@ def connectWS(
         inner: Any = factory
         if factory.isSecure:
             inner = TLSMemoryBIOFactory(contextFactory, True, factory)
-        tunnel = TunnelClientFactory(
-            factory.host, factory.port, factory.proxy, inner, factory, reactor,
-            factory.options.openHandshakeTimeout, factory.options.maxHandshakeSize,
-        )
+        tunnel = TunnelClientFactory(_tunnelFor(factory, factory.proxy), inner, factory)
         return reactor.connectTCP(
             factory.proxy.host, factory.proxy.port, tunnel, timeout, bindAddress
         )
@@ -342,7 +340,13 @@ def _endpointFor(
         direct: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout)
         return direct
     return TunnelEndpoint(
-        HostnameEndpoint(reactor, proxy.host, proxy.port, timeout),
-        host, port, proxy, reactor,
-        factory.options.openHandshakeTimeout, factory.options.maxHandshakeSize,
+        HostnameEndpoint(reactor, proxy.host, proxy.port, timeout), _tunnelFor(factory, proxy)
     )
+
+
+def _tunnelFor(factory: WebSocketClientFactory, proxy: Proxy) -> Tunnel:
+    # The proxy's answer gets the bounds of the server's: the opening
+    # handshake's time and size.
+    options = factory.options
+    return Tunnel(factory.host, factory.port, proxy, factory.reactor,
+                  options.openHandshakeTimeout, options.maxHandshakeSize)
