@@ -154,6 +154,17 @@ class EnvironmentTests(SynchronousTestCase):
         self.assertIsNone(proxyFromEnvironment(False, "ws.internal.example", 80, environ))
         self.assertEqual(proxyFromEnvironment(False, "example.com", 80, environ), Proxy("p", 2))
 
+    def test_loopbackNeverFromEnvironment(self) -> None:
+        """
+        Loopback destinations are never sent to a proxy from the
+        environment.
+        """
+        environ = {"http_proxy": "http://p:2", "https_proxy": "http://p:2"}
+        for host in ("localhost", "app.localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]"):
+            self.assertIsNone(proxyFromEnvironment(False, host, 80, environ), host)
+            self.assertIsNone(proxyFromEnvironment(True, host, 443, environ), host)
+        self.assertEqual(proxyFromEnvironment(False, "10.0.0.1", 80, environ), Proxy("p", 2))
+
     def test_badVariableNamed(self) -> None:
         """
         A variable naming a proxy txws cannot use is an error naming it.
@@ -201,6 +212,17 @@ class FactoryProxyTests(SynchronousTestCase):
             "wss://example.com/", reactor=Clock(), environ={"https_proxy": "http://p:3128"}
         )
         self.assertEqual(factory.proxy, Proxy("p", 3128))
+
+    def test_noProxyHonoured(self) -> None:
+        """
+        C{no_proxy} naming the host's domain makes the factory connect
+        directly.
+        """
+        factory = WebSocketClientFactory(
+            "ws://ws.internal.example/", reactor=Clock(),
+            environ={"http_proxy": "http://p:3128", "no_proxy": ".internal.example"},
+        )
+        self.assertIsNone(factory.proxy)
 
     def test_noneIgnoresEnvironment(self) -> None:
         """
@@ -402,8 +424,9 @@ class _ProxyConnection(Protocol):
             self.transport.write(status.encode() + b"\r\nContent-Length: 0\r\n\r\n")  # type: ignore[union-attr]
             self.transport.loseConnection()  # type: ignore[union-attr]
             return
-        host, _, port = target.rpartition(":")
-        assert host in ("localhost", "127.0.0.1"), host
+        # Every name is 127.0.0.1 to this proxy: the tests' origins are all
+        # local, whatever name the client asked for.
+        _, _, port = target.rpartition(":")
         self.transport.pauseProducing()  # type: ignore[union-attr]
         endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", int(port))
         relay = _Relay(self)
@@ -431,7 +454,7 @@ class ConnectProxy(Factory):
     """
     A small HTTP C{CONNECT} proxy: records each request, optionally asks
     for Basic credentials (407) or refuses every tunnel (403), and relays
-    bytes to 127.0.0.1 only.
+    bytes to 127.0.0.1 only (any host name asked for is taken to mean it).
 
     @ivar requests: C{(method, target, headers)} per request.
     """
@@ -584,17 +607,19 @@ class ThroughProxyTests(TestCase):
 
     async def test_environment(self) -> None:
         """
-        C{http_proxy} in the (injected) environment is used for C{ws://};
-        C{no_proxy} naming the host connects directly.
+        C{http_proxy} in the (injected) environment carries C{ws://} to a
+        name only the proxy resolves; C{https_proxy} is not used for
+        C{ws://}, and a loopback destination connects directly.
         """
         proxy, proxyURL = self.startProxy()
         port = self.listen()
-        url = f"ws://127.0.0.1:{port}/"
-        await self.echo(url, environ={"http_proxy": proxyURL})
-        self.assertEqual(len(proxy.requests), 1)
-        await self.echo(url, environ={"http_proxy": proxyURL, "no_proxy": "localhost,127.0.0.1"})
-        self.assertEqual(len(proxy.requests), 1)
-        await self.echo(url, environ={"https_proxy": proxyURL})
+        await self.echo(f"ws://origin.test:{port}/", environ={"http_proxy": proxyURL})
+        self.assertEqual([t for _, t, _ in proxy.requests], [f"origin.test:{port}"])
+        self.assertIsNone(
+            WebSocketClientFactory(f"ws://origin.test:{port}/", reactor=reactor,
+                                   environ={"https_proxy": proxyURL}).proxy
+        )
+        await self.echo(f"ws://127.0.0.1:{port}/", environ={"http_proxy": proxyURL})
         self.assertEqual(len(proxy.requests), 1)
 
     async def test_connectWSThroughProxy(self) -> None:

@@ -206,6 +206,16 @@ def _hasPort(entry: str) -> bool:
     return entry.count(":") == 1
 
 
+def _isLoopback(host: str) -> bool:
+    name = host.lower().rstrip(".").strip("[]")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def proxyFromEnvironment(
     isSecure: bool, host: str, port: int, environ: Mapping[str, str]
 ) -> Optional[Proxy]:
@@ -213,7 +223,11 @@ def proxyFromEnvironment(
     The proxy the environment names for a WebSocket URL: C{wss_proxy},
     C{https_proxy} or C{all_proxy} for C{wss://}, C{ws_proxy}, C{http_proxy}
     or C{all_proxy} for C{ws://} (the first one set, each in lower case
-    first, then upper case), unless C{no_proxy} exempts the destination.
+    first, then upper case), unless C{no_proxy} exempts the destination or
+    it is on the loopback interface (C{localhost}, C{127.0.0.0/8},
+    C{::1}): as in Go's C{net/http}, a proxy's loopback is not ours, so an
+    environment meant for outside traffic never captures local
+    connections (an explicit proxy still does).
 
     @param isSecure: whether the URL is C{wss://}.
     @param host: the WebSocket server's host.
@@ -230,7 +244,7 @@ def proxyFromEnvironment(
             break
     else:
         return None
-    if bypassesProxy(host, port, _variable(environ, "no_proxy")):
+    if _isLoopback(host) or bypassesProxy(host, port, _variable(environ, "no_proxy")):
         return None
     try:
         return parseProxy(value)
