@@ -19,6 +19,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
 from tests.peers.harness import (
@@ -355,6 +356,28 @@ class TunnelProtocolTests(SynchronousTestCase):
         self.assertIn("407", str(error))
         self.assertTrue(self.transport.disconnecting)
         self.assertIsNone(self.inner.transport)
+
+    def test_refusalLoggedOnceWithoutSecrets(self) -> None:
+        """
+        A refusal is logged once, naming the target, the proxy and the
+        status, never the credentials.
+        """
+        tunnel = TunnelProtocol(
+            Tunnel("origin.example", 443, Proxy("p", 3128, "alice", "hunter2"), self.clock),
+            Factory.forProtocol(_Inner),
+        )
+        transport = StringTransport()
+        with capturedLogs() as events:
+            cast(Any, tunnel).makeConnection(transport)
+            tunnel.dataReceived(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+            self.failureResultOf(tunnel.ready, ProxyError)
+        lines = [formatEvent(event) for event in events]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("origin.example:443", lines[0])
+        self.assertIn("p:3128", lines[0])
+        self.assertIn("403 Forbidden", lines[0])
+        self.assertNotIn("hunter2", lines[0])
+        self.assertNotIn(base64.b64encode(b"alice:hunter2").decode(), lines[0])
 
     def test_timeout(self) -> None:
         """
