@@ -132,7 +132,8 @@ def serve(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     """
-    Run ruff, mypy --strict and the trial suite under coverage.
+    Run ruff, mypy --strict, the API reference build (warnings are errors)
+    and the trial suite under coverage.
     """
     ensureSystemPackages()
     for name, step in (
