@@ -7,7 +7,13 @@ changing its imports.
 """
 
 from txws._version import __version__
-from txws.client import WebSocketClientFactory, WebSocketClientProtocol, connect, connectWS
+from txws.client import (
+    ProxyError,
+    WebSocketClientFactory,
+    WebSocketClientProtocol,
+    connect,
+    connectWS,
+)
 from txws.frames import CloseCode, FrameError, Opcode
 from txws.handshake import ConnectionRequest, ConnectionResponse, HandshakeError, ResponseError
 from txws.options import WebSocketOptions
@@ -30,6 +36,7 @@ __all__ = [
     "FrameError",
     "HandshakeError",
     "Opcode",
+    "ProxyError",
     "ResponseError",
     "State",
     "WebSocketClientFactory",

@@ -5,7 +5,7 @@ Octet C{i} of a masked payload is octet C{i} of the original XOR
 C{key[i % 4]}; the same operation unmasks.  Two implementations produce
 identical bytes:
 
-  - L{txws._speedups.mask}, a C extension that XORs 8 octets at a time (4x unrolled)
+  - C{txws._speedups.mask}, a C extension that XORs 8 octets at a time (4x unrolled)
     through a 64-bit word built from the key, writes straight into the
     result L{bytes} (one pass, one allocation) and releases the GIL for
     payloads of 64 KiB or more;
@@ -34,7 +34,7 @@ before this module is first imported forces the fallbacks, as it also skips
 building the extension in C{setup.py}.
 
 Measured per-call cost (best of 5 C{timeit} runs, random payload and key,
-CPython 3.11.7, gcc 12 -O3, AMD EPYC):
+CPython 3.11.7, gcc 12 -O3, AMD EPYC)::
 
     payload     C extension     pure Python     ratio
     16 B         0.08 us          1.5 us          ~19x
@@ -47,7 +47,7 @@ at memory bandwidth, while the fallback pays for int conversion (~4 ns per
 octet).  Re-measure with C{timeit} on C{mask} and C{maskPython}.
 
 Assembling a 1 MiB payload (best of 7 runs, same machine), against a list of
-C{mask(piece, rotateKey(key, offset))} joined at the end:
+C{mask(piece, rotateKey(key, offset))} joined at the end::
 
     pieces         assembler (+ view per piece)   list + mask + join
     16 x 64 KiB    33-41 us  (39-46 us)           82-91 us
@@ -104,7 +104,7 @@ class _Assembler(Protocol):
 
 class Speedups(Protocol):
     """
-    The C extension L{txws._speedups} as this package uses it.  Its stub
+    The C extension C{txws._speedups} as this package uses it.  Its stub
     (C{_speedups.pyi}) must satisfy this interface, which mypy checks where
     L{_importSpeedups} returns the module; every use of L{SPEEDUPS} is then
     typed by the stub.
@@ -166,7 +166,7 @@ def _importSpeedups(environ: Mapping[str, str]) -> Speedups | None:
     L{SPEEDUPS}.
 
     @param environ: the process environment (normally L{os.environ}).
-    @return: the L{txws._speedups} module, or L{None} if
+    @return: the C{txws._speedups} module, or L{None} if
         C{TXWS_NO_EXTENSIONS} is set to a non-empty value or the extension
         cannot be imported.
     """
@@ -184,7 +184,7 @@ def _loadSpeedups(environ: Mapping[str, str]) -> Callable[[Buffer, Buffer], byte
     Find the C implementation of masking, unless the environment forbids it.
 
     @param environ: the process environment (normally L{os.environ}).
-    @return: L{txws._speedups.mask}, or L{None} if C{TXWS_NO_EXTENSIONS} is
+    @return: C{txws._speedups.mask}, or L{None} if C{TXWS_NO_EXTENSIONS} is
         set to a non-empty value or the extension cannot be imported.
     """
     speedups = _importSpeedups(environ)
@@ -196,7 +196,7 @@ def _loadSpeedups(environ: Mapping[str, str]) -> Callable[[Buffer, Buffer], byte
 
 SPEEDUPS: Speedups | None = _importSpeedups(os.environ)
 """
-The L{txws._speedups} extension module if it is in use, else L{None}.
+The C{txws._speedups} extension module if it is in use, else L{None}.
 """
 
 HAVE_SPEEDUPS: bool = SPEEDUPS is not None
@@ -210,15 +210,13 @@ mask: Callable[[Buffer, Buffer], bytes] = maskPython if SPEEDUPS is None else SP
 Mask or unmask a WebSocket payload (RFC 6455 section 5.3): the C extension
 when available, else L{maskPython}; both return identical bytes.
 
-Called as C{mask(data, key)}, both arguments positional.
-
-@param data: the payload; any C-contiguous object supporting the buffer
-    protocol (L{bytes}, L{bytearray}, L{memoryview}, ...).
-@param key: the 4-octet masking key, as a C-contiguous buffer.
-@return: the masked payload, as new L{bytes} of the same length.
-@raise TypeError: if either argument does not support the buffer protocol or
-    is not C-contiguous.
-@raise ValueError: if C{key} is not exactly 4 octets long.
+Called as C{mask(data, key)}, both arguments positional: C{data} is the
+payload, any C-contiguous object supporting the buffer protocol (L{bytes},
+L{bytearray}, L{memoryview}, ...), and C{key} the 4-octet masking key, as a
+C-contiguous buffer.  It returns the masked payload, as new L{bytes} of the
+same length; it raises C{TypeError} if either argument does not support the
+buffer protocol or is not C-contiguous, and C{ValueError} if C{key} is not
+exactly 4 octets long.
 """
 
 
@@ -252,7 +250,7 @@ class FrameAssemblerPython:
     sections 5.2 and 5.3), unmasking each piece with the key rotated by its
     offset, in pure Python.
 
-    This is the reference the C L{txws._speedups.FrameAssembler} is tested
+    This is the reference the C C{txws._speedups.FrameAssembler} is tested
     against, and what L{FrameAssembler} is without the extension.  It holds
     what arrived, never the announced length: pieces of L{SMALL_PIECE}
     octets or more are kept as L{bytes} (a L{bytes} piece as it is, without
@@ -428,7 +426,7 @@ else:
     FrameAssembler = FrameAssemblerPython if SPEEDUPS is None else SPEEDUPS.FrameAssembler
 """
 Build one frame's payload from its pieces (RFC 6455 sections 5.2 and 5.3):
-L{txws._speedups.FrameAssembler} when the extension is in use, else
+C{txws._speedups.FrameAssembler} when the extension is in use, else
 L{FrameAssemblerPython}; both give identical results.
 
 C{FrameAssembler(length, key=None)} allocates nothing yet; C{feed(data)}

@@ -9,24 +9,38 @@ has passed every check of RFC 6455 section 4.1 (status 101, C{Upgrade},
 C{Connection}, the exact C{Sec-WebSocket-Accept}, only offered subprotocols,
 no unrequested extension); on any failure it aborts the TCP connection and
 discards what followed.  C{wss://} uses C{optionsForClientTLS}, which checks
-the certificate chain and the host name (service-identity).
+the certificate chain and the host name (service-identity).  Through an HTTP
+proxy (L{txws._proxy}) only the connection is made differently: a
+C{CONNECT} tunnel to the server, TLS to the server inside it, then the same
+handshake.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.error import TimeoutError
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
+from txws._proxy import (
+    Proxy,
+    ProxyArgument,
+    ProxyError,
+    Tunnel,
+    TunnelClientFactory,
+    TunnelEndpoint,
+    resolveProxy,
+)
 from txws._version import __version__
 from txws.deflate import (
     DEFAULT_CLIENT_OFFER,
@@ -50,6 +64,8 @@ from txws.options import WebSocketOptions
 from txws.protocol import State, WebSocketProtocol, _abort
 
 __all__ = [
+    "Proxy",
+    "ProxyError",
     "WebSocketClientFactory",
     "WebSocketClientProtocol",
     "connect",
@@ -237,6 +253,8 @@ class WebSocketClientFactory(WebSocketFactory, ClientFactory):
     @ivar protocols: subprotocols to offer.
     @ivar useragent: the C{User-Agent} header, or C{None}.
     @ivar headers: extra request headers.
+    @ivar proxy: the HTTP proxy connections go through (a L{Proxy}), or
+        C{None} for a direct connection.
     """
 
     protocol: type[Protocol] = WebSocketClientProtocol
@@ -248,9 +266,10 @@ class WebSocketClientFactory(WebSocketFactory, ClientFactory):
         protocols: Optional[Sequence[str]] = None,
         useragent: Optional[str] = "txws/" + __version__,
         headers: Optional[Mapping[str, str]] = None,
-        proxy: Optional[Mapping[str, Any]] = None,
+        proxy: ProxyArgument = True,
         reactor: Optional[IReactorTime] = None,
         options: Optional[WebSocketOptions] = None,
+        environ: Optional[Mapping[str, str]] = None,
     ) -> None:
         """
         @param url: e.g. C{ws://127.0.0.1:9000/chat}.
@@ -258,16 +277,26 @@ class WebSocketClientFactory(WebSocketFactory, ClientFactory):
         @param protocols: subprotocols to offer, in preference order.
         @param useragent: the C{User-Agent} header, or C{None} for none.
         @param headers: extra request headers.
-        @param proxy: not supported; must be C{None}.
+        @param proxy: the HTTP proxy to tunnel through with C{CONNECT}:
+            C{True} (the default) for the one the environment names
+            (C{https_proxy} for C{wss://}, C{http_proxy} for C{ws://},
+            unless C{no_proxy} exempts the host; see
+            L{txws._proxy.proxyFromEnvironment}), C{None} or C{False} for
+            none, a URL C{http://user:password@host:port}, Autobahn's
+            C{{"host": ..., "port": ...}}, or a L{Proxy}.
         @param reactor: the reactor (default: the global one).
         @param options: initial L{WebSocketOptions}.
-        @raise ValueError: for a bad URL or a proxy.
+        @param environ: the environment C{proxy=True} reads (default
+            C{os.environ}).
+        @raise ValueError: for a bad URL or an unusable proxy.
         """
-        if proxy is not None:
-            raise ValueError("txws does not support connecting through an HTTP proxy")
         super().__init__(reactor, options)
         self.url = url or "ws://localhost/"
         self.isSecure, self.host, self.port, self.resource = parseWebSocketURL(self.url)
+        self.proxy: Optional[Proxy] = resolveProxy(
+            proxy, self.isSecure, self.host, self.port,
+            os.environ if environ is None else environ,
+        )
         self.origin = origin
         self.protocols = list(protocols or [])
         self.useragent = useragent
@@ -288,12 +317,22 @@ def connectWS(
         C{optionsForClientTLS(factory.host)}, which verifies the server.
     @param timeout: seconds to wait for the TCP connection.
     @param bindAddress: a local C{(host, port)} to bind.
-    @return: the C{IConnector}.
+    @return: the C{IConnector} (to the proxy when the factory has one; a
+        refusal by the proxy reaches C{factory.clientConnectionFailed} as a
+        L{ProxyError}).
     """
     reactor: Any = factory.reactor
+    if factory.isSecure and contextFactory is None:
+        contextFactory = optionsForClientTLS(factory.host)
+    if factory.proxy is not None:
+        inner: Any = factory
+        if factory.isSecure:
+            inner = TLSMemoryBIOFactory(contextFactory, True, factory)
+        tunnel = TunnelClientFactory(_tunnelFor(factory, factory.proxy), inner, factory)
+        return reactor.connectTCP(
+            factory.proxy.host, factory.proxy.port, tunnel, timeout, bindAddress
+        )
     if factory.isSecure:
-        if contextFactory is None:
-            contextFactory = optionsForClientTLS(factory.host)
         return reactor.connectSSL(
             factory.host, factory.port, factory, contextFactory, timeout, bindAddress
         )
@@ -323,10 +362,12 @@ def connect(
         host name.
     @param timeout: seconds allowed for the TCP connection.
     @param factoryArguments: more L{WebSocketClientFactory} arguments
-        (C{protocols}, C{origin}, C{headers}, C{options}, ...).
+        (C{protocols}, C{origin}, C{headers}, C{options}, C{proxy},
+        C{environ}, ...).
     @return: a Deferred firing with the open protocol, or failing with
-        C{ConnectionRefusedError}, a TLS error, C{TimeoutError} or
-        L{ResponseError}.
+        C{ConnectionRefusedError}, a TLS error, C{TimeoutError},
+        L{ResponseError}, or L{ProxyError} (with the proxy's C{status})
+        when a proxy refused the tunnel.
     """
     if reactor is None:
         from twisted.internet import reactor as globalReactor
@@ -337,7 +378,7 @@ def connect(
         if protocolClass is not None:
             factory.protocol = protocolClass
     secure, host, port, _ = parseWebSocketURL(url)
-    endpoint: Any = HostnameEndpoint(reactor, host, port, timeout)
+    endpoint: Any = _endpointFor(reactor, factory, host, port, timeout)
     if secure:
         endpoint = wrapClientTLS(contextFactory or optionsForClientTLS(host), endpoint)
 
@@ -346,3 +387,27 @@ def connect(
 
     connecting: Deferred[WebSocketClientProtocol] = endpoint.connect(factory)
     return connecting.addCallback(opened)
+
+
+def _endpointFor(
+    reactor: Any, factory: WebSocketClientFactory, host: str, port: int, timeout: float
+) -> IStreamClientEndpoint:
+    """
+    @return: the endpoint for the TCP connection to C{host:port}: direct,
+        or through the factory's proxy.
+    """
+    proxy = factory.proxy
+    if proxy is None:
+        direct: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout)
+        return direct
+    return TunnelEndpoint(
+        HostnameEndpoint(reactor, proxy.host, proxy.port, timeout), _tunnelFor(factory, proxy)
+    )
+
+
+def _tunnelFor(factory: WebSocketClientFactory, proxy: Proxy) -> Tunnel:
+    # The proxy's answer gets the bounds of the server's: the opening
+    # handshake's time and size.
+    options = factory.options
+    return Tunnel(factory.host, factory.port, proxy, factory.reactor,
+                  options.openHandshakeTimeout, options.maxHandshakeSize)

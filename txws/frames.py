@@ -181,7 +181,7 @@ def _addFirstByteTable(allowedRsv: int) -> bytes:
     table = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
     return table
 
-#: L{txws._speedups.scanFrames} when the extension is in use: the complete,
+#: C{txws._speedups.scanFrames} when the extension is in use: the complete,
 #: valid frames at the start of the input, parsed and unmasked in C.
 _scanFrames: Optional[
     Callable[[bytes, bool, int, bytes], tuple[list[ParsedFrame], int]]

@@ -1,5 +1,5 @@
 """
-C{twistd txws}: the command-line options and the service of the txws server.
+C{twistd txws}: the command-line options and the service of the txws server::
 
     twistd -n txws [--listen ENDPOINT ...] [--app hub|echo|module:callable] ...
 
@@ -197,7 +197,7 @@ class DevKey:
 
 class Options(usage.Options):
     """
-    The options of C{twistd txws}; after L{parseOptions}, the checked
+    The options of C{twistd txws}; after C{parseOptions}, the checked
     results are in attributes.
 
     @ivar listeners: the checked C{--listen} endpoints, in order.
