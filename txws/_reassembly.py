@@ -82,8 +82,9 @@ END = 5
 
 _TEXT = 0x1
 _DISCARDING = -1
-#: The chunks between messages: shared and never appended to (L{_start}
-#: gives every message its own list), so an idle connection holds no list.
+#: The chunks between messages: shared and never appended to
+#: (L{Reassembler._start} gives every message its own list), so an idle
+#: connection holds no list.
 _NO_CHUNKS: list[bytes | bytearray] = []
 _BINARY = 0x2
 _NO_EVENTS: list[Event] = []

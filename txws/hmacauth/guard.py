@@ -25,8 +25,8 @@ connections are L{HMACChannel}s): a request's head and body must arrive
 within C{requestTimeout} seconds of its first byte (408 otherwise, then the
 connection closes), and a request line, header line or whole head over
 C{maxHeadSize} bytes, or more than C{maxHeaders} header lines, is answered
-414 (request line) or 431 (headers) instead of Twisted's bare disconnect or
-400.  The idle timeout between requests (C{timeout}, C{Site}'s own) is
+414 (request line) or 431 (headers) instead of Twisted's bare disconnect
+or 400.  The idle timeout between requests (C{timeout}, C{Site}'s own) is
 separate.  Given a WebSocket server factory's C{admission}, an L{HMACSite}
 counts each connection as a pending handshake of that factory from its
 acceptance until its first request has arrived, so that silent connections
