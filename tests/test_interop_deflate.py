@@ -1,0 +1,397 @@
+"""
+permessage-deflate (RFC 7692) between txws and the C{websockets} library
+over loopback, both directions: the C{websockets} client (a subprocess,
+C{tests/peers/websockets_client.py}) against an in-process txws server under
+several negotiation policies and against the real C{twistd -n txws --app
+echo --deflate}, and the txws client against a C{websockets} server
+(C{tests/peers/websockets_server.py}) configured through its
+C{ServerPerMessageDeflateFactory}.  Every negotiated
+C{Sec-WebSocket-Extensions} answer is checked exactly, every echo byte for
+byte, and the RSV1 frames counted on both sides prove that compression
+really happened.  The Autobahn peers are in L{tests.test_interop_deflate_autobahn}.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread
+
+from tests.abusesupport import Server
+from tests.peers.harness import (
+    RecordingClientProtocol,
+    RecordingServerFactory,
+    RecordingServerProtocol,
+    bounded,
+    dropConnections,
+    failureOf,
+    listenedPort,
+    reactor,
+    runPeer,
+    startPeer,
+)
+from tests.peers.payloads import DEFLATE_WORKLOAD, jsonText, workloadMessages
+from tests.typedtrial import TestCase
+from txws.client import connect
+from txws.deflate import (
+    PerMessageDeflate,
+    PerMessageDeflateOffer,
+    PerMessageDeflateOfferAccept,
+    PerMessageDeflatePolicy,
+)
+from txws.handshake import ResponseError
+from txws.hub.service import HUB_DEFLATE_POLICY
+from txws.options import WebSocketOptions
+
+MiB = 1024 * 1024
+
+#: A light workload for the full matrix of parameters: a compressible
+#: message, an empty one, a short one, and ten in a row.
+LIGHT_WORKLOAD = (("json", 2048, 1), ("emptyText", 0, 1), ("json", 40, 1), ("json", 700, 10))
+
+#: What the C{deflateEcho} scenario reports when every echo came back.
+def intact(workload: Sequence[tuple[str, int, int]]) -> list[list[object]]:
+    """
+    @return: the C{results} of a C{deflateEcho} run in which every echo of
+        C{workload} was intact.
+    """
+    return [[kind, size, count, count] for kind, size, count in workload]
+
+
+def offerParameters() -> list[dict[str, Any]]:
+    """
+    Every offer C{websockets}' C{ClientPerMessageDeflateFactory} can make:
+    both context takeover flags, C{server_max_window_bits} absent or 8-15,
+    C{client_max_window_bits} absent, without value, or 9-15 (8 is refused
+    by websockets itself, as zlib cannot compress with it).
+
+    @return: the factory arguments, 2 x 2 x 9 x 9 = 324 of them.
+    """
+    return [
+        {
+            "server_no_context_takeover": snct,
+            "client_no_context_takeover": cnct,
+            "server_max_window_bits": smwb,
+            "client_max_window_bits": cmwb,
+        }
+        for snct, cnct, smwb, cmwb in itertools.product(
+            (False, True), (False, True), (None, *range(8, 16)), (None, True, *range(9, 16))
+        )
+    ]
+
+
+def expectedAnswer(policy: PerMessageDeflatePolicy, offer: dict[str, Any]) -> Optional[str]:
+    """
+    The answer RFC 7692 section 7.1 leads to for a C{websockets} offer and
+    a txws policy, worked out from the policy's documented meaning: the
+    server's window is the smaller of its own and the one the client
+    allows, always announced; no context takeover when either side wants
+    it; the client's window limited only if the client offered
+    C{client_max_window_bits} and the policy asks, to the smaller of both.
+
+    @return: the C{Sec-WebSocket-Extensions} value, or C{None} when the
+        policy declines.
+    """
+    offered = offer["client_max_window_bits"]
+    if policy.requireClientMaxWindowBits and offered is None:
+        return None
+    parts = ["permessage-deflate"]
+    if policy.serverNoContextTakeover or offer["server_no_context_takeover"]:
+        parts.append("server_no_context_takeover")
+    parts.append(
+        f"server_max_window_bits={min(policy.serverMaxWindowBits, offer['server_max_window_bits'] or 15)}"
+    )
+    if policy.clientNoContextTakeover:
+        parts.append("client_no_context_takeover")
+    if offered is not None and policy.clientMaxWindowBits:
+        limit = 15 if offered is True else offered
+        parts.append(f"client_max_window_bits={min(policy.clientMaxWindowBits, limit)}")
+    return "; ".join(parts)
+
+
+def declineAll(offers: Sequence[PerMessageDeflateOffer]) -> None:
+    """
+    A C{perMessageCompressionAccept} that declines every offer.
+    """
+    return None
+
+
+#: The txws server policies the matrix runs against, by name.
+POLICIES: dict[str, PerMessageDeflatePolicy] = {
+    "default": PerMessageDeflatePolicy(),
+    "hub": HUB_DEFLATE_POLICY,
+    "serverWindow9": PerMessageDeflatePolicy(serverMaxWindowBits=9),
+    "serverWindow15": PerMessageDeflatePolicy(serverMaxWindowBits=15, memLevel=9),
+    "clientWindowUnlimited": PerMessageDeflatePolicy(clientMaxWindowBits=0),
+    "clientWindow8": PerMessageDeflatePolicy(clientMaxWindowBits=8),
+    "clientWindow15": PerMessageDeflatePolicy(clientMaxWindowBits=15),
+    "requireClientWindow": PerMessageDeflatePolicy(requireClientMaxWindowBits=True),
+}
+
+
+class CountingServerProtocol(RecordingServerProtocol):
+    """
+    The recording echo server, counting the bytes it receives on the wire
+    (handshake included) in its factory's C{wireBytes}.
+    """
+
+    factory: CountingServerFactory
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Count, then handle the bytes.
+        """
+        self.factory.wireBytes += len(data)
+        super().dataReceived(data)
+
+    def onOpen(self) -> None:
+        """
+        Keep what was negotiated, then report the open connection.
+        """
+        self.factory.negotiated.append(
+            [e.extensionString for e in self.websocket_extensions_in_use]
+        )
+        super().onOpen()
+
+
+class CountingServerFactory(RecordingServerFactory):
+    """
+    A L{RecordingServerFactory} whose connections count their wire bytes.
+
+    @ivar wireBytes: bytes received by all its connections.
+    @ivar negotiated: per connection, the extension strings in use.
+    """
+
+    protocol = CountingServerProtocol
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wireBytes = 0
+        self.negotiated: list[list[str]] = []
+
+
+class WebSocketsClientTests(TestCase):
+    """
+    The C{websockets} client against an in-process txws server (RFC 7692
+    sections 5, 6 and 7: negotiation, compressed frames, context takeover).
+    """
+
+    def setUp(self) -> None:
+        self.factory = CountingServerFactory(reactor=reactor)
+        self.addCleanup(dropConnections, self.factory)
+        port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.url = f"ws://127.0.0.1:{listenedPort(port)}/echo"
+
+    def runClient(self, **spec: Any) -> Deferred[dict[str, Any]]:
+        """
+        Run the C{websockets_client} peer against our server.
+        """
+        return bounded(
+            runPeer(self, "websockets_client", {"url": self.url, **spec}), 120
+        )
+
+    async def runMatrix(self, name: str) -> None:
+        """
+        Every offer of L{offerParameters} against the policy C{name}: the
+        answer is exactly L{expectedAnswer}, websockets accepts it (except
+        for the C{client_max_window_bits=8} it cannot use), and the light
+        workload echoes intact, compressed both ways when negotiated.
+        """
+        policy = POLICIES[name]
+        self.factory.setProtocolOptions(perMessageCompressionAccept=policy)
+        offers = offerParameters()
+        report = await self.runClient(
+            scenario="deflateEcho", workload=LIGHT_WORKLOAD,
+            runs=[{"deflate": offer} for offer in offers],
+        )
+        # Compressed messages are those of at least the threshold (64
+        # bytes): two ways, the 2 KiB one and the ten 700-byte ones.
+        compressible = 11
+        failures = []
+        for offer, run in zip(offers, report["runs"]):
+            expected = expectedAnswer(policy, offer)
+            if expected is not None and "client_max_window_bits=8" in expected:
+                if "('client_max_window_bits', '8')" not in run.get("exception", ""):
+                    failures.append((offer, "websockets accepted 8 bits?", run))
+                continue
+            got = (
+                run.get("extensions"), run.get("results"),
+                run.get("compressedSent"), run.get("compressedReceived"),
+            )
+            want = (
+                expected, intact(LIGHT_WORKLOAD),
+                # websockets compresses every message, the empty ones too.
+                len(LIGHT_WORKLOAD) - 1 + 10 if expected else 0,
+                compressible if expected else 0,
+            )
+            if got != want:
+                failures.append((offer, want, run))
+        self.assertEqual(failures, [], f"{len(failures)} of {len(offers)} offers failed")
+        self.assertEqual(len(report["runs"]), len(offers))
+
+    async def test_matrixDefaultPolicy(self) -> None:
+        """
+        Every websockets offer against txws's default policy (12 window
+        bits both ways, context takeover).
+        """
+        await self.runMatrix("default")
+
+    async def test_matrixHubPolicy(self) -> None:
+        """
+        Every websockets offer against the hub's policy (no context takeover
+        either way).
+        """
+        await self.runMatrix("hub")
+
+    async def test_matrixServerWindow9(self) -> None:
+        """
+        Every websockets offer against a server compressing with 9 window
+        bits.
+        """
+        await self.runMatrix("serverWindow9")
+
+    async def test_matrixServerWindow15(self) -> None:
+        """
+        Every websockets offer against a server compressing with 15 window
+        bits and memory level 9.
+        """
+        await self.runMatrix("serverWindow15")
+
+    async def test_matrixClientWindowUnlimited(self) -> None:
+        """
+        Every websockets offer against a server that does not limit the
+        client's window (C{clientMaxWindowBits=0}).
+        """
+        await self.runMatrix("clientWindowUnlimited")
+
+    async def test_matrixClientWindow8(self) -> None:
+        """
+        Every websockets offer against a server asking for an 8-bit client
+        window: RFC 7692 allows it, but websockets cannot compress with 8
+        bits (zlib refuses them) and fails the connection on such an answer;
+        offers without C{client_max_window_bits} are not asked and work.
+        """
+        await self.runMatrix("clientWindow8")
+
+    async def test_matrixClientWindow15(self) -> None:
+        """
+        Every websockets offer against a server allowing the client 15 bits.
+        """
+        await self.runMatrix("clientWindow15")
+
+    async def test_matrixRequireClientWindow(self) -> None:
+        """
+        Every websockets offer against a server that declines offers without
+        C{client_max_window_bits} (those connections run uncompressed).
+        """
+        await self.runMatrix("requireClientWindow")
+
+    async def test_declinedOffers(self) -> None:
+        """
+        A policy that declines: no C{Sec-WebSocket-Extensions} in the
+        answer, no RSV1 frame either way, and the echoes intact.
+        """
+        self.factory.setProtocolOptions(perMessageCompressionAccept=declineAll)
+        report = await self.runClient(
+            scenario="deflateEcho", workload=LIGHT_WORKLOAD,
+            runs=[{"deflate": offer} for offer in offerParameters()[::7]],
+        )
+        self.assertEqual(
+            {json.dumps([r.get("extensions"), r.get("results"), r.get("compressedSent"),
+                         r.get("compressedReceived")]) for r in report["runs"]},
+            {json.dumps([None, intact(LIGHT_WORKLOAD), 0, 0])},
+        )
+        self.assertEqual(self.factory.negotiated, [[]] * len(report["runs"]))
+
+    async def runHeavy(self, fragments: int) -> None:
+        """
+        The full workload (L{DEFLATE_WORKLOAD}) from a selection of offers
+        (websockets' default, no context takeover both ways, the smallest
+        and largest windows, memory levels 1 and 9) against the default and
+        the hub's policy; txws receives every message exactly as sent.
+        """
+        offers: list[dict[str, Any]] = [
+            {"compress_settings": {"memLevel": 5}},
+            {"server_no_context_takeover": True, "client_no_context_takeover": True},
+            {"server_max_window_bits": 8, "client_max_window_bits": 9,
+             "compress_settings": {"memLevel": 1}},
+            {"server_max_window_bits": 15, "client_max_window_bits": 15,
+             "compress_settings": {"memLevel": 9}},
+            {"client_max_window_bits": None},
+        ]
+        sent = [m for item in DEFLATE_WORKLOAD for m in workloadMessages(*item)]
+        for name in ("default", "hub"):
+            policy = POLICIES[name]
+            self.factory.setProtocolOptions(perMessageCompressionAccept=policy)
+            del self.factory.messages[:]
+            report = await self.runClient(
+                scenario="deflateEcho", workload=DEFLATE_WORKLOAD, fragments=fragments,
+                runs=[{"deflate": offer} for offer in offers],
+            )
+            for offer, run in zip(offers, report["runs"]):
+                full = {"server_no_context_takeover": False, "client_no_context_takeover": False,
+                        "server_max_window_bits": None, "client_max_window_bits": True, **offer}
+                self.assertEqual(
+                    (run.get("extensions"), run.get("results")),
+                    (expectedAnswer(policy, full), intact(DEFLATE_WORKLOAD)),
+                    (name, offer, run),
+                )
+                messages = sum(count for _, _, count in DEFLATE_WORKLOAD)
+                self.assertEqual(run["compressedSent"], messages, run)
+                # txws leaves the three 40-byte and the empty messages
+                # uncompressed.
+                self.assertEqual(run["compressedReceived"], messages - 5, run)
+            self.assertEqual(self.factory.messages == sent * len(offers), True, name)
+
+    async def test_heavyWorkload(self) -> None:
+        """
+        The full workload, each message in one frame.
+        """
+        await self.runHeavy(fragments=0)
+
+    async def test_heavyWorkloadFragmented(self) -> None:
+        """
+        The full workload, each message in 7 frames (websockets compresses
+        each frame, RSV1 on the first only).
+        """
+        await self.runHeavy(fragments=7)
+
+    async def test_compressionOnTheWire(self) -> None:
+        """
+        Eight different 64 KiB JSON messages reach the server in less than a
+        fifth of their size when compressed, and in more than their size
+        without compression.
+        """
+        workload = [["json", 65536, 8]]
+        payload = 8 * 65536
+        report = await self.runClient(scenario="deflateEcho", workload=workload)
+        self.assertEqual(report.get("results"), intact(workload), report)
+        compressed = self.factory.wireBytes
+        self.assertLess(compressed, payload // 5)
+        self.factory.wireBytes = 0
+        report = await self.runClient(scenario="deflateEcho", workload=workload, deflate=None)
+        self.assertEqual((report.get("results"), report["extensions"]), (intact(workload), None))
+        self.assertGreater(self.factory.wireBytes, payload)
+
+    async def test_bomb(self) -> None:
+        """
+        A 4 MiB message that compresses to a few KiB, sent whole and in 64
+        fragments, makes the server close with 1009 before delivering it.
+        """
+        for fragments in (0, 64):
+            report = await self.runClient(scenario="tooBig", size=4 * MiB, fragments=fragments)
+            self.assertEqual(
+                report.get("extensions"),
+                "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+            )
+            self.assertEqual((report.get("rcvd") or [None])[0], 1009, report)
+            self.assertLess(self.factory.wireBytes, 64 * 1024)
+            closed = await self.factory.nextClose()
+            self.assertEqual((closed.wasClean, closed.code), (False, 1006))
+        self.assertEqual(self.factory.messages, [])
