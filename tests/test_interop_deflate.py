@@ -24,44 +24,28 @@ from twisted.internet.threads import deferToThread
 
 from tests.abusesupport import Server
 from tests.peers.harness import (
-    RecordingClientProtocol,
     RecordingServerFactory,
     RecordingServerProtocol,
     bounded,
     dropConnections,
-    failureOf,
     listenedPort,
     reactor,
     runPeer,
-    startPeer,
 )
-from tests.peers.payloads import DEFLATE_WORKLOAD, jsonText, workloadMessages
+from tests.peers.payloads import (
+    DEFLATE_WORKLOAD,
+    LIGHT_DEFLATE_WORKLOAD,
+    intactResults,
+    workloadMessages,
+)
 from tests.typedtrial import TestCase
-from txws.client import connect
 from txws.deflate import (
-    PerMessageDeflate,
     PerMessageDeflateOffer,
-    PerMessageDeflateOfferAccept,
     PerMessageDeflatePolicy,
 )
-from txws.handshake import ResponseError
 from txws.hub.service import HUB_DEFLATE_POLICY
-from txws.options import WebSocketOptions
 
 MiB = 1024 * 1024
-
-#: A light workload for the full matrix of parameters: a compressible
-#: message, an empty one, a short one, and ten in a row.
-LIGHT_WORKLOAD = (("json", 2048, 1), ("emptyText", 0, 1), ("json", 40, 1), ("json", 700, 10))
-
-#: What the C{deflateEcho} scenario reports when every echo came back.
-def intact(workload: Sequence[tuple[str, int, int]]) -> list[list[object]]:
-    """
-    @return: the C{results} of a C{deflateEcho} run in which every echo of
-        C{workload} was intact.
-    """
-    return [[kind, size, count, count] for kind, size, count in workload]
-
 
 def offerParameters() -> list[dict[str, Any]]:
     """
@@ -103,9 +87,8 @@ def expectedAnswer(policy: PerMessageDeflatePolicy, offer: dict[str, Any]) -> Op
     parts = ["permessage-deflate"]
     if policy.serverNoContextTakeover or offer["server_no_context_takeover"]:
         parts.append("server_no_context_takeover")
-    parts.append(
-        f"server_max_window_bits={min(policy.serverMaxWindowBits, offer['server_max_window_bits'] or 15)}"
-    )
+    serverBits = min(policy.serverMaxWindowBits, offer["server_max_window_bits"] or 15)
+    parts.append(f"server_max_window_bits={serverBits}")
     if policy.clientNoContextTakeover:
         parts.append("client_no_context_takeover")
     if offered is not None and policy.clientMaxWindowBits:
@@ -207,14 +190,14 @@ class WebSocketsClientTests(TestCase):
         self.factory.setProtocolOptions(perMessageCompressionAccept=policy)
         offers = offerParameters()
         report = await self.runClient(
-            scenario="deflateEcho", workload=LIGHT_WORKLOAD,
+            scenario="deflateEcho", workload=LIGHT_DEFLATE_WORKLOAD,
             runs=[{"deflate": offer} for offer in offers],
         )
         # Compressed messages are those of at least the threshold (64
         # bytes): two ways, the 2 KiB one and the ten 700-byte ones.
         compressible = 11
-        failures = []
-        for offer, run in zip(offers, report["runs"]):
+        failures: list[tuple[dict[str, Any], object, dict[str, Any]]] = []
+        for offer, run in zip(offers, report["runs"], strict=True):
             expected = expectedAnswer(policy, offer)
             if expected is not None and "client_max_window_bits=8" in expected:
                 if "('client_max_window_bits', '8')" not in run.get("exception", ""):
@@ -225,9 +208,9 @@ class WebSocketsClientTests(TestCase):
                 run.get("compressedSent"), run.get("compressedReceived"),
             )
             want = (
-                expected, intact(LIGHT_WORKLOAD),
+                expected, intactResults(LIGHT_DEFLATE_WORKLOAD),
                 # websockets compresses every message, the empty ones too.
-                len(LIGHT_WORKLOAD) - 1 + 10 if expected else 0,
+                len(LIGHT_DEFLATE_WORKLOAD) - 1 + 10 if expected else 0,
                 compressible if expected else 0,
             )
             if got != want:
@@ -299,13 +282,13 @@ class WebSocketsClientTests(TestCase):
         """
         self.factory.setProtocolOptions(perMessageCompressionAccept=declineAll)
         report = await self.runClient(
-            scenario="deflateEcho", workload=LIGHT_WORKLOAD,
+            scenario="deflateEcho", workload=LIGHT_DEFLATE_WORKLOAD,
             runs=[{"deflate": offer} for offer in offerParameters()[::7]],
         )
         self.assertEqual(
             {json.dumps([r.get("extensions"), r.get("results"), r.get("compressedSent"),
                          r.get("compressedReceived")]) for r in report["runs"]},
-            {json.dumps([None, intact(LIGHT_WORKLOAD), 0, 0])},
+            {json.dumps([None, intactResults(LIGHT_DEFLATE_WORKLOAD), 0, 0])},
         )
         self.assertEqual(self.factory.negotiated, [[]] * len(report["runs"]))
 
@@ -334,12 +317,12 @@ class WebSocketsClientTests(TestCase):
                 scenario="deflateEcho", workload=DEFLATE_WORKLOAD, fragments=fragments,
                 runs=[{"deflate": offer} for offer in offers],
             )
-            for offer, run in zip(offers, report["runs"]):
+            for offer, run in zip(offers, report["runs"], strict=True):
                 full = {"server_no_context_takeover": False, "client_no_context_takeover": False,
                         "server_max_window_bits": None, "client_max_window_bits": True, **offer}
                 self.assertEqual(
                     (run.get("extensions"), run.get("results")),
-                    (expectedAnswer(policy, full), intact(DEFLATE_WORKLOAD)),
+                    (expectedAnswer(policy, full), intactResults(DEFLATE_WORKLOAD)),
                     (name, offer, run),
                 )
                 messages = sum(count for _, _, count in DEFLATE_WORKLOAD)
@@ -368,15 +351,17 @@ class WebSocketsClientTests(TestCase):
         fifth of their size when compressed, and in more than their size
         without compression.
         """
-        workload = [["json", 65536, 8]]
+        workload = [("json", 65536, 8)]
         payload = 8 * 65536
         report = await self.runClient(scenario="deflateEcho", workload=workload)
-        self.assertEqual(report.get("results"), intact(workload), report)
+        self.assertEqual(report.get("results"), intactResults(workload), report)
         compressed = self.factory.wireBytes
         self.assertLess(compressed, payload // 5)
         self.factory.wireBytes = 0
         report = await self.runClient(scenario="deflateEcho", workload=workload, deflate=None)
-        self.assertEqual((report.get("results"), report["extensions"]), (intact(workload), None))
+        self.assertEqual(
+            (report.get("results"), report["extensions"]), (intactResults(workload), None)
+        )
         self.assertGreater(self.factory.wireBytes, payload)
 
     async def test_bomb(self) -> None:
@@ -395,3 +380,107 @@ class WebSocketsClientTests(TestCase):
             closed = await self.factory.nextClose()
             self.assertEqual((closed.wasClean, closed.code), (False, 1006))
         self.assertEqual(self.factory.messages, [])
+
+
+#: Offers the real server is tried with, completed with websockets'
+#: defaults: its default offer, no context takeover both ways, the smallest
+#: windows, the largest ones with memory level 9.
+PROCESS_OFFERS: list[dict[str, Any]] = [
+    {"server_no_context_takeover": False, "client_no_context_takeover": False,
+     "server_max_window_bits": None, "client_max_window_bits": True, **extra}
+    for extra in (
+        {"compress_settings": {"memLevel": 5}},
+        {"server_no_context_takeover": True, "client_no_context_takeover": True},
+        {"server_max_window_bits": 8, "client_max_window_bits": 9},
+        {"server_max_window_bits": 15, "client_max_window_bits": 15,
+         "compress_settings": {"memLevel": 9}},
+    )
+]
+
+
+class EchoProcessTests(TestCase):
+    """
+    The C{websockets} client against the real C{twistd -n txws --app echo}
+    process, with C{--deflate} and C{--no-deflate}.
+    """
+
+    def startServer(self, *arguments: str) -> Server:
+        """
+        Start C{twistd -n txws --app echo ARGUMENTS} in a directory of its
+        own; the test's cleanup kills it.
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        server = Server(["--app", "echo", *arguments], directory)
+        self.addCleanup(server.stop)
+        return server
+
+    def runClient(self, server: Server, **spec: Any) -> Deferred[dict[str, Any]]:
+        """
+        Run the C{websockets_client} peer against the server's C{/ws}.
+        """
+        url = f"ws://127.0.0.1:{server.port}/ws"
+        return bounded(runPeer(self, "websockets_client", {"url": url, **spec}), 120)
+
+    async def test_deflate(self) -> None:
+        """
+        With C{--deflate}, each offer gets the answer of the default policy
+        and the full workload, whole and in 5 fragments, comes back intact
+        and compressed both ways.
+        """
+        server = await deferToThread(self.startServer, "--deflate")
+        runs: list[dict[str, Any]] = [
+            {"deflate": offer, "fragments": fragments}
+            for offer in PROCESS_OFFERS for fragments in (0, 5)
+        ]
+        report = await self.runClient(
+            server, scenario="deflateEcho", workload=DEFLATE_WORKLOAD, runs=runs
+        )
+        messages = sum(count for _, _, count in DEFLATE_WORKLOAD)
+        for run, got in zip(runs, report["runs"], strict=True):
+            self.assertEqual(
+                (got.get("extensions"), got.get("results"), got.get("compressedSent"),
+                 got.get("compressedReceived")),
+                (expectedAnswer(POLICIES["default"], run["deflate"]),
+                 intactResults(DEFLATE_WORKLOAD), messages, messages - 5),
+                (run, got),
+            )
+        self.assertTrue(server.running())
+
+    async def test_noDeflate(self) -> None:
+        """
+        With C{--no-deflate}, websockets' offer is declined: no extension,
+        nothing compressed, the echoes intact.
+        """
+        server = await deferToThread(self.startServer, "--no-deflate")
+        report = await self.runClient(
+            server, scenario="deflateEcho", workload=LIGHT_DEFLATE_WORKLOAD
+        )
+        self.assertEqual(
+            (report.get("extensions"), report.get("results"), report.get("compressedSent"),
+             report.get("compressedReceived")),
+            (None, intactResults(LIGHT_DEFLATE_WORKLOAD), 0, 0),
+            report,
+        )
+
+    async def test_bombMemory(self) -> None:
+        """
+        A 4 MiB message compressed to a few KiB, whole and in 256
+        fragments, is refused with 1009, and the server's peak resident
+        memory grows by less than 2 MiB beyond what echoing a 1 MiB message
+        took (an inflater that held the whole bomb would need 4 MiB more).
+        """
+        server = await deferToThread(self.startServer, "--deflate")
+        warm = await self.runClient(server, scenario="echo", sizes=[MiB])
+        self.assertEqual(warm.get("results"), [["text", MiB, False, True],
+                                               ["binary", MiB, True, True]], warm)
+        baseline = server.rssKiB("VmHWM")
+        for fragments in (0, 256):
+            report = await self.runClient(
+                server, scenario="tooBig", size=4 * MiB, fragments=fragments
+            )
+            self.assertEqual((report.get("rcvd") or [None])[0], 1009, report)
+            self.assertEqual(report["compressedSent"], 1)
+        growth = server.rssKiB("VmHWM") - baseline
+        self.assertLess(growth, 2048, f"peak RSS grew by {growth} KiB")
+        self.assertTrue(server.running())

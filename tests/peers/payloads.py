@@ -7,14 +7,17 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Sequence
 
 __all__ = [
     "DEFLATE_WORKLOAD",
     "ECHO_REPORT",
     "ECHO_SIZES",
+    "LIGHT_DEFLATE_WORKLOAD",
     "SPLIT_POINTS",
     "SPLIT_TEXT",
     "corpus",
+    "intactResults",
     "jsonText",
     "makePayload",
     "randomBytes",
@@ -179,6 +182,24 @@ DEFLATE_WORKLOAD = (
     ("json", 600, 50),
     ("json", 40, 3),
 )
+
+
+#: A light workload, for the large matrices of parameters: a compressible
+#: message, an empty one, a short one, and ten in a row.
+LIGHT_DEFLATE_WORKLOAD = (
+    ("json", 2048, 1),
+    ("emptyText", 0, 1),
+    ("json", 40, 1),
+    ("json", 700, 10),
+)
+
+
+def intactResults(workload: Sequence[tuple[str, int, int]]) -> list[list[object]]:
+    """
+    @return: the C{results} the C{websockets_client} peer's C{deflateEcho}
+        scenario reports when every echo of C{workload} was intact.
+    """
+    return [[kind, size, count, count] for kind, size, count in workload]
 
 
 def workloadMessages(kind: str, size: int, count: int) -> list[tuple[bytes, bool]]:
