@@ -75,7 +75,8 @@ def expectedAnswer(policy: PerMessageDeflatePolicy, offer: dict[str, Any]) -> Op
     a txws policy, worked out from the policy's documented meaning: the
     server's window is the smaller of its own and the one the client
     allows, always announced; no context takeover when either side wants
-    it; the client's window limited only if the client offered
+    it (the client's C{client_no_context_takeover} hint included, which
+    the answer confirms); the client's window limited only if the client offered
     C{client_max_window_bits} and the policy asks, to the smaller of both.
 
     @return: the C{Sec-WebSocket-Extensions} value, or C{None} when the
@@ -89,7 +90,8 @@ def expectedAnswer(policy: PerMessageDeflatePolicy, offer: dict[str, Any]) -> Op
         parts.append("server_no_context_takeover")
     serverBits = min(policy.serverMaxWindowBits, offer["server_max_window_bits"] or 15)
     parts.append(f"server_max_window_bits={serverBits}")
-    if policy.clientNoContextTakeover:
+    # The client's hint is confirmed (the server holds the client to it).
+    if policy.clientNoContextTakeover or offer["client_no_context_takeover"]:
         parts.append("client_no_context_takeover")
     if offered is not None and policy.clientMaxWindowBits:
         limit = 15 if offered is True else offered

@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 from collections.abc import Sequence
+from typing import AnyStr
 
 __all__ = [
     "DEFLATE_WORKLOAD",
@@ -152,10 +153,11 @@ def corpus(kind: str, size: int = 262144) -> bytes:
     raise ValueError(f"unknown corpus {kind!r}")
 
 
-def slidingMessage(data: bytes, start: int, size: int) -> tuple[bytes, int]:
+def slidingMessage(data: AnyStr, start: int, size: int) -> tuple[AnyStr, int]:
     """
     The Autobahn testsuite's message series (C{case12_x_x.sendOne}): each
-    message is the next C{size} bytes of the data, wrapping around.
+    message is the next C{size} bytes (or, for text, characters) of the
+    data, wrapping around.
 
     @return: the message and where the next one starts.
     """
