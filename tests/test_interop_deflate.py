@@ -16,8 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
@@ -32,6 +31,7 @@ from tests.peers.harness import (
     reactor,
     runPeer,
 )
+from tests.peers.negotiation import POLICIES, declineAll, expectedAnswer
 from tests.peers.payloads import (
     DEFLATE_WORKLOAD,
     LIGHT_DEFLATE_WORKLOAD,
@@ -39,11 +39,6 @@ from tests.peers.payloads import (
     workloadMessages,
 )
 from tests.typedtrial import TestCase
-from txws.deflate import (
-    PerMessageDeflateOffer,
-    PerMessageDeflatePolicy,
-)
-from txws.hub.service import HUB_DEFLATE_POLICY
 
 MiB = 1024 * 1024
 
@@ -67,56 +62,6 @@ def offerParameters() -> list[dict[str, Any]]:
             (False, True), (False, True), (None, *range(8, 16)), (None, True, *range(9, 16))
         )
     ]
-
-
-def expectedAnswer(policy: PerMessageDeflatePolicy, offer: dict[str, Any]) -> Optional[str]:
-    """
-    The answer RFC 7692 section 7.1 leads to for a C{websockets} offer and
-    a txws policy, worked out from the policy's documented meaning: the
-    server's window is the smaller of its own and the one the client
-    allows, always announced; no context takeover when either side wants
-    it (the client's C{client_no_context_takeover} hint included, which
-    the answer confirms); the client's window limited only if the client offered
-    C{client_max_window_bits} and the policy asks, to the smaller of both.
-
-    @return: the C{Sec-WebSocket-Extensions} value, or C{None} when the
-        policy declines.
-    """
-    offered = offer["client_max_window_bits"]
-    if policy.requireClientMaxWindowBits and offered is None:
-        return None
-    parts = ["permessage-deflate"]
-    if policy.serverNoContextTakeover or offer["server_no_context_takeover"]:
-        parts.append("server_no_context_takeover")
-    serverBits = min(policy.serverMaxWindowBits, offer["server_max_window_bits"] or 15)
-    parts.append(f"server_max_window_bits={serverBits}")
-    # The client's hint is confirmed (the server holds the client to it).
-    if policy.clientNoContextTakeover or offer["client_no_context_takeover"]:
-        parts.append("client_no_context_takeover")
-    if offered is not None and policy.clientMaxWindowBits:
-        limit = 15 if offered is True else offered
-        parts.append(f"client_max_window_bits={min(policy.clientMaxWindowBits, limit)}")
-    return "; ".join(parts)
-
-
-def declineAll(offers: Sequence[PerMessageDeflateOffer]) -> None:
-    """
-    A C{perMessageCompressionAccept} that declines every offer.
-    """
-    return None
-
-
-#: The txws server policies the matrix runs against, by name.
-POLICIES: dict[str, PerMessageDeflatePolicy] = {
-    "default": PerMessageDeflatePolicy(),
-    "hub": HUB_DEFLATE_POLICY,
-    "serverWindow9": PerMessageDeflatePolicy(serverMaxWindowBits=9),
-    "serverWindow15": PerMessageDeflatePolicy(serverMaxWindowBits=15, memLevel=9),
-    "clientWindowUnlimited": PerMessageDeflatePolicy(clientMaxWindowBits=0),
-    "clientWindow8": PerMessageDeflatePolicy(clientMaxWindowBits=8),
-    "clientWindow15": PerMessageDeflatePolicy(clientMaxWindowBits=15),
-    "requireClientWindow": PerMessageDeflatePolicy(requireClientMaxWindowBits=True),
-}
 
 
 class CountingServerProtocol(RecordingServerProtocol):

@@ -37,6 +37,8 @@ from tests.peers.autobahn_peers import (
     AutobahnEchoServerFactory,
     AutobahnRecorder,
     AutobahnRecorderFactory,
+    acceptResponse,
+    autobahnSettings,
 )
 from tests.peers.harness import (
     RecordingClientProtocol,
@@ -46,11 +48,11 @@ from tests.peers.harness import (
     listenedPort,
     reactor,
 )
+from tests.peers.negotiation import txwsSettings
 from tests.peers.payloads import corpus, slidingMessage
 from tests.typedtrial import FailTest, TestCase
 from txws import deflate as txwsDeflate
 from txws.client import connect
-from txws.deflate import PerMessageDeflate
 from txws.options import WebSocketOptions
 
 #: The testsuite's payload sizes (C{MSG_SIZES}), with 65535 added (the
@@ -177,35 +179,27 @@ TXWS_ANSWERS: list[tuple[str, tuple[bool, int, bool, int]]] = [
 ]
 
 
-def acceptResponse(response: Any) -> Any:
+def assertCompressed(
+    testCase: TestCase, protocol: Any, ratio: float, label: str
+) -> tuple[float, float]:
     """
-    The testsuite's client acceptance of the server's answer.
+    Check an Autobahn connection's traffic statistics (what the testsuite
+    reports as compression ratios): the messages it received (compressed by
+    txws) and those it sent (compressed by itself) took less than C{ratio}
+    of their size on the wire.
+
+    @return: both ratios, received first.
     """
-    if isinstance(response, autobahnCompress.PerMessageDeflateResponse):
-        return autobahnCompress.PerMessageDeflateResponseAccept(response)
-    return None
+    stats = protocol.trafficStats
+    received = stats.incomingOctetsWebSocketLevel / stats.incomingOctetsAppLevel
+    sent = stats.outgoingOctetsWebSocketLevel / stats.outgoingOctetsAppLevel
+    testCase.assertLess(received, ratio, f"{label}: txws compressed to {received:.2f}")
+    testCase.assertLess(sent, ratio, f"{label}: Autobahn compressed to {sent:.2f}")
+    return received, sent
 
 
-def txwsSettings(deflate: PerMessageDeflate) -> tuple[bool, int, bool, int]:
-    """
-    @return: a txws extension's settings in the order of L{AUTOBAHN_ANSWERS}.
-    """
-    server, client = (
-        (deflate.compressor, deflate.decompressor) if deflate.isServer
-        else (deflate.decompressor, deflate.compressor)
-    )
-    return (server.noContextTakeover, server.windowBits,
-            client.noContextTakeover, client.windowBits)
-
-
-def autobahnSettings(protocol: Any) -> tuple[bool, int, bool, int]:
-    """
-    @return: an Autobahn connection's permessage-deflate settings in the
-        order of L{AUTOBAHN_ANSWERS}.
-    """
-    [pmce] = protocol.websocket_extensions_in_use
-    return (pmce.server_no_context_takeover, pmce.server_max_window_bits,
-            pmce.client_no_context_takeover, pmce.client_max_window_bits)
+#: How small each data set must get (the largest ratio allowed).
+RATIOS = {"json": 0.3, "prose": 0.35, "bitmap": 0.95}
 
 
 class Series:
@@ -318,6 +312,7 @@ class AutobahnClientTests(TestCase):
         protocol = await self.connectAutobahn([autobahnCompress.PerMessageDeflateOffer()], accept1)
         self.assertEqual(autobahnSettings(protocol), TXWS_ANSWERS[0][1])
         await self.series(protocol).all(kind, isBinary)
+        assertCompressed(self, protocol, RATIOS[kind], kind)
         await self.closeCleanly(protocol)
 
     async def test_case12Json(self) -> None:
@@ -359,6 +354,7 @@ class AutobahnClientTests(TestCase):
             await self.series(protocol).run(
                 "json", False, [(size, 0) for size in SIZES] + [(131072, 4096)]
             )
+            assertCompressed(self, protocol, RATIOS["json"], f"13.{case}")
             await self.closeCleanly(protocol)
 
 
@@ -422,6 +418,7 @@ class AutobahnServerTests(TestCase):
         [deflate] = protocol.websocket_extensions_in_use
         self.assertEqual(txwsSettings(deflate), AUTOBAHN_ANSWERS[0][1])
         await self.series(protocol).all(kind, isBinary)
+        assertCompressed(self, await bounded(self.server.opened.get()), RATIOS[kind], kind)
         await self.closeCleanly(protocol)
 
     async def test_case12Json(self) -> None:
@@ -464,6 +461,8 @@ class AutobahnServerTests(TestCase):
             await self.series(protocol).run(
                 "json", False, [(size, 0) for size in SIZES] + [(131072, 4096)]
             )
+            server = await bounded(self.server.opened.get())
+            assertCompressed(self, server, RATIOS["json"], f"13.{case}")
             await self.closeCleanly(protocol)
 
 

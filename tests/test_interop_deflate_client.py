@@ -22,6 +22,7 @@ from tests.peers.harness import (
     reactor,
     startPeer,
 )
+from tests.peers.negotiation import answerSettings, txwsSettings
 from tests.peers.payloads import (
     DEFLATE_WORKLOAD,
     LIGHT_DEFLATE_WORKLOAD,
@@ -138,30 +139,6 @@ SERVER_CASES: dict[str, tuple[Optional[dict[str, Any]], dict[str, Optional[str]]
 }
 
 
-def settingsOf(
-    answer: str, offer: PerMessageDeflateOffer
-) -> tuple[int, bool, int, bool]:
-    """
-    What a client must use after C{answer} to C{offer} (RFC 7692 sections
-    7.1.1 and 7.1.2): its compressor's window (the answer's
-    C{client_max_window_bits}, else the value it offered, else 15) and no
-    context takeover (asked by the answer, or promised by the offer), its
-    decompressor's window and context takeover as the server announced.
-
-    @return: C{(compressor window, compressor no context takeover,
-        decompressor window, decompressor no context takeover)}.
-    """
-    params = dict(
-        [*p.split("="), ""][:2] for p in (s.strip() for s in answer.split(";")[1:])
-    )
-    return (
-        int(params.get("client_max_window_bits") or offer.client_max_window_bits or 15),
-        "client_no_context_takeover" in params or offer.client_no_context_takeover,
-        int(params.get("server_max_window_bits") or 15),
-        "server_no_context_takeover" in params,
-    )
-
-
 class WebSocketsServerTests(TestCase):
     """
     The txws client against a C{websockets} server (RFC 7692 sections 5
@@ -220,7 +197,8 @@ class WebSocketsServerTests(TestCase):
         """
         Every offer of L{TXWS_OFFERS} against the websockets server
         configured as C{name}: both sides agree on the answer of
-        L{SERVER_CASES}, txws uses the settings it implies, the echoes are
+        L{SERVER_CASES}, txws uses the settings it implies
+        (L{answerSettings}), the echoes are
         intact, and the server saw compressed frames from us and sent some.
         """
         config, answers = SERVER_CASES[name]
@@ -246,10 +224,7 @@ class WebSocketsServerTests(TestCase):
                 # websockets declines the 8-bit server window it cannot use.
                 accepted = (offers or (DEFAULT_CLIENT_OFFER,))[offerName == "serverWindow8"]
                 self.assertEqual(
-                    (deflate.compressor.windowBits, deflate.compressor.noContextTakeover,
-                     deflate.decompressor.windowBits, deflate.decompressor.noContextTakeover),
-                    settingsOf(answer, accepted),
-                    offerName,
+                    txwsSettings(deflate), answerSettings(answer, accepted), offerName
                 )
             workload = DEFLATE_WORKLOAD if heavy else LIGHT_DEFLATE_WORKLOAD
             sentMessages = sum(count for *_, count in workload) + 2
