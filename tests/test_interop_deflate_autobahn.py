@@ -278,8 +278,11 @@ class AutobahnClientTests(TestCase):
         port = reactor.listenTCP(0, self.server, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.client = AutobahnRecorderFactory(f"ws://127.0.0.1:{listenedPort(port)}/ws")
+        # Autobahn's 1 s closing handshake timeout is too short for a loaded
+        # machine.
         self.client.setProtocolOptions(  # type: ignore[no-untyped-call]
-            perMessageCompressionOffers=offers, perMessageCompressionAccept=acceptResponse
+            perMessageCompressionOffers=offers, perMessageCompressionAccept=acceptResponse,
+            closeHandshakeTimeout=10,
         )
         connector = reactor.connectTCP("127.0.0.1", listenedPort(port), self.client)
         self.addCleanup(connector.disconnect)
@@ -373,7 +376,7 @@ class AutobahnServerTests(TestCase):
         """
         self.server = AutobahnEchoServerFactory()
         self.server.setProtocolOptions(  # type: ignore[no-untyped-call]
-            perMessageCompressionAccept=accept
+            perMessageCompressionAccept=accept, closeHandshakeTimeout=10
         )
         port = reactor.listenTCP(0, self.server, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
