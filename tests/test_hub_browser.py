@@ -11,7 +11,8 @@ as the README's quick start does.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+import zlib
+from typing import Any
 
 import requests
 from twisted.internet import reactor as _reactor
@@ -20,7 +21,10 @@ from twisted.web.resource import Resource
 
 from tests.hubsupport import HubProcess, publishCLI, seedHeaders
 from tests.peers.chromium import BrowserPage, Chromium, chromiumMissing
+from tests.peers.harness import RecordingRelay
 from tests.typedtrial import TestCase
+from txws.deflate import RSV1
+from txws.frames import parseFrames
 from txws.hmacauth import HMACSite, KeyRing
 from txws.hub.service import Hub
 
@@ -31,19 +35,20 @@ MESSAGES = "Array.from(document.querySelectorAll('#messages li'), li => li.textC
 
 
 def openPage(
-    browser: Chromium, hub: HubProcess, channel: str = "news", network: bool = False
+    browser: Chromium, base: str, channel: str = "news", network: bool = False
 ) -> BrowserPage:
     """
     Open the hub's page for C{channel} in a new tab and wait until it is
     subscribed.
 
+    @param base: the hub's C{http://host:port}.
     @param network: record the tab's network events too (C{Network.enable}).
     @return: the page.
     """
     page = browser.newPage()
     if network:
         page.call("Network.enable")
-    page.navigate(hub.url(f"/?channel={channel}"))
+    page.navigate(f"{base}/?channel={channel}")
     page.waitFor("document.getElementById('status').textContent === 'open'")
     page.waitFor(f"window.txwsHub.channels.has({json.dumps(channel)})")
     return page
@@ -69,7 +74,7 @@ class HubPageTests(TestCase):
 
         @return: the page.
         """
-        return openPage(self.browser, self.hub, channel)
+        return openPage(self.browser, self.hub.url(""), channel)
 
     def publish(self, channel: str, data: object) -> None:
         """
@@ -182,16 +187,18 @@ class PageCompressionTests(TestCase):
     """
     The browser's own permessage-deflate (RFC 7692) with the hub: Chromium
     offers it, the hub accepts it without context takeover either way
-    (C{HUB_DEFLATE_POLICY}), and published messages, compressed once for
-    every subscriber, arrive intact; with C{--no-deflate} nothing is
-    negotiated.
+    (C{HUB_DEFLATE_POLICY}) and compresses each publication of 64 bytes or
+    more (once for every subscriber); the messages arrive intact; with
+    C{--no-deflate} nothing is negotiated.  The page is reached through a
+    relay (L{RecordingRelay}) that records the frames the hub sent, which
+    the test inflates with C{zlib} on its own.
     """
 
     skip = chromiumMissing()
 
     #: Published messages: long and compressible (well over the 64-byte
-    #: threshold, so compressed), short (under it, so sent as they are),
-    #: non-ASCII text, and 40 KiB of records.
+    #: threshold), short (under it, so sent as they are), non-ASCII text,
+    #: and 40 KiB of records.
     MESSAGES: list[object] = [
         {"text": "breaking news, " * 200},
         {"n": 1},
@@ -200,10 +207,6 @@ class PageCompressionTests(TestCase):
          for i in range(800)],
         {"n": 2},
     ]
-
-    def setUp(self) -> None:
-        self.browser = Chromium()
-        self.addCleanup(self.browser.close)
 
     def publishAll(self, hub: HubProcess) -> None:
         """
@@ -230,56 +233,78 @@ class PageCompressionTests(TestCase):
                     found.append(message["data"])
         return found
 
-    def handshakeExtensions(self, page: BrowserPage) -> list[Optional[str]]:
+    async def deliver(self, *arguments: str) -> tuple[Any, bytes, list[tuple[bool, bytes]]]:
         """
-        @return: the C{Sec-WebSocket-Extensions} of every WebSocket
-            handshake answer the page received (C{None} when absent).
-        """
-        answers = []
-        for method, params in page.events:
-            if method == "Network.webSocketHandshakeResponseReceived":
-                headers = {k.lower(): v for k, v in params["response"]["headers"].items()}
-                answers.append(headers.get("sec-websocket-extensions"))
-        return answers
+        Start the hub with C{arguments} behind a relay, open the page
+        through the relay, publish L{MESSAGES} and wait until the page shows
+        them all, as sent, without script errors.
 
-    def deliver(self, *arguments: str) -> tuple[BrowserPage, HubProcess]:
-        """
-        Start the hub with C{arguments}, open the page, publish
-        L{MESSAGES} and wait until the page shows them all.
-
-        @return: the page and the hub.
+        @return: the page's C{ws.extensions}, the head of the hub's 101
+            answer, and every text frame the hub sent on the WebSocket as
+            C{(RSV1 set, payload)}.
         """
         hub = HubProcess(self, *arguments)
-        page = openPage(self.browser, hub, network=True)
-        self.publishAll(hub)
-        page.waitFor(f"{MESSAGES}.length === {len(self.MESSAGES)}")
+        relay = RecordingRelay("127.0.0.1", hub.port)
+        port = reactor.listenTCP(0, relay, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        browser = await deferToThread(Chromium)
+        self.addCleanup(browser.close)
+        base = f"http://127.0.0.1:{port.getHost().port}"
+        page = await deferToThread(openPage, browser, base, "news", True)
+        await deferToThread(self.publishAll, hub)
+        await deferToThread(page.waitFor, f"{MESSAGES}.length === {len(self.MESSAGES)}")
         self.assertEqual(self.received(page), self.MESSAGES)
         self.assertEqual(page.problems(), [])
-        return page, hub
+        extensions = await deferToThread(page.evaluate, "window.txwsHub.socket.extensions")
+        [(head, data)] = relay.upgraded()
+        frames, consumed, pending, error = parseFrames(data, False, 0, RSV1)
+        self.assertEqual((consumed, pending, error), (len(data), None, None))
+        text = [(bool(opcode & RSV1), payload) for _fin, opcode, payload in frames
+                if opcode & 0x0F == 0x1]
+        return extensions, head, text
 
-    def test_compressionNegotiated(self) -> None:
+    async def test_compressionNegotiated(self) -> None:
         """
         Chromium's offer gets the hub's answer (no context takeover both
-        ways, 12-bit windows), seen both by the page's C{ws.extensions} and
-        in the handshake DevTools recorded, and every message arrives
-        intact.
+        ways, 12-bit windows), which the page's C{ws.extensions} shows; the
+        hub compressed exactly its messages of 64 bytes or more, each on
+        its own (every one inflates with a fresh C{zlib} inflater), to less
+        than a third of their size, and the browser got them intact.
         """
-        page, _ = self.deliver()
         answer = (
             "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; "
             "client_no_context_takeover; client_max_window_bits=12"
         )
-        self.assertEqual(page.evaluate("window.txwsHub.socket.extensions"), answer)
-        self.assertEqual(self.handshakeExtensions(page), [answer])
+        extensions, head, frames = await self.deliver()
+        self.assertEqual(extensions, answer)
+        self.assertIn(f"\r\nSec-WebSocket-Extensions: {answer}".encode(), head)
+        inflated = []
+        for compressed, payload in frames:
+            if compressed:
+                message = zlib.decompressobj(-12).decompress(payload + b"\x00\x00\xff\xff")
+                self.assertGreaterEqual(len(message), 64)
+            else:
+                message = payload
+                self.assertLess(len(message), 64)
+            inflated.append(json.loads(message))
+        self.assertEqual(
+            [m["data"] for m in inflated if m["type"] == "message"], self.MESSAGES
+        )
+        wire = sum(len(p) for c, p in frames if c)
+        self.assertLess(wire * 3, sum(len(json.dumps(m)) for m in inflated))
+        self.assertGreaterEqual(sum(c for c, _ in frames), 3)
 
-    def test_noDeflate(self) -> None:
+    async def test_noDeflate(self) -> None:
         """
         With C{--no-deflate} the hub declines Chromium's offer: no
-        extension, and the messages arrive all the same.
+        extension, no compressed frame, and the messages arrive all the
+        same.
         """
-        page, _ = self.deliver("--no-deflate")
-        self.assertEqual(page.evaluate("window.txwsHub.socket.extensions"), "")
-        self.assertEqual(self.handshakeExtensions(page), [None])
+        extensions, head, frames = await self.deliver("--no-deflate")
+        self.assertEqual(extensions, "")
+        self.assertNotIn(b"Sec-WebSocket-Extensions", head)
+        self.assertEqual([c for c, _ in frames], [False] * len(frames))
+        self.assertGreater(len(frames), len(self.MESSAGES))
 
 
 class MountedPageTests(TestCase):

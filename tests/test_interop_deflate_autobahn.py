@@ -258,7 +258,38 @@ class Series:
         await self.run(kind, isBinary, FRAGMENTED)
 
 
-class AutobahnClientTests(TestCase):
+class Case12Mixin:
+    """
+    The 12.x cases on the testsuite's three kinds of data, for a class
+    that defines C{case12}.
+    """
+
+    async def case12(self, kind: str, isBinary: bool) -> None:
+        """
+        Run the 12.x series of one data set.
+        """
+        raise NotImplementedError()
+
+    async def test_case12Json(self) -> None:
+        """
+        12.1-like: JSON text.
+        """
+        await self.case12("json", False)
+
+    async def test_case12Prose(self) -> None:
+        """
+        12.3-like: German prose, sent as binary.
+        """
+        await self.case12("prose", True)
+
+    async def test_case12Bitmap(self) -> None:
+        """
+        12.2-like: an 8-bit bitmap.
+        """
+        await self.case12("bitmap", True)
+
+
+class AutobahnClientTests(Case12Mixin, TestCase):
     """
     The Autobahn client (the testsuite's role when testing a server)
     against the txws echo server, with acceptance functions written with
@@ -318,24 +349,6 @@ class AutobahnClientTests(TestCase):
         assertCompressed(self, protocol, RATIOS[kind], kind)
         await self.closeCleanly(protocol)
 
-    async def test_case12Json(self) -> None:
-        """
-        12.1-like: JSON text.
-        """
-        await self.case12("json", False)
-
-    async def test_case12Prose(self) -> None:
-        """
-        12.3-like: German prose, sent as binary.
-        """
-        await self.case12("prose", True)
-
-    async def test_case12Bitmap(self) -> None:
-        """
-        12.2-like: an 8-bit bitmap.
-        """
-        await self.case12("bitmap", True)
-
     async def test_case13(self) -> None:
         """
         13.1-13.7: each pair of client offers and txws-class acceptance
@@ -361,7 +374,7 @@ class AutobahnClientTests(TestCase):
             await self.closeCleanly(protocol)
 
 
-class AutobahnServerTests(TestCase):
+class AutobahnServerTests(Case12Mixin, TestCase):
     """
     The txws client against the Autobahn echo server, whose acceptance
     functions are the testsuite's with Autobahn's classes.
@@ -423,24 +436,6 @@ class AutobahnServerTests(TestCase):
         await self.series(protocol).all(kind, isBinary)
         assertCompressed(self, await bounded(self.server.opened.get()), RATIOS[kind], kind)
         await self.closeCleanly(protocol)
-
-    async def test_case12Json(self) -> None:
-        """
-        12.1-like: JSON text.
-        """
-        await self.case12("json", False)
-
-    async def test_case12Prose(self) -> None:
-        """
-        12.3-like: German prose, sent as binary.
-        """
-        await self.case12("prose", True)
-
-    async def test_case12Bitmap(self) -> None:
-        """
-        12.2-like: an 8-bit bitmap.
-        """
-        await self.case12("bitmap", True)
 
     async def test_case13(self) -> None:
         """
