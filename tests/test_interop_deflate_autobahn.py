@@ -28,7 +28,7 @@ Autobahn application ported by changing its imports passes them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Optional
+from typing import Any
 
 from autobahn.websocket import compress as autobahnCompress
 from twisted.internet.defer import Deferred
@@ -398,17 +398,8 @@ class AutobahnServerTests(Case12Mixin, TestCase):
             reactor=reactor, options=WebSocketOptions(perMessageCompressionOffers=tuple(offers)),
         ))
         assert isinstance(protocol, SettableClient)
-        self.addCleanup(self.dropClient, protocol)
+        self.addCleanup(protocol.abortIfOpen)
         return protocol
-
-    def dropClient(self, protocol: RecordingClientProtocol) -> Optional[Deferred[Any]]:
-        """
-        Abort the connection if it is still there.
-        """
-        if protocol.closed.called:
-            return None
-        protocol.transport.abortConnection()  # type: ignore[union-attr]
-        return protocol.whenClosed()
 
     def series(self, protocol: SettableClient) -> Series:
         """

@@ -165,6 +165,7 @@ class WebSocketsServerTests(TestCase):
             options=WebSocketOptions(**options),
         ))
         assert isinstance(protocol, RecordingClientProtocol)
+        self.addCleanup(protocol.abortIfOpen)
         return protocol
 
     async def exchange(self, protocol: RecordingClientProtocol, heavy: bool) -> int:
@@ -357,5 +358,3 @@ class WebSocketsServerTests(TestCase):
             f"ws://127.0.0.1:{port}/extensions?answer={quote('permessage-deflate')}"
         )
         self.assertEqual(await protocol.nextMessage(), (b"hello", False))
-        protocol.transport.abortConnection()  # type: ignore[union-attr]
-        await protocol.whenClosed()

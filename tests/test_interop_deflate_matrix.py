@@ -164,16 +164,6 @@ def firstOf(*ds: Deferred[Any]) -> Deferred[int]:
     return first
 
 
-def abortClient(protocol: RecordingClientProtocol) -> Optional[Deferred[Any]]:
-    """
-    Abort a txws client connection that is still there (a cleanup).
-    """
-    if protocol.closed.called:
-        return None
-    protocol.transport.abortConnection()  # type: ignore[union-attr]
-    return protocol.whenClosed()
-
-
 class AutobahnClientMatrixTests(TestCase):
     """
     Every Autobahn client offer against txws server policies.
@@ -305,7 +295,7 @@ class AutobahnServerMatrixTests(TestCase):
                 continue
             protocol = await bounded(connecting)
             assert isinstance(protocol, RecordingClientProtocol)
-            self.addCleanup(abortClient, protocol)
+            self.addCleanup(protocol.abortIfOpen)
             assert protocol.response is not None
             self.assertEqual(
                 protocol.response.headers.get("sec-websocket-extensions"), answer, offer

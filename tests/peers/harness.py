@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 from twisted.internet import defer
 from twisted.internet import reactor as _globalReactor
@@ -430,6 +430,17 @@ class RecordingClientProtocol(WebSocketClientProtocol):
             return await bounded(self.whenClosed(), seconds)
         except defer.TimeoutError:
             raise FailTest(f"the connection did not close within {seconds} s") from None
+
+    def abortIfOpen(self) -> Optional[Deferred[CloseEvent]]:
+        """
+        Abort the connection if it is still there (a test's cleanup).
+
+        @return: C{None}, or a Deferred firing once it has closed.
+        """
+        if self.closed.called or self.transport is None:
+            return None
+        self.transport.abortConnection()  # type: ignore[attr-defined]
+        return self.whenClosed()
 
     def whenClosed(self) -> Deferred[CloseEvent]:
         """
