@@ -124,13 +124,15 @@ class Server:
                 self._portSeen.set()
         self._portSeen.set()
 
-    def rssKiB(self) -> int:
+    def rssKiB(self, field: str = "VmRSS") -> int:
         """
-        @return: The server's resident memory, KiB (C{VmRSS}).
+        @param field: C{"VmRSS"} for the resident memory now, C{"VmHWM"} for
+            its peak so far.
+        @return: The server's resident memory, KiB.
         """
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         raise RuntimeError("no VmRSS")  # pragma: no cover
 

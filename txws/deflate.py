@@ -512,7 +512,11 @@ class PerMessageDeflateOfferAccept:
             parts.append("server_no_context_takeover")
         if self.window_bits or self.offer.request_max_window_bits:
             parts.append(f"server_max_window_bits={self.serverMaxWindowBits}")
-        if self.request_no_context_takeover:
+        # A client's client_no_context_takeover hint is confirmed, so that
+        # the server, which then releases its inflater after every message,
+        # holds the client to it: Autobahn's client sends the hint by default
+        # and keeps its context unless the answer asks otherwise.
+        if self.request_no_context_takeover or self.offer.client_no_context_takeover:
             parts.append("client_no_context_takeover")
         if self.request_max_window_bits:
             parts.append(f"client_max_window_bits={self.request_max_window_bits}")
