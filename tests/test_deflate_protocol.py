@@ -10,6 +10,7 @@ checks txws against the RFC's wire format rather than against itself.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -408,6 +409,22 @@ class ServerSendTests(SynchronousTestCase):
         self.protocol.sendMessage(_JSON, doNotCompress=True)
         self.assertEqual(sentFrames(self.transport), [(True, 0x1, b"short"), (True, 0x1, _JSON)])
 
+    def test_incompressible(self) -> None:
+        """
+        A message that compression would not make smaller goes out as it
+        is (RSV1 clear), and the compressor starts afresh: what follows
+        still inflates on the peer, whose inflater kept its context.
+        """
+        self.protocol.sendMessage(_JSON)
+        noise = os.urandom(4000)
+        self.protocol.sendMessage(noise, isBinary=True)
+        self.protocol.sendMessage(_JSON + b"!")
+        frames = sentFrames(self.transport)
+        self.assertEqual([opcode for _, opcode, _ in frames], [0x41, 0x2, 0x41])
+        self.assertEqual(frames[1][2], noise)
+        self.assertEqual(self.inflater.inflate(frames[0][2]), _JSON)
+        self.assertEqual(self.inflater.inflate(frames[2][2]), _JSON + b"!")
+
     def test_fragmented(self) -> None:
         """
         A compressed message sent in fragments has RSV1 on its first frame
@@ -486,7 +503,8 @@ class PreparedMessageTests(SynchronousTestCase):
             protocol.sendPreparedMessage(prepared)
         self.assertIsNotNone(prepared.compressed)
         assert prepared.compressed is not None
-        [(frame, payload)] = prepared.compressed.values()
+        [(frame, payload, firstByte)] = prepared.compressed.values()
+        self.assertEqual(firstByte, 0xC1)
         self.assertEqual([t.value() for t in transports], [frame, frame])
         self.assertEqual(frame[0], 0xC1)
         self.assertEqual(Inflater(12).inflate(payload), _JSON)
@@ -505,6 +523,26 @@ class PreparedMessageTests(SynchronousTestCase):
             self.assertEqual(opcode, 0x41)
             self.assertEqual(inflater.inflate(payload), _JSON)
         self.assertIsNone(prepared.compressed)
+
+    def test_incompressiblePrepared(self) -> None:
+        """
+        A prepared message that compression would not make smaller is sent
+        uncompressed, by shared and own compressors alike, and by a client
+        masked without RSV1.
+        """
+        noise = os.urandom(3000)
+        protocols, transports = hubPair()
+        prepared = protocols[0].factory.prepareMessage(noise, isBinary=True)
+        protocols[0].sendPreparedMessage(prepared)
+        self.assertEqual(transports[0].value(), prepared.frame)
+        protocol, transport, _ = openDeflateServer()
+        protocol.sendPreparedMessage(prepared)
+        self.assertEqual(transport.value(), prepared.frame)
+        client, clientTransport, _ = openDeflateClient(
+            "permessage-deflate; client_no_context_takeover"
+        )
+        client.sendPreparedMessage(prepared)
+        self.assertEqual(sentFrames(clientTransport, masked=True), [(True, 0x2, noise)])
 
     def test_uncompressed(self) -> None:
         """
@@ -625,7 +663,7 @@ class ClientTests(SynchronousTestCase):
         [(_, opcode, payload)] = sentFrames(transport, masked=True)
         self.assertEqual(opcode, 0x41)
         assert prepared.compressed is not None
-        self.assertEqual([payload], [p for _, p in prepared.compressed.values()])
+        self.assertEqual([payload], [p for _, p, _ in prepared.compressed.values()])
         self.assertEqual(Inflater().inflate(payload), _JSON * 3)
 
     def test_badAnswers(self) -> None:

@@ -191,14 +191,14 @@ class Sending:
         if deflate is not None and not preparedMsg.doNotCompress:
             compressor = deflate.compressor
             if len(preparedMsg.payload) >= compressor.threshold:
-                opcode = 0xC2 if preparedMsg.isBinary else 0xC1
                 key = compressor.sharedKey
                 if key is None:
                     # Context takeover: this connection's own compression.
-                    writer.writeFrame(opcode, compressor.compress(preparedMsg.payload))
+                    rsv, data = compressor.encode(preparedMsg.payload)
+                    writer.writeFrame((0x82 if preparedMsg.isBinary else 0x81) | rsv, data)
                 else:
                     # Compressed once for every connection with this key.
-                    writer.writeShared(*compressedFrame(preparedMsg, key), opcode)
+                    writer.writeShared(*compressedFrame(preparedMsg, key))
                 return
         writer.writePrepared(preparedMsg)
 

@@ -800,7 +800,10 @@ class PerMessageDeflatePolicy:
     @ivar serverMaxWindowBits: the server compressor's window bits (lowered
         to what the client allows), announced.
     @ivar clientMaxWindowBits: the window bits asked of the client when it
-        offers C{client_max_window_bits}, 0 to ask nothing.
+        offers C{client_max_window_bits}, 0 to ask nothing.  RFC 7692 allows
+        8, but clients built on zlib (C{websockets}, Autobahn) refuse an
+        answer asking for 8, since zlib cannot compress with it: ask 9 at
+        the least.
     @ivar requireClientMaxWindowBits: decline offers without
         C{client_max_window_bits} (whose client may use 15 bits, costing a
         32 KiB window per connection) instead of accepting them.
@@ -993,11 +996,21 @@ class Compressor:
 
         @param payload: the message.
         @return: C{(rsv, data)}: L{RSV1} and the compressed payload, or 0
-            and C{payload} itself.
+            and C{payload} itself when it is short or compressing it would
+            not make it smaller.
         """
         if len(payload) < self.threshold:
             return 0, payload
-        return RSV1, self.compress(payload)
+        data = self.compress(payload)
+        if len(data) >= len(payload):
+            # Incompressible (random or already compressed data grows by up
+            # to ~4%, which could push a message near the limit past the
+            # peer's frame limit): sent as it is.  The history this
+            # compressor took in, which the peer never saw, is dropped; a
+            # fresh context refers to none of the peer's, which is valid.
+            self._obj = None
+            return 0, payload
+        return RSV1, data
 
     def compressFragment(self, data: bytes, fin: bool) -> bytes:
         """
@@ -1058,16 +1071,17 @@ def compressOnce(
 
 def compressedFrame(
     message: PreparedMessage, key: tuple[int, int, int]
-) -> tuple[bytes, bytes]:
+) -> tuple[bytes, bytes, int]:
     """
     A prepared message compressed once for every connection whose
-    L{Compressor.sharedKey} is C{key}, cached on the message.
+    L{Compressor.sharedKey} is C{key}, cached on the message.  When
+    compressing does not make it smaller, it is the uncompressed frame.
 
     @param message: the prepared message.
     @param key: C{(windowBits, memLevel, level)}.
-    @return: C{(frame, payload)}: the whole unmasked frame (FIN and RSV1
-        set) a server sends, and its compressed payload (what a client
-        masks).
+    @return: C{(frame, payload, firstByte)}: the whole unmasked frame a
+        server sends, its payload (what a client masks) and its first
+        header byte (FIN, RSV1 when compressed, the opcode).
     """
     cache = message.compressed
     if cache is None:
@@ -1075,8 +1089,12 @@ def compressedFrame(
     found = cache.get(key)
     if found is None:
         payload = compressOnce(message.payload, *key)
-        firstByte = (0xC2 if message.isBinary else 0xC1)
-        found = cache[key] = (encodeFrame(firstByte, payload, None), payload)
+        opcode = 0x82 if message.isBinary else 0x81
+        if len(payload) >= len(message.payload):
+            found = (message.frame, message.payload, opcode)
+        else:
+            found = (encodeFrame(opcode | RSV1, payload, None), payload, opcode | RSV1)
+        cache[key] = found
     return found
 
 
