@@ -291,6 +291,7 @@ class WebSocketClientProtocol(AutobahnConnection):
         )
 
     def _handshakeEnded(self, reason: Failure) -> None:
+        super()._handshakeEnded(reason)
         waiters, self._waiters = self._waiters, None
         if not waiters:
             return

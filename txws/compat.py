@@ -25,7 +25,6 @@ from typing import Any, Optional
 from twisted.internet.address import UNIXAddress
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -304,8 +303,8 @@ class AutobahnConnection(WebSocketProtocol):
     @property
     def is_closed(self) -> Deferred[AutobahnConnection]:
         """
-        A Deferred that fires with the connection once it is closed (after
-        C{onClose}), as Autobahn's.  The same Deferred each time.
+        A Deferred that fires with the connection once it is closed (just
+        before C{onClose}, as Autobahn's).  The same Deferred each time.
         """
         d = self._isClosed
         if d is None:
@@ -320,14 +319,9 @@ class AutobahnConnection(WebSocketProtocol):
         if d is not None and not d.called:
             d.callback(None)
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        """
-        Report the close as L{WebSocketProtocol.connectionLost} does, then
-        fire L{is_closed}.
-
-        @param reason: why the transport went away.
-        """
-        super().connectionLost(reason)
+    def _handshakeEnded(self, reason: Failure) -> None:
+        # Called once the connection is CLOSED, just before onClose: as
+        # Autobahn's, is_closed fires first.
         d = self._isClosed
         if d is not None and not d.called:
             d.callback(self)
