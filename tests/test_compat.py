@@ -6,6 +6,7 @@ own, in memory (C{StringTransport}, C{Clock}, C{MemoryReactorClock}).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from twisted.internet.address import IPv4Address
@@ -165,6 +166,17 @@ class ConnectionDeferredTests(SynchronousTestCase):
         protocol.dataReceived(clientFrame(0x1, b"x"))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(protocol.state.name, "OPEN")
+
+    def test_constants(self) -> None:
+        """
+        Autobahn's state and close code constants compare as its code
+        expects.
+        """
+        protocol, _, _ = openServer()
+        self.assertTrue(protocol.state == protocol.STATE_OPEN)
+        protocol.sendClose(protocol.CLOSE_STATUS_CODE_GOING_AWAY)
+        self.assertEqual(protocol.localCloseCode, 1001)
+        self.assertTrue(protocol.state == WebSocketServerProtocol.STATE_CLOSING)
 
     def test_transportDetailsAndDrop(self) -> None:
         """
@@ -389,3 +401,47 @@ class ResourceTests(SynchronousTestCase):
         self.assertIs(root.getChild(b"app", cast(Request, request)), wsgi)
         self.assertEqual((request.prepath, request.postpath), ([], [b"app", b"page"]))
 
+
+
+class TableTests(SynchronousTestCase):
+    """
+    C{docs/autobahn.md} names every public name of the Autobahn modules an
+    application imports, and each of them either imports from its txws
+    counterpart or is refused with L{NotInTxws}.
+    """
+
+    def test_everyNameAccountedFor(self) -> None:
+        """
+        Each name of C{autobahn.twisted.websocket}, C{autobahn.twisted.resource}
+        and C{autobahn.websocket.types} is in the table and imports from the
+        txws module its import switches to, or raises L{NotInTxws}.
+        """
+        import importlib
+
+        from tests.autobahn_programs import TO_TXWS
+        from tests.tlssupport import ROOT
+
+        table = (Path(ROOT) / "docs" / "autobahn.md").read_text()
+        checked = 0
+        for theirs, ours in TO_TXWS.items():
+            names: tuple[str, ...] = importlib.import_module(theirs).__all__
+            module = importlib.import_module(ours)
+            for name in names:
+                self.assertIn(f"`{name}", table, f"{theirs}.{name} is not in the table")
+                try:
+                    getattr(module, name)
+                except NotInTxws as e:
+                    self.assertIn(name, str(e))
+                checked += 1
+        self.assertGreater(checked, 25)
+
+    def test_refusedCallbacksListed(self) -> None:
+        """
+        Each refused callback is in the table.
+        """
+        from tests.tlssupport import ROOT
+        from txws.compat import REFUSED_CALLBACKS
+
+        table = (Path(ROOT) / "docs" / "autobahn.md").read_text()
+        for name in REFUSED_CALLBACKS:
+            self.assertIn(f"`{name}`", table)

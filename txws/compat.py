@@ -71,6 +71,10 @@ REFUSED_NAMES: Mapping[str, str] = {
     "WebSocketServerFactory or WebSocketClientFactory",
     "WrappingWebSocketAdapter": "use WrappingWebSocketServerProtocol or "
     "WrappingWebSocketClientProtocol (txws.wrap)",
+    "Message": "txws passes payloads, not message objects",
+    "IncomingMessage": "txws passes payloads, not message objects",
+    "OutgoingMessage": "txws passes payloads, not message objects",
+    "Ping": "txws passes payloads, not ping objects: use sendPing(payload)",
 }
 
 
@@ -279,6 +283,28 @@ class AutobahnConnection(WebSocketProtocol):
     _isOpen: Optional[Deferred[None]] = None
     _isClosed: Optional[Deferred[AutobahnConnection]] = None
     _messageHandlers: Optional[list[Callable[..., Any]]] = None
+
+    # Autobahn's constants, for code that compares with them
+    # (C{self.state == self.STATE_OPEN}, C{sendClose(self.CLOSE_STATUS_CODE_NORMAL)}).
+    STATE_CONNECTING = State.CONNECTING
+    STATE_OPEN = State.OPEN
+    STATE_CLOSING = State.CLOSING
+    STATE_CLOSED = State.CLOSED
+    MESSAGE_TYPE_TEXT = 1
+    MESSAGE_TYPE_BINARY = 2
+    CLOSE_STATUS_CODE_NORMAL = 1000
+    CLOSE_STATUS_CODE_GOING_AWAY = 1001
+    CLOSE_STATUS_CODE_PROTOCOL_ERROR = 1002
+    CLOSE_STATUS_CODE_UNSUPPORTED_DATA = 1003
+    CLOSE_STATUS_CODE_NULL = 1005
+    CLOSE_STATUS_CODE_ABNORMAL_CLOSE = 1006
+    CLOSE_STATUS_CODE_INVALID_PAYLOAD = 1007
+    CLOSE_STATUS_CODE_POLICY_VIOLATION = 1008
+    CLOSE_STATUS_CODE_MESSAGE_TOO_BIG = 1009
+    CLOSE_STATUS_CODE_MANDATORY_EXTENSION = 1010
+    CLOSE_STATUS_CODE_INTERNAL_ERROR = 1011
+    CLOSE_STATUS_CODE_SERVICE_RESTART = 1012
+    CLOSE_STATUS_CODE_TRY_AGAIN_LATER = 1013
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
