@@ -75,6 +75,18 @@ REFUSED_NAMES: Mapping[str, str] = {
     "IncomingMessage": "txws passes payloads, not message objects",
     "OutgoingMessage": "txws passes payloads, not message objects",
     "Ping": "txws passes payloads, not ping objects: use sendPing(payload)",
+    # autobahn.websocket.compress: txws.deflate has permessage-deflate only.
+    "PERMESSAGE_COMPRESSION_EXTENSION": "txws negotiates permessage-deflate only",
+    "PerMessageCompress": "txws negotiates permessage-deflate only: use PerMessageDeflate",
+    "PerMessageCompressOffer": "use PerMessageDeflateOffer (txws.deflate)",
+    "PerMessageCompressOfferAccept": "use PerMessageDeflateOfferAccept (txws.deflate)",
+    "PerMessageCompressResponse": "use PerMessageDeflateResponse (txws.deflate)",
+    "PerMessageCompressResponseAccept": "use PerMessageDeflateResponseAccept (txws.deflate)",
+    "PerMessageBzip2": "permessage-bzip2 is not a standard extension; txws has deflate only",
+    "PerMessageBzip2Offer": "permessage-bzip2 is not supported",
+    "PerMessageBzip2OfferAccept": "permessage-bzip2 is not supported",
+    "PerMessageBzip2Response": "permessage-bzip2 is not supported",
+    "PerMessageBzip2ResponseAccept": "permessage-bzip2 is not supported",
 }
 
 

@@ -195,6 +195,7 @@ class WebSocketServerProtocol(AutobahnConnection):
         _abort(self.transport)
 
     def _handshakeEnded(self, reason: Failure) -> None:
+        super()._handshakeEnded(reason)
         factory = self.factory
         admission = factory.admission
         admission.closed(self, self._admission is _OPEN)

@@ -815,9 +815,8 @@ class WrappingWebSocketServerFactory(WebSocketWrappingFactory):
         @param factory: the stream factory to wrap.
         @param url: the URL the server is reached at.
         @param reactor: the reactor (default: the global one).
-        @param enableCompression: Autobahn negotiates permessage-deflate
-            when true; txws negotiates no compression either way, so
-            messages go uncompressed.
+        @param enableCompression: accept permessage-deflate when the
+            client offers it (the C{perMessageDeflate} option).
         @param autoFragmentSize: split outgoing messages into frames of
             this many bytes (0: one frame per message).
         @param subprotocol: one more binary subprotocol to speak.
@@ -829,7 +828,9 @@ class WrappingWebSocketServerFactory(WebSocketWrappingFactory):
             protocols=_autobahnSubprotocols(subprotocol),
             acceptText=False,
         )
-        self.setProtocolOptions(autoFragmentSize=autoFragmentSize)
+        self.setProtocolOptions(
+            autoFragmentSize=autoFragmentSize, perMessageDeflate=enableCompression
+        )
 
 
 class WrappingWebSocketClientFactory(WebSocketWrappingClientFactory):
@@ -856,7 +857,8 @@ class WrappingWebSocketClientFactory(WebSocketWrappingClientFactory):
         @param factory: the stream client factory to wrap.
         @param url: the C{ws://} or C{wss://} URL.
         @param reactor: the reactor (default: the global one).
-        @param enableCompression: accepted; no compression is negotiated.
+        @param enableCompression: offer permessage-deflate (the
+            C{perMessageDeflate} option).
         @param autoFragmentSize: split outgoing messages into frames of
             this many bytes (0: one frame per message).
         @param subprotocol: one more binary subprotocol to offer.
@@ -868,4 +870,6 @@ class WrappingWebSocketClientFactory(WebSocketWrappingClientFactory):
             protocols=_autobahnSubprotocols(subprotocol),
             acceptText=False,
         )
-        self.setProtocolOptions(autoFragmentSize=autoFragmentSize)
+        self.setProtocolOptions(
+            autoFragmentSize=autoFragmentSize, perMessageDeflate=enableCompression
+        )

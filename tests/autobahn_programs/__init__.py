@@ -46,6 +46,7 @@ TO_TXWS: Mapping[str, str] = {
     "autobahn.twisted.websocket": "txws",
     "autobahn.twisted.resource": "txws.resource",
     "autobahn.websocket.types": "txws",
+    "autobahn.websocket.compress": "txws.deflate",
 }
 
 #: The other way, for programs written against txws's top-level names.
