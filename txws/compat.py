@@ -31,12 +31,15 @@ from twisted.python.failure import Failure
 from txws.protocol import _UNOPENED, State, WebSocketProtocol
 
 __all__ = [
+    "REFUSED_CALLBACKS",
+    "REFUSED_NAMES",
     "TABLE",
     "AutobahnConnection",
     "ConnectingRequest",
     "ConnectionAccept",
     "NotInTxws",
     "TransportDetails",
+    "checkCallbacks",
     "refusedName",
 ]
 
