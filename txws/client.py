@@ -42,6 +42,7 @@ from txws._proxy import (
     resolveProxy,
 )
 from txws._version import __version__
+from txws.compat import AutobahnConnection, ConnectingRequest, TransportDetails
 from txws.deflate import (
     DEFAULT_CLIENT_OFFER,
     NegotiationError,
@@ -61,7 +62,7 @@ from txws.handshake import (
     validateUpgradeResponse,
 )
 from txws.options import WebSocketOptions
-from txws.protocol import State, WebSocketProtocol, _abort
+from txws.protocol import State, _abort
 
 __all__ = [
     "Proxy",
@@ -75,7 +76,7 @@ __all__ = [
 _log = Logger()
 
 
-class WebSocketClientProtocol(WebSocketProtocol):
+class WebSocketClientProtocol(AutobahnConnection):
     """
     The client end of a WebSocket connection.  Frames it sends are masked
     with keys from C{factory.randomBytes} (C{os.urandom} by default).
@@ -89,8 +90,23 @@ class WebSocketClientProtocol(WebSocketProtocol):
     _key = ""
     # The permessage-deflate offers sent, most preferred first.
     _offers: tuple[PerMessageDeflateOffer, ...] = ()
+    _offered: Sequence[str] = ()
     _handshakeFailure: Optional[Failure] = None
     _waiters: Optional[list[Deferred[WebSocketClientProtocol]]] = None
+
+    def onConnecting(self, transportDetails: TransportDetails) -> Any:
+        """
+        The TCP (or TLS) connection is made and the opening handshake is
+        about to be sent (Autobahn's callback).  Return C{None} to send the
+        factory's request, or a L{ConnectingRequest} (or a Deferred firing
+        with one) to present another host, port, resource, headers,
+        C{User-Agent}, C{Origin} or subprotocols.  If it raises or fails,
+        the connection is dropped and the failure logged.
+
+        @param transportDetails: what is known of the transport.
+        @return: C{None}, a L{ConnectingRequest}, or a Deferred of either.
+        """
+        return None
 
     def onConnect(self, response: ConnectionResponse) -> Any:
         """
@@ -117,26 +133,59 @@ class WebSocketClientProtocol(WebSocketProtocol):
         return waiter
 
     def _startHandshake(self) -> None:
+        self._startOpenTimeout()
+        # Autobahn's onConnecting decides the request (None: the factory's).
+        try:
+            decided = self.onConnecting(TransportDetails.of(self))
+        except Exception:
+            self._handshakeFailed(Failure(), "onConnecting raised")
+            return
+        if isinstance(decided, Deferred):
+            decided.addCallbacks(self._sendRequest, self._connectingFailed)
+        else:
+            self._sendRequest(decided)
+
+    def _connectingFailed(self, failure: Failure) -> None:
+        if self.state is State.CONNECTING and self._handshakeFailure is None:
+            self._handshakeFailed(failure, "onConnecting failed")
+
+    def _sendRequest(self, decided: object) -> None:
+        if self.state is not State.CONNECTING or self._handshakeFailure is not None:
+            return
         factory = self.factory
+        if decided is None:
+            decided = ConnectingRequest(
+                factory.host, factory.port, factory.resource, factory.headers,
+                factory.useragent, factory.origin, factory.protocols,
+            )  # fmt: skip
+        elif not isinstance(decided, ConnectingRequest):
+            self._handshakeFailed(
+                Failure(TypeError(f"onConnecting returned {decided!r}, not a ConnectingRequest"))
+            )
+            return
+        self._offered = decided.protocols
         self._key = base64.b64encode(factory.randomBytes(16)).decode("ascii")
         options = factory.options
-        extra = list(factory.headers.items())
+        extra = list(decided.headers.items())
         if options.perMessageDeflate:
             self._offers = options.perMessageCompressionOffers or (DEFAULT_CLIENT_OFFER,)
             if self._offers:
                 extra.append(("Sec-WebSocket-Extensions", buildOfferHeader(self._offers)))
-        request = buildClientRequest(
-            factory.host,
-            factory.port,
-            factory.resource,
-            self._key,
-            isSecure=factory.isSecure,
-            origin=factory.origin,
-            protocols=factory.protocols,
-            useragent=factory.useragent,
-            headers=extra,
-        )
-        self._startOpenTimeout()
+        try:
+            request = buildClientRequest(
+                decided.host,
+                decided.port,
+                decided.resource,
+                self._key,
+                isSecure=factory.isSecure,
+                origin=decided.origin,
+                protocols=decided.protocols,
+                useragent=decided.useragent,
+                headers=extra,
+            )
+        except ValueError:
+            self._handshakeFailed(Failure(), "an invalid request from onConnecting")
+            return
         self.transport.write(request)  # type: ignore[union-attr]
 
     def _openTimedOut(self) -> None:
@@ -144,15 +193,26 @@ class WebSocketClientProtocol(WebSocketProtocol):
         if self.state is State.CONNECTING:
             self._handshakeFailed(Failure(TimeoutError("WebSocket opening handshake timed out")))
 
-    def _handshakeFailed(self, failure: Failure) -> None:
+    def _handshakeFailed(self, failure: Failure, where: str = "") -> None:
+        """
+        Abort a handshake that cannot complete; C{where}, if given, names
+        the application's part in it, and the failure is logged with its
+        traceback.
+        """
         self._handshakeFailure = failure
         self._stopReading()
         self._uncleanReason = "opening handshake failed: " + failure.getErrorMessage()
-        _log.info(
-            "WebSocket handshake with {peer} failed: {why}",
-            peer=self.peer,
-            why=failure.getErrorMessage(),
-        )
+        if where:
+            _log.failure(
+                "WebSocket handshake with {peer} failed: {where}", failure,
+                peer=self.peer, where=where,
+            )  # fmt: skip
+        else:
+            _log.info(
+                "WebSocket handshake with {peer} failed: {why}",
+                peer=self.peer,
+                why=failure.getErrorMessage(),
+            )
         _abort(self.transport)
 
     def _handshakeData(self, data: bytes) -> None:
@@ -166,7 +226,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
                 return
             status, rawHeaders, consumed = parsed
             protocol, headers = validateUpgradeResponse(
-                status, rawHeaders, self._key, self.factory.protocols, bool(self._offers)
+                status, rawHeaders, self._key, self._offered, bool(self._offers)
             )
             self._deflate = self._acceptDeflate(rawHeaders)
         except ResponseError:
@@ -231,6 +291,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
         )
 
     def _handshakeEnded(self, reason: Failure) -> None:
+        super()._handshakeEnded(reason)
         waiters, self._waiters = self._waiters, None
         if not waiters:
             return

@@ -27,6 +27,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from txws._admission import Admission, peerKey
 from txws._version import __version__
+from txws.compat import AutobahnConnection
 from txws.deflate import (
     Params,
     PerMessageDeflate,
@@ -48,7 +49,7 @@ from txws.handshake import (
     validateUpgradeRequest,
 )
 from txws.options import WebSocketOptions
-from txws.protocol import State, WebSocketProtocol, _abort
+from txws.protocol import State, _abort
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -119,7 +120,7 @@ class ConnectionDeny(Exception):
         self.reason = reason or "WebSocket connection denied"
 
 
-class WebSocketServerProtocol(WebSocketProtocol):
+class WebSocketServerProtocol(AutobahnConnection):
     """
     The server end of a WebSocket connection.  Override C{onConnect} to
     inspect, accept or refuse the opening handshake, and the C{on*} methods
@@ -194,6 +195,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
         _abort(self.transport)
 
     def _handshakeEnded(self, reason: Failure) -> None:
+        super()._handshakeEnded(reason)
         factory = self.factory
         admission = factory.admission
         admission.closed(self, self._admission is _OPEN)
