@@ -600,6 +600,10 @@ class ClientTests(SynchronousTestCase):
         self.assertEqual(extensionsHeader(request), "permessage-deflate; client_max_window_bits")
         _, _, request = openDeflateClient("", perMessageDeflate=False)
         self.assertIsNone(extensionsHeader(request))
+        # An empty list of offers (as Autobahn takes it) offers nothing.
+        protocol, _, request = openDeflateClient("", perMessageCompressionOffers=[])
+        self.assertIsNone(extensionsHeader(request))
+        self.assertIs(protocol.state, State.OPEN)
 
     def test_offersInOrder(self) -> None:
         """

@@ -168,7 +168,9 @@ class WebSocketClientProtocol(AutobahnConnection):
         options = factory.options
         extra = list(decided.headers.items())
         if options.perMessageDeflate:
-            self._offers = options.perMessageCompressionOffers or (DEFAULT_CLIENT_OFFER,)
+            offers = options.perMessageCompressionOffers
+            # (An empty list, as Autobahn takes it, offers nothing.)
+            self._offers = (DEFAULT_CLIENT_OFFER,) if offers is None else offers
             if self._offers:
                 extra.append(("Sec-WebSocket-Extensions", buildOfferHeader(self._offers)))
         try:
