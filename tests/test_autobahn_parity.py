@@ -198,6 +198,45 @@ class WrappingTests(TestCase):
         )
 
 
+class FrameStreamingTests(TestCase):
+    """
+    Autobahn's frame-streaming API: C{beginMessageFrame} and
+    C{sendMessageFrameData} (a frame's length announced before its payload,
+    RFC 6455 section 5.2), C{sendMessageFrame}, and the receiving callbacks
+    C{onMessageBegin} to C{onMessageEnd}, through which a server hashes a
+    2 MiB message without keeping it.
+    """
+
+    async def test_sameTranscripts(self) -> None:
+        """
+        The streaming client and server print the same frames, return
+        values, digests and close on Autobahn and on txws, and across the
+        two.
+        """
+        runs = {
+            library: await _runPair(
+                self, "streaming_server", "streaming_client", library, library
+            )
+            for library in LIBRARIES
+        }
+        self.assertEqual(runs["txws"], runs["autobahn"])
+        server, client = runs["txws"]
+        self.assertEqual(client[:2], ["piece at 0: 252144", "piece at 260000: -7856"])
+        binary = client[2].split()[-1]
+        self.assertIn(f"answer binary 2097152 bytes in 9 frames {binary}", client)
+        self.assertEqual(client[-1], "closed clean=True code=1000 reason=done")
+        self.assertEqual(
+            server.count("frame 1 of a binary message announces 262144 bytes"), 1
+        )
+        self.assertIn("frame 9 of a binary message announces 0 bytes", server)
+        self.assertIn(f"binary 2097152 bytes in 9 frames {binary}", server)
+        for serverLibrary, clientLibrary in (("txws", "autobahn"), ("autobahn", "txws")):
+            mixed = await _runPair(
+                self, "streaming_server", "streaming_client", serverLibrary, clientLibrary
+            )
+            self.assertEqual(mixed, runs["txws"], (serverLibrary, clientLibrary))
+
+
 class ClientAgentTests(TestCase):
     """
     Autobahn's C{create_client_agent}: C{open} fires with the open protocol;
