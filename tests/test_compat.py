@@ -61,6 +61,19 @@ class RefusedNamesTests(SynchronousTestCase):
         self.assertIn("WampWebSocketServerFactory", str(caught.exception))
         self.assertIn("docs/autobahn.md", str(caught.exception))
 
+    def test_refusedCompressionImport(self) -> None:
+        """
+        Autobahn's compression classes other than permessage-deflate's,
+        imported from C{txws.deflate} (where C{autobahn.websocket.compress}
+        switches to), raise L{NotInTxws} too.
+        """
+        with self.assertRaises(NotInTxws) as caught:
+            from txws.deflate import PerMessageBzip2  # type: ignore[attr-defined]  # noqa: F401
+        self.assertIn("PerMessageBzip2", str(caught.exception))
+        import txws.deflate
+
+        self.assertFalse(hasattr(txws.deflate, "NoSuchThing"))
+
     def test_unknownNameIsAnAttributeError(self) -> None:
         """
         A name that is neither txws's nor Autobahn's is an ordinary missing

@@ -61,7 +61,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from txws.frames import CloseCode, FrameError, PreparedMessage, encodeFrame
 
@@ -1462,3 +1462,15 @@ def _limit(limit: int, other: Optional[int]) -> int:
         return min(limit, other) if limit else other
     return limit
 
+
+if not TYPE_CHECKING:
+    # (Hidden from type checkers.)  Autobahn's other compression classes,
+    # imported from here by an application ported by its imports, raise
+    # txws.compat.NotInTxws naming them.
+
+    def __getattr__(name: str) -> object:
+        if not name.startswith(("PerMessage", "PERMESSAGE")):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name)
+        from txws.compat import refusedName
+
+        raise refusedName(__name__, name)
