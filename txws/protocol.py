@@ -192,10 +192,14 @@ class WebSocketProtocol(Protocol):
     # message.  (Slots also keep an idle connection small.)
     __slots__ = (
         "_buf",
+        "_bytesIn",
+        "_bytesOut",
         "_closeTick",
         "_held",
         "_heldBatch",
         "_heldSize",
+        "_messagesIn",
+        "_messagesOut",
         "_openTick",
         "_ours",
         "_outFirst",
@@ -258,6 +262,11 @@ class WebSocketProtocol(Protocol):
     _outFirst: bool
     _outUtf8: Optional[Utf8Validator]
     _validatedText: Optional[bytes]
+    # Counted for txws.metrics: messages and their payload bytes, each way.
+    _messagesIn: int
+    _bytesIn: int
+    _messagesOut: int
+    _bytesOut: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # The slots get their initial values here, not in __init__, so that a
@@ -294,6 +303,7 @@ class WebSocketProtocol(Protocol):
         self._outFirst = True
         self._outUtf8 = None
         self._validatedText = None
+        self._messagesIn = self._bytesIn = self._messagesOut = self._bytesOut = 0
         return self
 
     # -- Application hooks -------------------------------------------------
@@ -611,6 +621,7 @@ class WebSocketProtocol(Protocol):
         The peer broke a rule: fail the connection with the error's close
         code (RFC 6455 section 7.1.7).
         """
+        self.factory.registry.frameRefused(error.code)
         self._fail(error.code, error.reason)
 
     def _startPartial(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
@@ -669,6 +680,8 @@ class WebSocketProtocol(Protocol):
                 self._callApp(self.onPong, payload)
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
+        self._messagesIn += 1
+        self._bytesIn += len(payload)
         if not isBinary:
             # While onMessage runs, sending this very (immutable, already
             # validated) text back needs no second UTF-8 check: an echo of
@@ -914,6 +927,8 @@ class WebSocketProtocol(Protocol):
                 firstByte = 0x81
             else:
                 raise ValueError("text message payload is not valid UTF-8")
+            self._messagesOut += 1
+            self._bytesOut += len(payload)
             writer = self._writer
             if len(payload) <= writer.directAbove:
                 # What FrameWriter.writeFrame does for this case, one call shorter.
@@ -935,6 +950,8 @@ class WebSocketProtocol(Protocol):
             raise ValueError("a message started with beginMessage() is still being sent")
         if not isBinary and not isValidUtf8(payload):
             raise ValueError("text message payload is not valid UTF-8")
+        self._messagesOut += 1
+        self._bytesOut += len(payload)
         opcode = 0x2 if isBinary else 0x1
         size = fragmentSize or self.factory.options.autoFragmentSize
         writer = self._writer
@@ -962,6 +979,8 @@ class WebSocketProtocol(Protocol):
         frame = preparedMsg.frame
         writer = self._writer
         if self.state is _OPEN and not self._outOpcode and len(frame) <= writer.directAbove:
+            self._messagesOut += 1
+            self._bytesOut += len(preparedMsg.payload)
             if writer.writeThrough:
                 writeThrough(self.transport, frame)
             else:
@@ -970,6 +989,8 @@ class WebSocketProtocol(Protocol):
         self._checkCanSend()
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
+        self._messagesOut += 1
+        self._bytesOut += len(preparedMsg.payload)
         self._writer.writePrepared(preparedMsg)
 
     def beginMessage(self, isBinary: bool = False) -> None:
@@ -1003,6 +1024,7 @@ class WebSocketProtocol(Protocol):
             raise ValueError("sendMessageFrame() needs beginMessage() first")
         if self._outUtf8 is not None and not self._outUtf8.feed(payload):
             raise ValueError("text message payload is not valid UTF-8")
+        self._bytesOut += len(payload)
         self._writer.writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload))
         self._outFirst = False
 
@@ -1021,6 +1043,7 @@ class WebSocketProtocol(Protocol):
         if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
             raise ValueError("text message ends inside a UTF-8 sequence")
         self._writer.writeFrame(0x80 | (self._outOpcode if self._outFirst else 0x0), b"")
+        self._messagesOut += 1
         self._outOpcode = 0
         self._outUtf8 = None
 
