@@ -45,7 +45,14 @@ def scrape(registry: CollectorRegistry) -> Samples:
 
     @return: every sample, keyed by its name and labels.
     """
-    text = generate_latest(registry).decode("utf-8")
+    return parseScrape(generate_latest(registry).decode("utf-8"))
+
+
+def parseScrape(text: str) -> Samples:
+    """
+    @param text: a scrape's body (the Prometheus text format).
+    @return: every sample, keyed by its name and labels.
+    """
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
