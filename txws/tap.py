@@ -1116,7 +1116,6 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             **options.hubArguments,
         )
         root.app = hub
-        tracked = hub.factory
         served = hub.site()
         webSocketPath = "/ws"
     elif options.appName == "echo":
@@ -1187,6 +1186,8 @@ def _serveMetrics(
     assert options.metricsListener is not None
     registry = CollectorRegistry()
     registry.register(_Forward(REGISTRY))
+    if hub is not None:
+        factory = hub.factory
     if factory is not None:
         if hub is not None:
             from txws.hub.metrics import HubMetrics
