@@ -188,6 +188,7 @@ class MetricsEndToEndTests(HubTestCase):
         self.assertEqual(labelled(samples, "txws_handshakes_refused_total", "status"), {"400": 1})
         self.assertGreater(value(samples, "process_cpu_seconds_total"), 0)
 
+        self.assertNotIn("GET /metrics", hub.log())
         self.assertEqual(hub.get("/metrics").status_code, 404)
         self.assertEqual(
             requests.get(f"http://127.0.0.1:{metricsPort}/", timeout=10).status_code, 404
