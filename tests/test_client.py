@@ -124,11 +124,15 @@ class ClientHandshakeTests(SynchronousTestCase):
     def test_invalidAnswers(self) -> None:
         """
         Missing Upgrade or Connection, an extension or a subprotocol that
-        was not offered all fail the handshake.
+        was not offered, or an invalid permessage-deflate answer all fail
+        the handshake.
         """
         base = "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         for extra, dropped in (
-            ("Sec-WebSocket-Extensions: permessage-deflate\r\n", ""),
+            ("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n", ""),
+            ("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=16\r\n", ""),
+            ("Sec-WebSocket-Extensions: permessage-deflate; foo\r\n", ""),
+            ("Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate\r\n", ""),
             ("Sec-WebSocket-Protocol: other\r\n", ""),
             ("", "Upgrade: websocket\r\n"),
             ("", "Connection: Upgrade\r\n"),
@@ -159,12 +163,6 @@ class ClientHandshakeTests(SynchronousTestCase):
         protocol, transport = connectClient(clientFactory())
         protocol.dataReceived(acceptFor(transport.value()))
         self.assertIs(self.successResultOf(protocol.whenOpen()), protocol)
-
-    def test_proxyRefused(self) -> None:
-        """
-        Proxies are not supported, and say so.
-        """
-        self.assertRaises(ValueError, WebSocketClientFactory, "ws://x/", proxy={"host": "p"})
 
 
 class ConnectTests(SynchronousTestCase):

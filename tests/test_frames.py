@@ -701,11 +701,20 @@ class BaseFramingRuleTests(FramesTestCase):
 
     def test_rsvBitsAllowedByExtension(self) -> None:
         """
-        RSV bits an extension allows are accepted on data frames; others
-        are still refused.
+        RSV bits an extension allows are accepted on data frames (RSV1
+        reported as C{0x40} added to the opcode); others are still refused.
         """
         self.assertEqual(
-            parseFrames(b"\xc1\x01x", False, allowedRsv=0x40), ([(True, 1, b"x")], 3, None, None)
+            parseFrames(b"\xc1\x01x", False, allowedRsv=0x40),
+            ([(True, 0x41, b"x")], 3, None, None),
+        )
+        self.assertEqual(
+            parseFrames(b"\x40\x01x\x80\x00", False, allowedRsv=0x40),
+            ([(False, 0x40, b"x"), (True, 0x0, b"")], 5, None, None),
+        )
+        self.assertEqual(
+            parseFrames(b"\xc2\x7e\x01\x00", False, allowedRsv=0x40),
+            ([], 4, (True, 0x42, None, 256), None),
         )
         self._assertProtocolError(b"\xa1\x01x", allowedRsv=0x40)
 
@@ -1151,8 +1160,11 @@ class ParseFramesFuzzTests(FramesTestCase):
         if pending is None and error is None:
             self.assertTrue(len(data) - consumed < 14)
         for fin, opcode, payload in frames:
-            self.assertIn(opcode, set(Opcode))
-            if isControl(opcode):
+            self.assertIn(opcode & 0x0F, set(Opcode))
+            if opcode & 0x40:
+                self.assertTrue(allowedRsv & 0x40 and not isControl(opcode & 0x0F))
+            self.assertEqual(opcode & ~0x4F, 0)
+            if isControl(opcode & 0x0F):
                 self.assertTrue(fin and len(payload) <= 125)
             if limit:
                 self.assertTrue(len(payload) <= limit)

@@ -114,10 +114,17 @@ class HandshakeTests(SynchronousTestCase):
 
     def test_noExtensionAccepted(self) -> None:
         """
-        No extension is enabled: the 101 has no Sec-WebSocket-Extensions.
+        With permessage-deflate switched off, or for an extension txws does
+        not know, the 101 has no Sec-WebSocket-Extensions.
         """
         extra = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+        protocol, transport = self.handshake(upgradeRequest(extra=extra), perMessageDeflate=False)
+        self.assertEqual(statusOf(transport.value()), 101)
+        self.assertNotIn(b"sec-websocket-extensions", headersOf(transport.value()))
+        self.assertEqual(protocol.websocket_extensions_in_use, [])
+        extra = "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"
         _, transport = self.handshake(upgradeRequest(extra=extra))
+        self.assertEqual(statusOf(transport.value()), 101)
         self.assertNotIn(b"sec-websocket-extensions", headersOf(transport.value()))
 
     def test_refusals(self) -> None:

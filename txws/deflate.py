@@ -63,7 +63,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Optional, Union
 
-from txws.frames import CloseCode, FrameError
+from txws.frames import CloseCode, FrameError, PreparedMessage, encodeFrame
 
 __all__ = [
     "DEFAULT_CLIENT_OFFER",
@@ -84,6 +84,7 @@ __all__ = [
     "PerMessageDeflateResponseAccept",
     "buildOfferHeader",
     "compressOnce",
+    "compressedFrame",
     "deflateMemory",
     "inflateMemory",
     "parseExtensionHeader",
@@ -511,7 +512,11 @@ class PerMessageDeflateOfferAccept:
             parts.append("server_no_context_takeover")
         if self.window_bits or self.offer.request_max_window_bits:
             parts.append(f"server_max_window_bits={self.serverMaxWindowBits}")
-        if self.request_no_context_takeover:
+        # A client's client_no_context_takeover hint is confirmed, so that
+        # the server, which then releases its inflater after every message,
+        # holds the client to it: Autobahn's client sends the hint by default
+        # and keeps its context unless the answer asks otherwise.
+        if self.request_no_context_takeover or self.offer.client_no_context_takeover:
             parts.append("client_no_context_takeover")
         if self.request_max_window_bits:
             parts.append(f"client_max_window_bits={self.request_max_window_bits}")
@@ -795,7 +800,10 @@ class PerMessageDeflatePolicy:
     @ivar serverMaxWindowBits: the server compressor's window bits (lowered
         to what the client allows), announced.
     @ivar clientMaxWindowBits: the window bits asked of the client when it
-        offers C{client_max_window_bits}, 0 to ask nothing.
+        offers C{client_max_window_bits}, 0 to ask nothing.  RFC 7692 allows
+        8, but clients built on zlib (C{websockets}, Autobahn) refuse an
+        answer asking for 8, since zlib cannot compress with it: ask 9 at
+        the least.
     @ivar requireClientMaxWindowBits: decline offers without
         C{client_max_window_bits} (whose client may use 15 bits, costing a
         32 KiB window per connection) instead of accepting them.
@@ -988,11 +996,21 @@ class Compressor:
 
         @param payload: the message.
         @return: C{(rsv, data)}: L{RSV1} and the compressed payload, or 0
-            and C{payload} itself.
+            and C{payload} itself when it is short or compressing it would
+            not make it smaller.
         """
         if len(payload) < self.threshold:
             return 0, payload
-        return RSV1, self.compress(payload)
+        data = self.compress(payload)
+        if len(data) >= len(payload):
+            # Incompressible (random or already compressed data grows by up
+            # to ~4%, which could push a message near the limit past the
+            # peer's frame limit): sent as it is.  The history this
+            # compressor took in, which the peer never saw, is dropped; a
+            # fresh context refers to none of the peer's, which is valid.
+            self._obj = None
+            return 0, payload
+        return RSV1, data
 
     def compressFragment(self, data: bytes, fin: bool) -> bytes:
         """
@@ -1049,6 +1067,35 @@ def compressOnce(
             level, zlib.DEFLATED, -zlibWindowBits(windowBits), memLevel
         )
     return (obj.compress(payload) + obj.flush(zlib.Z_FULL_FLUSH))[:-4]
+
+
+def compressedFrame(
+    message: PreparedMessage, key: tuple[int, int, int]
+) -> tuple[bytes, bytes, int]:
+    """
+    A prepared message compressed once for every connection whose
+    L{Compressor.sharedKey} is C{key}, cached on the message.  When
+    compressing does not make it smaller, it is the uncompressed frame.
+
+    @param message: the prepared message.
+    @param key: C{(windowBits, memLevel, level)}.
+    @return: C{(frame, payload, firstByte)}: the whole unmasked frame a
+        server sends, its payload (what a client masks) and its first
+        header byte (FIN, RSV1 when compressed, the opcode).
+    """
+    cache = message.compressed
+    if cache is None:
+        cache = message.compressed = {}
+    found = cache.get(key)
+    if found is None:
+        payload = compressOnce(message.payload, *key)
+        opcode = 0x82 if message.isBinary else 0x81
+        if len(payload) >= len(message.payload):
+            found = (message.frame, message.payload, opcode)
+        else:
+            found = (encodeFrame(opcode | RSV1, payload, None), payload, opcode | RSV1)
+        cache[key] = found
+    return found
 
 
 class Decompressor:

@@ -79,8 +79,11 @@ class WebSocketFactory(Factory):
 
         @param payload: the message; for text, UTF-8 encoded bytes.
         @param isBinary: C{True} for a binary message.
-        @param doNotCompress: accepted for Autobahn compatibility (no
-            compression extension is negotiated).
+        @param doNotCompress: send it uncompressed even to connections
+            that negotiated permessage-deflate.  Otherwise each connection
+            that compresses every message with a fresh context sends the
+            message compressed once for all of them (per compression
+            settings), and one with context takeover compresses it itself.
         @return: the prepared message.
         @raise TypeError: if C{payload} is not bytes-like.
         @raise ValueError: for a text payload that is not valid UTF-8.
@@ -93,7 +96,7 @@ class WebSocketFactory(Factory):
             payload = bytes(payload)
         if not isBinary and not isValidUtf8(payload):
             raise ValueError("text message payload is not valid UTF-8")
-        return PreparedMessage(payload, isBinary)
+        return PreparedMessage(payload, isBinary, doNotCompress)
 
     @property
     def connectionCount(self) -> int:

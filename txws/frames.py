@@ -98,10 +98,15 @@ class FrameError(Exception):
 
 
 #: A complete frame: C{(fin, opcode, payload)}, the payload already unmasked.
+#: A data frame with RSV1 set (possible only when C{allowedRsv} allows it,
+#: i.e. with permessage-deflate) reports C{opcode | 0x40}: one value carries
+#: both, so the receive path tests the bit only where it tests for a control
+#: frame (C{opcode >= 0x8}).
 ParsedFrame = tuple[bool, int, bytes]
 
 #: A frame whose header has arrived but whose payload has not:
-#: C{(fin, opcode, maskKey or None, payloadLength)}.
+#: C{(fin, opcode, maskKey or None, payloadLength)}, C{opcode} as in
+#: L{ParsedFrame}.
 PendingFrame = tuple[bool, int, Optional[bytes], int]
 
 _DATA_OPCODES = frozenset({0x0, 0x1, 0x2})
@@ -176,7 +181,7 @@ def _addFirstByteTable(allowedRsv: int) -> bytes:
     table = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
     return table
 
-#: L{txws._speedups.scanFrames} when the extension is in use: the complete,
+#: C{txws._speedups.scanFrames} when the extension is in use: the complete,
 #: valid frames at the start of the input, parsed and unmasked in C.
 _scanFrames: Optional[
     Callable[[bytes, bool, int, bytes], tuple[list[ParsedFrame], int]]
@@ -325,20 +330,20 @@ def _parseFrom(
                 break
             stop = start + length
             if stop > end:
-                return frames, start, (b0 > 127, b0 & 0x0F, data[keyStart:start], length), None
+                return frames, start, (b0 > 127, b0 & 0x4F, data[keyStart:start], length), None
             if length >= _VIEW_THRESHOLD:
                 if view is None:
                     view = memoryview(data)
-                append((b0 > 127, b0 & 0x0F, mask(view[start:stop], data[keyStart:start])))
+                append((b0 > 127, b0 & 0x4F, mask(view[start:stop], data[keyStart:start])))
             elif length:
-                append((b0 > 127, b0 & 0x0F, mask(data[start:stop], data[keyStart:start])))
+                append((b0 > 127, b0 & 0x4F, mask(data[start:stop], data[keyStart:start])))
             else:
-                append((b0 > 127, b0 & 0x0F, b""))
+                append((b0 > 127, b0 & 0x4F, b""))
         else:
             stop = start + length
             if stop > end:
-                return frames, start, (b0 > 127, b0 & 0x0F, None, length), None
-            append((b0 > 127, b0 & 0x0F, data[start:stop]))
+                return frames, start, (b0 > 127, b0 & 0x4F, None, length), None
+            append((b0 > 127, b0 & 0x4F, data[start:stop]))
         pos = stop
     return frames, pos, None, None
 
@@ -451,22 +456,33 @@ class PreparedMessage:
     message is prepared, and every server connection writes the same bytes.
     Client connections mask each frame anew, as they must.
 
+    With permessage-deflate, connections that compress every message
+    with a fresh context share its compressed frame too, built the first
+    time one of them sends it (L{txws.deflate.compressedFrame}).
+
     @ivar payload: the message's payload.
     @ivar isBinary: whether it is a binary message.
     @ivar frame: the whole unmasked frame (FIN set) a server sends.
+    @ivar doNotCompress: send it uncompressed even where
+        permessage-deflate is in use.
+    @ivar compressed: the compressed frames built so far, by compression
+        settings: C{(frame, payload, firstByte)} (for L{txws.deflate}).
     """
 
-    __slots__ = ("frame", "isBinary", "payload")
+    __slots__ = ("compressed", "doNotCompress", "frame", "isBinary", "payload")
 
-    def __init__(self, payload: bytes, isBinary: bool) -> None:
+    def __init__(self, payload: bytes, isBinary: bool, doNotCompress: bool = False) -> None:
         """
         @param payload: the message (for text, valid UTF-8 bytes: the caller
             checks).
         @param isBinary: whether it is a binary message.
+        @param doNotCompress: see L{doNotCompress}.
         """
         self.payload = payload
         self.isBinary = isBinary
+        self.doNotCompress = doNotCompress
         self.frame = encodeFrame(0x82 if isBinary else 0x81, payload, None)
+        self.compressed: Optional[dict[tuple[int, int, int], tuple[bytes, bytes, int]]] = None
 
 
 def buildClosePayload(code: Optional[int] = None, reason: str = "") -> bytes:

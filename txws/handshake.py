@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
+from txws.deflate import parseExtensionHeader
+
 __all__ = [
     "WEBSOCKET_GUID",
     "ConnectionRequest",
@@ -239,14 +241,16 @@ class ConnectionResponse:
     @ivar headers: header values by lower-case name.
     @ivar version: the WebSocket protocol version (13).
     @ivar protocol: the subprotocol the server chose, or C{None}.
-    @ivar extensions: extensions in effect (none yet).
+    @ivar extensions: the extensions in effect, as Autobahn lists them:
+        the connection's L{txws.deflate.PerMessageDeflate} when
+        permessage-deflate was negotiated, else empty.
     """
 
     peer: str
     headers: dict[str, str]
     version: int = 13
     protocol: Optional[str] = None
-    extensions: list[tuple[str, dict[str, Optional[str]]]] = field(default_factory=list)
+    extensions: list[object] = field(default_factory=list)
 
 
 def acceptValue(key: str | bytes) -> str:
@@ -302,27 +306,16 @@ def joinHeaders(rawHeaders: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 def parseExtensions(values: Iterable[str]) -> list[tuple[str, dict[str, Optional[str]]]]:
     """
-    Parse C{Sec-WebSocket-Extensions} values (RFC 6455 section 9.1).
+    Parse C{Sec-WebSocket-Extensions} values (RFC 6455 section 9.1, with
+    quoted values: L{txws.deflate.parseExtensionHeader}).
 
     @param values: the values of every occurrence of the header.
     @return: C{(name, params)} offers in order; a parameter without a value
-        maps to C{None}.
-    @raise ValueError: if an extension or parameter name is not a token.
+        maps to C{None} (a repeated parameter to its last value: the
+        negotiation itself sees every occurrence, and refuses repeats).
+    @raise ValueError: if the header is not valid syntax.
     """
-    offers: list[tuple[str, dict[str, Optional[str]]]] = []
-    for item in headerTokens(values):
-        name, *rawParams = (part.strip() for part in item.split(";"))
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"invalid extension name {name!r}")
-        params: dict[str, Optional[str]] = {}
-        for param in rawParams:
-            key, sep, value = param.partition("=")
-            key = key.strip()
-            if not _TOKEN.fullmatch(key):
-                raise ValueError(f"invalid extension parameter {key!r}")
-            params[key] = value.strip().strip('"') if sep else None
-        offers.append((name, params))
-    return offers
+    return [(name, dict(params)) for name, params in parseExtensionHeader(values)]
 
 
 #: Strings a connection shares with every other one instead of keeping its
@@ -725,14 +718,18 @@ def validateUpgradeResponse(
     rawHeaders: list[tuple[str, str]],
     key: str,
     protocols: Sequence[str] = (),
+    extensionsOffered: bool = False,
 ) -> tuple[Optional[str], dict[str, str]]:
     """
     Check the server's answer (RFC 6455 section 4.1, the client's checks).
+    The answer's extensions are the negotiation's to check
+    (L{txws.deflate.parseResponse}), if the client offered any.
 
     @param status: the HTTP status.
     @param rawHeaders: C{(lower-case name, value)} pairs.
     @param key: the C{Sec-WebSocket-Key} the client sent.
     @param protocols: the subprotocols the client offered.
+    @param extensionsOffered: whether the client offered extensions.
     @return: C{(protocol, headers)}: the chosen subprotocol or C{None}, and
         header values by lower-case name.
     @raise ResponseError: if the server refused (any status but 101) or its
@@ -754,7 +751,7 @@ def validateUpgradeResponse(
         accepts[0].strip().encode("utf-8", "replace"), acceptValue(key).encode("ascii")
     ):
         raise ResponseError(status, "wrong Sec-WebSocket-Accept")
-    if values("sec-websocket-extensions"):
+    if values("sec-websocket-extensions") and not extensionsOffered:
         raise ResponseError(status, "the server enabled an extension that was not offered")
     chosen = headerTokens(values("sec-websocket-protocol"))
     if len(chosen) > 1:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 __all__ = ["AUTOBAHN_OPTION_NAMES", "WebSocketOptions", "compileOriginPatterns"]
 
@@ -55,7 +56,11 @@ class WebSocketOptions:
     @ivar maxPendingInput: bytes of input a paused connection keeps before it
         stops its transport from reading (back-pressure to the peer).
     @ivar maxConnections: a server factory refuses opening handshakes with
-        503 while this many connections are open; 0 for no limit.
+        503 while this many connections are open; 0 for no limit.  A
+        connection counts from the moment its valid upgrade request has
+        arrived (also while an asynchronous C{onConnect} decides) until it
+        is gone; connections still waiting for their request are bounded
+        by C{maxPendingHandshakes} instead.
     @ivar tcpNoDelay: set C{TCP_NODELAY} on TCP transports, so that the last
         segment of a message is not held back by Nagle's algorithm.
     @ivar writeBufferSize: bytes waiting to be sent to the peer beyond which
@@ -71,6 +76,60 @@ class WebSocketOptions:
         C{writeBufferSize + maxBufferedAmount} plus one frame, whatever the
         application sends.  0 for no limit (then only applications that
         register a producer are protected).
+    @ivar maxMessageFragments: the most frames a received message may
+        have; a message with more closes the connection with 1009.  0 for
+        no limit.  (Memory does not depend on it: short fragments are
+        stored together, so a message costs about its size however it is
+        fragmented; this bounds the work a peer can cause per message.)
+    @ivar perMessageDeflate: negotiate permessage-deflate (RFC 7692): a
+        server accepts a client's offer through C{perMessageCompressionAccept},
+        a client offers C{perMessageCompressionOffers}.
+    @ivar perMessageCompressionAccept: Autobahn's option, side-dependent.
+        On a server: called with the client's valid
+        L{txws.deflate.PerMessageDeflateOffer}s, in its order of
+        preference, it returns the L{txws.deflate.PerMessageDeflateOfferAccept}
+        of the one to accept or C{None} to decline them all; C{None} (the
+        default) is a L{txws.deflate.PerMessageDeflatePolicy} with its
+        defaults (12 window bits both ways, memory level 5, context
+        takeover kept), an instance of which may also be given.  On a
+        client: called with the server's
+        L{txws.deflate.PerMessageDeflateResponse}, it returns a
+        L{txws.deflate.PerMessageDeflateResponseAccept}, or C{None} to fail
+        the connection; C{None} accepts every valid answer.
+    @ivar perMessageCompressionOffers: what a client offers, most preferred
+        first (Autobahn's option); C{None} for
+        L{txws.deflate.DEFAULT_CLIENT_OFFER}, C{permessage-deflate;
+        client_max_window_bits} (what browsers offer).
+    @ivar perMessageDeflateMemLevel: zlib's memory level (1-9) for our
+        compressor when the acceptance does not set one (a server's policy
+        sets its own).  5 with 12 window bits costs 32 KiB per compressing
+        connection, against 256 KiB for zlib's defaults 8/15.
+    @ivar perMessageDeflateThreshold: messages shorter than this many bytes
+        are sent uncompressed (RSV1 clear: the extension allows it), since
+        compressing them costs more time than it saves bytes; 0 compresses
+        everything.
+    @ivar maxPendingHandshakes: a server factory's bound on connections
+        whose opening handshake is pending: accepted, but their request has
+        not arrived yet (so they do not count against C{maxConnections}).
+        Once more than this many are pending, the oldest beyond it are
+        aborted as soon as the reactor has had a turn to read them; at
+        twice this, the oldest is aborted at once for each newcomer, so
+        never more than twice this many are pending.  So sockets that send
+        nothing (or trickle their request in) only take each other's places
+        and cannot lock a well-behaved client out: a client whose request
+        comes with its connection is dropped only if more than this many
+        connections arrive before the reactor's next turn (a turn accepts
+        at most what the listen queue holds: 50 by default).  Keep
+        C{maxConnections} plus twice this below the process's limit on open
+        files.  0 for no bound (not advised: then only the opening
+        handshake timeout bounds them).
+    @ivar maxPendingHandshakesPerPeer: a server factory's bound on pending
+        handshakes from one peer address (an IPv4 address, or an IPv6 /64
+        prefix); a connection beyond it is answered 503 at once, without
+        waiting for its request, so that one address cannot push the
+        handshakes of others out of the C{maxPendingHandshakes} table.  0
+        (the default) for no bound: behind a reverse proxy or a large NAT,
+        every client has the same address.
     """
 
     maxFramePayloadSize: int = _MiB
@@ -90,6 +149,14 @@ class WebSocketOptions:
     tcpNoDelay: bool = True
     writeBufferSize: int = 256 * 1024
     maxBufferedAmount: int = 4 * _MiB
+    maxMessageFragments: int = 65536
+    perMessageDeflate: bool = True
+    perMessageCompressionAccept: Optional[Callable[[Any], Any]] = None
+    perMessageCompressionOffers: Optional[tuple[Any, ...]] = None
+    perMessageDeflateMemLevel: int = 5
+    perMessageDeflateThreshold: int = 64
+    maxPendingHandshakes: int = 512
+    maxPendingHandshakesPerPeer: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -101,6 +168,10 @@ class WebSocketOptions:
             "maxConnections",
             "writeBufferSize",
             "maxBufferedAmount",
+            "maxMessageFragments",
+            "perMessageDeflateThreshold",
+            "maxPendingHandshakes",
+            "maxPendingHandshakesPerPeer",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -120,6 +191,23 @@ class WebSocketOptions:
             raise ValueError("writeBufferSize must be at least 1024 bytes")
         if self.maxHandshakeSize < 256:
             raise ValueError("maxHandshakeSize must be at least 256 bytes")
+        if not 1 <= self.perMessageDeflateMemLevel <= 9:
+            raise ValueError("perMessageDeflateMemLevel must be between 1 and 9")
+        accept = self.perMessageCompressionAccept
+        if accept is not None and not callable(accept):
+            raise ValueError("perMessageCompressionAccept must be callable or None")
+        offers = self.perMessageCompressionOffers
+        if offers is not None:
+            from txws.deflate import PerMessageDeflateOffer
+
+            offers = tuple(offers)
+            for offer in offers:
+                if not isinstance(offer, PerMessageDeflateOffer):
+                    raise ValueError(
+                        "perMessageCompressionOffers must hold PerMessageDeflateOffer "
+                        f"objects, not {type(offer).__name__}"
+                    )
+            object.__setattr__(self, "perMessageCompressionOffers", offers)
         origins: object = self.allowedOrigins
         if isinstance(origins, str):
             raise ValueError("allowedOrigins must be a sequence of strings, not a string")

@@ -25,6 +25,13 @@ read cannot make us buffer its echoes, pongs or anything else without bound.
 The connection is itself an C{IPushProducer} of messages: an application
 that calls L{WebSocketProtocol.pauseProducing} gets no further messages and
 the transport stops reading until L{WebSocketProtocol.resumeProducing}.
+
+Two mixins hold the application API that is not the state machine: the
+sending API (L{txws._sending.Sending}) and Autobahn's frame-streaming
+callbacks (L{txws._streaming.FrameStreaming}).  permessage-deflate, once
+negotiated by the server or client subclass, is the connection's
+L{PerMessageDeflate}: the parser then allows RSV1, the reassembler inflates
+and the sending API compresses.
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ from zope.interface import implementer
 from txws._hosting import ConnectionHost
 from txws._mask import FrameAssembler
 from txws._output import FrameWriter
-from txws._reassembly import Reassembler
+from txws._reassembly import Reassembler, StreamingReassembler
+from txws._sending import Disconnected, Sending
 
 # The state machine and its side machines live in txws._states; State and
 # TRANSITIONS stay importable from here, as they always were.
@@ -57,17 +65,15 @@ from txws._states import (
     Theirs,
     checkInvariants,
 )
-from txws._utf8 import Utf8Validator, isValidUtf8
-from txws._writethrough import writeThrough
+from txws._streaming import FrameStreaming, StreamedMessage, streamsFrames
+from txws.deflate import RSV1, PerMessageDeflate
 from txws.frames import (
     CloseCode,
     FrameError,
     Opcode,
     ParsedFrame,
     PendingFrame,
-    PreparedMessage,
     buildClosePayload,
-    encodeFrame,
     parseClosePayload,
     parseFrames,
 )
@@ -100,13 +106,6 @@ _FAILED = Ours.FAILED
 _READING = Theirs.READING
 _CLOSE_RECEIVED = Theirs.CLOSE_RECEIVED
 _STOPPED = Theirs.STOPPED
-
-
-class Disconnected(RuntimeError):
-    """
-    The application tried to send on a connection that is not open (as
-    Autobahn's exception of the same name).
-    """
 
 
 def peerToString(address: object) -> str:
@@ -156,12 +155,15 @@ _POLICY_VIOLATION = int(CloseCode.POLICY_VIOLATION)
 _INTERNAL_ERROR = int(CloseCode.INTERNAL_ERROR)
 
 _CONNECTION_DONE = Failure(ConnectionDone())
+#: The most zero bytes written to complete an unfinished frame before a
+#: Close frame (beyond, the connection is dropped instead).
+_MAX_PADDING = 16 * 1024 * 1024
 _UNOPENED = FrameWriter.unopened()
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
 
 @implementer(IPushProducer)
-class WebSocketProtocol(Protocol):
+class WebSocketProtocol(Sending, FrameStreaming, Protocol):
     """
     Behaviour common to server and client connections.  Applications
     subclass L{txws.server.WebSocketServerProtocol} or
@@ -191,20 +193,17 @@ class WebSocketProtocol(Protocol):
     # dictionary) takes ~30 ns, and a connection reads a dozen of them per
     # message.  (Slots also keep an idle connection small.)
     __slots__ = (
+        "_allowedRsv",
         "_buf",
         "_bytesIn",
-        "_bytesOut",
         "_closeTick",
+        "_deflate",
         "_held",
         "_heldBatch",
         "_heldSize",
         "_messagesIn",
-        "_messagesOut",
         "_openTick",
         "_ours",
-        "_outFirst",
-        "_outOpcode",
-        "_outUtf8",
         "_partial",
         "_pausedBits",
         "_pingPayload",
@@ -212,6 +211,7 @@ class WebSocketProtocol(Protocol):
         "_pongTimer",
         "_producer",
         "_reassembler",
+        "_streamed",
         "_theirs",
         "_uncleanReason",
         "_validatedText",
@@ -239,6 +239,8 @@ class WebSocketProtocol(Protocol):
     _buf: bytes
     _partial: Optional[_Partial]
     _reassembler: Reassembler
+    # What the default frame-streaming callbacks collect (their classes only).
+    _streamed: StreamedMessage
     # Closing and failing: the two side machines (see L{Ours}, L{Theirs}).
     _ours: Ours
     _theirs: Theirs
@@ -257,16 +259,16 @@ class WebSocketProtocol(Protocol):
     _producer: Optional[IPushProducer]
     # Sending: frames, large frames in pieces, back-pressure (txws._output).
     _writer: FrameWriter
-    # Sending a message frame by frame.
-    _outOpcode: int
-    _outFirst: bool
-    _outUtf8: Optional[Utf8Validator]
+    # permessage-deflate, once negotiated (None: not in use), and the RSV
+    # bits the frame parser then allows (0x40).
+    _deflate: Optional[PerMessageDeflate]
+    _allowedRsv: int
+    # Sending a message frame by frame: slots of txws._sending.Sending.
     _validatedText: Optional[bytes]
-    # Counted for txws.metrics: messages and their payload bytes, each way.
+    # Counted for txws.metrics: messages received and their payload bytes
+    # (those sent: slots of txws._sending.Sending).
     _messagesIn: int
     _bytesIn: int
-    _messagesOut: int
-    _bytesOut: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # The slots get their initial values here, not in __init__, so that a
@@ -299,7 +301,10 @@ class WebSocketProtocol(Protocol):
         self._heldBatch = None
         self._producer = None
         self._writer = _UNOPENED
+        self._deflate = None
+        self._allowedRsv = 0
         self._outOpcode = 0
+        self._outCompressed = False
         self._outFirst = True
         self._outUtf8 = None
         self._validatedText = None
@@ -418,6 +423,9 @@ class WebSocketProtocol(Protocol):
                 _log.failure("stopProducing raised for the connection with {peer}", peer=self.peer)
         self._held = None
         self._heldBatch = None
+        # (zlib's state, up to ~50 KiB, goes with the connection at once.)
+        self._deflate = None
+        self._reassembler.decompressor = None
         self._writer.close()
         self.factory.registry.remove(self)
         if self._ours is _CLOSE_SENT and self._theirs is _CLOSE_RECEIVED:
@@ -506,7 +514,15 @@ class WebSocketProtocol(Protocol):
         self._change(_OPEN)
         self._cancelOpenTimeout()
         options = self.factory.options
-        self._reassembler.limit = options.maxMessagePayloadSize
+        if streamsFrames(type(self)):
+            self._reassembler = StreamingReassembler()
+            self._streamed = StreamedMessage()
+        reassembler = self._reassembler
+        reassembler.limit = options.maxMessagePayloadSize
+        reassembler.maxFragments = options.maxMessageFragments
+        if self._deflate is not None:
+            reassembler.decompressor = self._deflate.decompressor
+            self._allowedRsv = RSV1
         writeBufferSize = options.writeBufferSize
         _setWriteBufferSize(self.transport, writeBufferSize)
         self._writer = FrameWriter(
@@ -573,23 +589,38 @@ class WebSocketProtocol(Protocol):
                         data = self._buf + data
                         self._buf = b""
                     frames, consumed, pending, error = parseFrames(
-                        data, self.isServer, self.factory.options.maxFramePayloadSize
+                        data,
+                        self.isServer,
+                        self.factory.options.maxFramePayloadSize,
+                        self._allowedRsv,
                     )
                 count = len(frames)
                 while index < count:
                     fin, opcode, payload = frames[index]
                     index += 1
                     if opcode >= 0x8:
-                        self._handleControl(opcode, payload)
+                        if opcode & RSV1:
+                            # The first frame of a compressed message.
+                            whole = reassembler.compressed(fin, opcode & 0x0F, payload)
+                            if whole is not None:
+                                self._deliverMessage(*whole)
+                            elif reassembler.events:
+                                self._deliverEvents()
+                        else:
+                            self._handleControl(opcode, payload)
                     elif fin and opcode:
                         # A whole message in one frame, the common case.
                         message = reassembler.message(opcode, payload)
                         if message is not None:
                             self._deliverMessage(message, opcode == 0x2)
+                        elif reassembler.events:
+                            self._deliverEvents()
                     else:
                         whole = reassembler.frame(fin, opcode, payload)
                         if whole is not None:
                             self._deliverMessage(*whole)
+                        elif reassembler.events:
+                            self._deliverEvents()
                     if self._theirs is not _READING:
                         return
                     if self._pausedBits and (
@@ -625,11 +656,17 @@ class WebSocketProtocol(Protocol):
         self._fail(error.code, error.reason)
 
     def _startPartial(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
+        compressed = opcode & RSV1
+        if compressed:
+            opcode &= 0x0F
         partial = self._partial = _Partial(fin, opcode, key, length)
         # (The reassembler checks a data frame before its payload is
-        # buffered: the assembler allocates length bytes.)
-        if opcode >= 0x8 or self._reassembler.begin(opcode, length):
+        # buffered.)
+        reassembler = self._reassembler
+        if opcode >= 0x8 or reassembler.begin(opcode, length, bool(compressed)):
             partial.assembler = FrameAssembler(length, key)
+        if reassembler.events:
+            self._deliverEvents()
 
     def _feedPartial(self, data: bytes | memoryview) -> None:
         """
@@ -653,6 +690,8 @@ class WebSocketProtocol(Protocol):
             assembler.feed(data[:take] if take < size else data)
             if partial.opcode < 0x8 and reassembler.checksText:
                 reassembler.piece(assembler.view(start, start + take))
+                if reassembler.events:
+                    self._deliverEvents()
         if partial.remaining:
             return
         self._partial = None
@@ -663,6 +702,8 @@ class WebSocketProtocol(Protocol):
                 whole = reassembler.end(partial.fin, assembler.take())
                 if whole is not None:
                     self._deliverMessage(*whole)
+                elif reassembler.events:
+                    self._deliverEvents()
 
     def _handleControl(self, opcode: int, payload: bytes) -> None:
         if opcode == Opcode.CLOSE:
@@ -678,6 +719,13 @@ class WebSocketProtocol(Protocol):
                 self._keepaliveProof()
             if self._ours is not _FAILED:
                 self._callApp(self.onPong, payload)
+
+    @property
+    def _failed(self) -> bool:
+        """
+        Whether the connection has failed (for L{FrameStreaming}).
+        """
+        return self._ours is _FAILED
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
         self._messagesIn += 1
@@ -761,6 +809,18 @@ class WebSocketProtocol(Protocol):
         self.localCloseReason = reason
         self._stopKeepalive()
         writer = self._writer
+        if writer.frameLeft:
+            # A Close may not interrupt a frame begun with beginMessageFrame:
+            # the frame is completed with zero bytes (valid UTF-8 too; its
+            # message stays unfinished, which the peer's Close discards),
+            # unless that would take more than _MAX_PADDING.
+            left = writer.frameLeft
+            if left > _MAX_PADDING:
+                self._uncleanReason = "closed while a frame was incomplete"
+                _abort(self.transport)
+                return
+            while writer.frameLeft:
+                writer.writeFrameData(bytes(min(writer.frameLeft, 65536)))
         writer.writeFrame(0x88, payload)
         # Nothing but a Close frame is written after ours.
         writer.release()
@@ -878,201 +938,12 @@ class WebSocketProtocol(Protocol):
                 self._producer.resumeProducing()
 
     @property
-    def bufferedAmount(self) -> int:
+    def websocket_extensions_in_use(self) -> list[PerMessageDeflate]:
         """
-        Bytes of frames waiting in this connection for the transport to take
-        them (the transport's own buffer, up to C{writeBufferSize}, comes on
-        top).  At most C{maxBufferedAmount} plus one frame.
+        The extensions negotiated, as Autobahn names them: the connection's
+        L{PerMessageDeflate} when permessage-deflate is in use, else empty.
         """
-        return self._writer.bufferedAmount
-
-    def _checkCanSend(self) -> None:
-        if self.state is not _OPEN:
-            raise Disconnected(f"cannot send: the WebSocket connection is {self.state.name}")
-
-    def sendMessage(
-        self,
-        payload: bytes,
-        isBinary: bool = False,
-        fragmentSize: Optional[int] = None,
-        sync: bool = False,
-        doNotCompress: bool = False,
-    ) -> None:
-        """
-        Send a message.
-
-        @param payload: the message; for text, UTF-8 encoded bytes.
-        @param isBinary: C{True} for a binary message.
-        @param fragmentSize: if given (or if the C{autoFragmentSize} option is
-            set), send frames of at most this many payload bytes.
-        @param sync: accepted for Autobahn compatibility; frames are always
-            handed to the transport at once.
-        @param doNotCompress: accepted for Autobahn compatibility (no
-            compression extension is negotiated).
-        @raise Disconnected: if the connection is not open.
-        @raise TypeError: if C{payload} is not bytes.
-        @raise ValueError: for a text payload that is not valid UTF-8, or
-            while a message started with L{beginMessage} is unfinished.
-        """
-        if (
-            type(payload) is bytes
-            and self.state is _OPEN
-            and not (self._outOpcode or fragmentSize)
-            and len(payload) <= (self.factory.options.autoFragmentSize or len(payload))
-        ):
-            # The common case: checks that cannot fail skipped, one frame.
-            if isBinary:
-                firstByte = 0x82
-            elif payload is self._validatedText or payload.isascii() or isValidUtf8(payload):
-                firstByte = 0x81
-            else:
-                raise ValueError("text message payload is not valid UTF-8")
-            self._messagesOut += 1
-            self._bytesOut += len(payload)
-            writer = self._writer
-            if len(payload) <= writer.directAbove:
-                # What FrameWriter.writeFrame does for this case, one call shorter.
-                if writer.writeThrough:
-                    writeThrough(self.transport, encodeFrame(firstByte, payload, None))
-                else:
-                    self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
-            else:
-                writer.writeFrame(firstByte, payload)
-            return
-        self._checkCanSend()
-        if type(payload) is not bytes:
-            if not isinstance(payload, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"payload must be bytes, not {type(payload).__name__}; encode text as UTF-8"
-                )
-            payload = bytes(payload)
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        if not isBinary and not isValidUtf8(payload):
-            raise ValueError("text message payload is not valid UTF-8")
-        self._messagesOut += 1
-        self._bytesOut += len(payload)
-        opcode = 0x2 if isBinary else 0x1
-        size = fragmentSize or self.factory.options.autoFragmentSize
-        writer = self._writer
-        if size and len(payload) > size:
-            last = len(payload) - size
-            for start in range(0, len(payload), size):
-                chunk = payload[start : start + size]
-                writer.writeFrame(
-                    (0x80 if start >= last else 0) | (opcode if start == 0 else 0x0), chunk
-                )
-            return
-        writer.writeFrame(0x80 | opcode, payload)
-
-    def sendPreparedMessage(self, preparedMsg: PreparedMessage) -> None:
-        """
-        Send a message prepared once for many connections with the factory's
-        C{prepareMessage} (Autobahn's API).  A server connection writes the
-        prepared frame's bytes as they are; a client masks a frame of its own.
-
-        @param preparedMsg: the L{PreparedMessage}.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: while a message started with L{beginMessage} is
-            unfinished.
-        """
-        frame = preparedMsg.frame
-        writer = self._writer
-        if self.state is _OPEN and not self._outOpcode and len(frame) <= writer.directAbove:
-            self._messagesOut += 1
-            self._bytesOut += len(preparedMsg.payload)
-            if writer.writeThrough:
-                writeThrough(self.transport, frame)
-            else:
-                self.transport.write(frame)  # type: ignore[union-attr]
-            return
-        self._checkCanSend()
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        self._messagesOut += 1
-        self._bytesOut += len(preparedMsg.payload)
-        self._writer.writePrepared(preparedMsg)
-
-    def beginMessage(self, isBinary: bool = False) -> None:
-        """
-        Start a message to be sent frame by frame with L{sendMessageFrame}
-        and ended with L{endMessage}.  Control frames may still be sent in
-        between; other messages may not.
-
-        @param isBinary: C{True} for a binary message.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if another such message is unfinished.
-        """
-        self._checkCanSend()
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        self._outOpcode = 0x2 if isBinary else 0x1
-        self._outFirst = True
-        self._outUtf8 = None if isBinary else Utf8Validator()
-
-    def sendMessageFrame(self, payload: bytes) -> None:
-        """
-        Send the next frame of the message begun with L{beginMessage}.
-
-        @param payload: the frame's payload.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a begun message, or for text that cannot
-            be valid UTF-8.
-        """
-        self._checkCanSend()
-        if not self._outOpcode:
-            raise ValueError("sendMessageFrame() needs beginMessage() first")
-        if self._outUtf8 is not None and not self._outUtf8.feed(payload):
-            raise ValueError("text message payload is not valid UTF-8")
-        self._bytesOut += len(payload)
-        self._writer.writeFrame(self._outOpcode if self._outFirst else 0x0, bytes(payload))
-        self._outFirst = False
-
-    def endMessage(self) -> None:
-        """
-        Finish the message begun with L{beginMessage} (sends a final, empty
-        frame).
-
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a begun message, or if the text ends
-            inside a UTF-8 sequence.
-        """
-        self._checkCanSend()
-        if not self._outOpcode:
-            raise ValueError("endMessage() needs beginMessage() first")
-        if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
-            raise ValueError("text message ends inside a UTF-8 sequence")
-        self._writer.writeFrame(0x80 | (self._outOpcode if self._outFirst else 0x0), b"")
-        self._messagesOut += 1
-        self._outOpcode = 0
-        self._outUtf8 = None
-
-    def sendPing(self, payload: Optional[bytes] = None) -> None:
-        """
-        Send a Ping (RFC 6455 section 5.5.2).
-
-        @param payload: at most 125 bytes of application data.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if the payload is longer than 125 bytes.
-        """
-        self._sendControl(0x9, payload)
-
-    def sendPong(self, payload: Optional[bytes] = None) -> None:
-        """
-        Send an unsolicited Pong (a unidirectional heartbeat, section 5.5.3).
-
-        @param payload: at most 125 bytes of application data.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if the payload is longer than 125 bytes.
-        """
-        self._sendControl(0xA, payload)
-
-    def _sendControl(self, opcode: int, payload: Optional[bytes]) -> None:
-        self._checkCanSend()
-        data = bytes(payload) if payload is not None else b""
-        if len(data) > 125:
-            raise ValueError("control frame payload is longer than 125 bytes")
-        self._writer.writeFrame(0x80 | opcode, data)
+        return [] if self._deflate is None else [self._deflate]
 
     # -- Keepalive ------------------------------------------------------------
 

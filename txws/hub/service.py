@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 
+from txws.deflate import PerMessageDeflatePolicy
 from txws.hmacauth import DEFAULT_MAX_HEAD_SIZE, HMACGuard, HMACSite, KeyRing
 from txws.hmacauth.replay import ReplayStore
 from txws.hub.broker import Broker, BrokerUnavailable, MemoryBroker, Publication
@@ -37,9 +38,18 @@ from txws.hub.tokens import TokenError, verifyToken
 from txws.options import WebSocketOptions
 from txws.server import WebSocketResource
 
-__all__ = ["Hub"]
+__all__ = ["HUB_DEFLATE_POLICY", "Hub"]
 
 _log = Logger()
+
+#: How the hub accepts permessage-deflate unless its options say otherwise:
+#: no context takeover either way, so that every published message is
+#: compressed once for all its subscribers (L{txws.deflate.compressOnce})
+#: and an idle subscriber holds no zlib state at all; 12 window bits and
+#: memory level 5 keep the compressor of a message in progress at ~38 KiB.
+HUB_DEFLATE_POLICY = PerMessageDeflatePolicy(
+    serverNoContextTakeover=True, clientNoContextTakeover=True
+)
 _MiB = 1024 * 1024
 
 
@@ -112,6 +122,8 @@ class Hub(Service):
         self.maxSubscriptions = maxSubscriptions
         self.channels = LocalChannels(self.broker)
         options = (options or WebSocketOptions()).replace(maxBufferedAmount=maxSubscriberBuffer)
+        if options.perMessageCompressionAccept is None:
+            options = options.replace(perMessageCompressionAccept=HUB_DEFLATE_POLICY)
         self.factory = HubFactory(self, reactor=reactor, options=options)
         self._replayStore = replayStore
         self._maxBodySize = maxBodySize
@@ -151,12 +163,21 @@ class Hub(Service):
 
     def site(self) -> HMACSite:
         """
-        @return: a site serving L{resource}, with the publish body cap.
+        @return: a site serving L{resource}, with the publish body cap; its
+            connections count as pending handshakes of the subscribers'
+            factory until their first request has arrived.
         """
         # The site's head cap must not cut the WebSocket handshakes the
         # subscribers' options allow.
-        headSize = max(DEFAULT_MAX_HEAD_SIZE, self.factory.options.maxHandshakeSize)
-        return HMACSite(self.resource(), maxBodySize=self._maxBodySize, maxHeadSize=headSize)
+        options = self.factory.options
+        headSize = max(DEFAULT_MAX_HEAD_SIZE, options.maxHandshakeSize)
+        site = HMACSite(self.resource(), maxBodySize=self._maxBodySize, maxHeadSize=headSize)
+        # Its connections wait for their first request in the subscribers'
+        # table of pending handshakes: one bound for both.
+        site.admission = self.factory.admission
+        site.maxPendingHandshakes = options.maxPendingHandshakes
+        site.maxPendingHandshakesPerPeer = options.maxPendingHandshakesPerPeer
+        return site
 
     @property
     def uptime(self) -> float:
