@@ -30,10 +30,14 @@ from tests.support import (
     upgradeRequest,
 )
 from tests.test_backlog import PausingTransport, drainAll
+from tests.test_reassembly import deflated
 from tests.typedtrial import SynchronousTestCase
 from txws.apps.echo import EchoServerProtocol
 from txws.metrics import OTHER_APPLICATION_CODES, WebSocketMetrics, _Tally
 from txws.server import ConnectionDeny, WebSocketServerProtocol
+
+#: A client's permessage-deflate offer (RFC 7692), as a header line.
+DEFLATE_OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
 
 #: Samples: (sample name, sorted labels) -> value.
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -523,3 +527,28 @@ except ImportError as e:
         )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("pip install 'txws[metrics]'", result.stdout)
+
+
+class CompressedMessageTests(SynchronousTestCase):
+    """
+    With permessage-deflate, the bytes counted are the messages' payloads,
+    not what went over the wire compressed.
+    """
+
+    def test_uncompressedSizes(self) -> None:
+        """
+        A compressed message received and echoed compressed counts its
+        inflated size both ways.
+        """
+        t = Tracked()
+        protocol, transport = t.connect()
+        protocol.dataReceived(upgradeRequest(extra=DEFLATE_OFFER))
+        self.assertIn(b"permessage-deflate", transport.value())
+        transport.clear()
+        payload = b'{"id": 1, "name": "txws"}' * 40
+        wire = deflated(payload, 12)
+        self.assertLess(len(wire), len(payload) // 4)
+        protocol.dataReceived(clientFrame(0x1, wire, rsv=0x40))
+        self.assertLess(len(transport.value()), len(payload) // 4)
+        self.assertEqual(t.value("txws_messages_received_bytes_total"), len(payload))
+        self.assertEqual(t.value("txws_messages_sent_bytes_total"), len(payload))
