@@ -73,6 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Extra servers: a name, the server it runs, and its environment.
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "txws-nox": ("txws", {"TXWS_NO_EXTENSIONS": "1"}),
+    "txws-metrics": ("txws", {"TXWS_BENCH_METRICS": "1"}),
 }
 
 DEFAULT_SERVERS = [

@@ -268,7 +268,28 @@ def _txwsFactory(reactor: Any) -> tuple[Any, dict[str, Any]]:
     )
     factory = echoFactory(reactor=reactor, options=options)
     path = "C extension" if HAVE_SPEEDUPS else "pure Python"
+    if os.environ.get("TXWS_BENCH_METRICS"):
+        _meter(reactor, factory)
+        path += ", metrics"
     return factory, {"version": f"txws {__version__} on {_twistedVersion()}", "path": path}
+
+
+def _meter(reactor: Any, factory: Any) -> None:
+    """
+    The C{txws-metrics} variant: the factory tracked by
+    L{txws.metrics.WebSocketMetrics}, scraped (rendered as a Prometheus
+    scrape would) every second.
+    """
+    from prometheus_client import CollectorRegistry, generate_latest
+    from twisted.internet.task import LoopingCall
+
+    from txws.metrics import WebSocketMetrics
+
+    registry = CollectorRegistry()
+    WebSocketMetrics(registry).track(factory, "bench")
+    scrape = LoopingCall(generate_latest, registry)
+    scrape.clock = reactor
+    scrape.start(1.0, now=False)
 
 
 def _runTxws(port: int, readSize: int, announce: Announce) -> None:

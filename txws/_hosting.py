@@ -112,6 +112,23 @@ class ConnectionRegistry(Generic[_C]):
             for d in waiting:
                 d.callback(None)
 
+    def handshakeRefused(self, status: int) -> None:
+        """
+        A connection's opening handshake was refused with an HTTP status
+        (nothing here; a metered registry counts it, see L{txws.metrics}).
+
+        @param status: the status sent.
+        """
+
+    def frameRefused(self, code: int) -> None:
+        """
+        A peer broke a rule of the framing, UTF-8 or a size limit, and its
+        connection is being failed with C{code} (nothing here; a metered
+        registry counts it, see L{txws.metrics}).
+
+        @param code: the close code (1002, 1007, 1009).
+        """
+
     def closeAll(self, code: int, reason: str) -> Deferred[None]:
         """
         Shut every connection down.

@@ -49,13 +49,18 @@ class Sending:
 
     # The state of a message sent frame by frame (set by the connection's
     # __new__): its opcode (0: none), whether it is compressed, whether its
-    # first frame is still to be sent, and its UTF-8 validator for text.
-    __slots__ = ("_outCompressed", "_outFirst", "_outOpcode", "_outUtf8")
+    # first frame is still to be sent, and its UTF-8 validator for text;
+    # and, for txws.metrics, the messages sent and their payload bytes.
+    __slots__ = (
+        "_bytesOut", "_messagesOut", "_outCompressed", "_outFirst", "_outOpcode", "_outUtf8",
+    )
 
     _outOpcode: int
     _outCompressed: bool
     _outFirst: bool
     _outUtf8: Optional[Utf8Validator]
+    _messagesOut: int
+    _bytesOut: int
 
     if TYPE_CHECKING:
         state: State
@@ -116,6 +121,8 @@ class Sending:
                 firstByte = 0x81
             else:
                 raise ValueError("text message payload is not valid UTF-8")
+            self._messagesOut += 1
+            self._bytesOut += len(payload)
             writer = self._writer
             if len(payload) <= writer.directAbove:
                 # What FrameWriter.writeFrame does for this case, one call shorter.
@@ -142,6 +149,8 @@ class Sending:
             and not isValidUtf8(payload)
         ):
             raise ValueError("text message payload is not valid UTF-8")
+        self._messagesOut += 1
+        self._bytesOut += len(payload)
         opcode = 0x2 if isBinary else 0x1
         deflate = self._deflate
         if deflate is not None and not doNotCompress:
@@ -179,6 +188,8 @@ class Sending:
             and self._deflate is None
             and len(frame) <= writer.directAbove
         ):
+            self._messagesOut += 1
+            self._bytesOut += len(preparedMsg.payload)
             if writer.writeThrough:
                 writeThrough(self.transport, frame)
             else:
@@ -187,6 +198,8 @@ class Sending:
         self._checkCanSend()
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
+        self._messagesOut += 1
+        self._bytesOut += len(preparedMsg.payload)
         deflate = self._deflate
         if deflate is not None and not preparedMsg.doNotCompress:
             compressor = deflate.compressor
@@ -238,6 +251,7 @@ class Sending:
         self._checkNoFrameOpen("sendMessageFrame")
         if self._outUtf8 is not None and not self._outUtf8.feed(payload):
             raise ValueError("text message payload is not valid UTF-8")
+        self._bytesOut += len(payload)
         self._writeOutFrame(False, bytes(payload))
 
     def endMessage(self) -> None:
@@ -256,6 +270,7 @@ class Sending:
         if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
             raise ValueError("text message ends inside a UTF-8 sequence")
         self._writeOutFrame(True, b"")
+        self._messagesOut += 1
         self._outOpcode = 0
         self._outUtf8 = None
 
@@ -316,6 +331,7 @@ class Sending:
         data = bytes(payload[:left]) if len(payload) > left else bytes(payload)
         if self._outUtf8 is not None and not self._outUtf8.feed(data):
             raise ValueError("text message payload is not valid UTF-8")
+        self._bytesOut += len(data)
         writer.writeFrameData(data)
         return left - len(payload)
 

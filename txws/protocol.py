@@ -195,11 +195,13 @@ class WebSocketProtocol(Sending, FrameStreaming, Protocol):
     __slots__ = (
         "_allowedRsv",
         "_buf",
+        "_bytesIn",
         "_closeTick",
         "_deflate",
         "_held",
         "_heldBatch",
         "_heldSize",
+        "_messagesIn",
         "_openTick",
         "_ours",
         "_partial",
@@ -263,6 +265,10 @@ class WebSocketProtocol(Sending, FrameStreaming, Protocol):
     _allowedRsv: int
     # Sending a message frame by frame: slots of txws._sending.Sending.
     _validatedText: Optional[bytes]
+    # Counted for txws.metrics: messages received and their payload bytes
+    # (those sent: slots of txws._sending.Sending).
+    _messagesIn: int
+    _bytesIn: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # The slots get their initial values here, not in __init__, so that a
@@ -302,6 +308,7 @@ class WebSocketProtocol(Sending, FrameStreaming, Protocol):
         self._outFirst = True
         self._outUtf8 = None
         self._validatedText = None
+        self._messagesIn = self._bytesIn = self._messagesOut = self._bytesOut = 0
         return self
 
     # -- Application hooks -------------------------------------------------
@@ -645,6 +652,7 @@ class WebSocketProtocol(Sending, FrameStreaming, Protocol):
         The peer broke a rule: fail the connection with the error's close
         code (RFC 6455 section 7.1.7).
         """
+        self.factory.registry.frameRefused(error.code)
         self._fail(error.code, error.reason)
 
     def _startPartial(self, fin: bool, opcode: int, key: Optional[bytes], length: int) -> None:
@@ -720,6 +728,8 @@ class WebSocketProtocol(Sending, FrameStreaming, Protocol):
         return self._ours is _FAILED
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
+        self._messagesIn += 1
+        self._bytesIn += len(payload)
         if not isBinary:
             # While onMessage runs, sending this very (immutable, already
             # validated) text back needs no second UTF-8 check: an echo of

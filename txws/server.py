@@ -385,6 +385,7 @@ class WebSocketServerProtocol(AutobahnConnection):
                 reason=reason,
             )
         self._uncleanReason = f"opening handshake refused: {status} {reason}"
+        self.factory.registry.handshakeRefused(status)
         self._stopReading()
         transport = self.transport
         assert transport is not None

@@ -32,7 +32,7 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, succeed
@@ -66,6 +66,12 @@ from txws.hub.redisbroker import RedisBroker
 from txws.options import WebSocketOptions
 from txws.server import WebSocketResource, WebSocketServerFactory
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
+
 __all__ = [
     "DEFAULT_LISTEN",
     "Options",
@@ -79,6 +85,9 @@ DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
 #: Endpoint types C{--listen} accepts besides C{ssl:} (which txws builds).
 PLAIN_ENDPOINT_TYPES = ("tcp", "tcp6", "unix", "systemd")
+
+#: Endpoint types C{--metrics} accepts.
+METRICS_ENDPOINT_TYPES = ("tcp", "tcp6", "unix")
 
 #: Seconds given on shutdown beyond the close timeout before the rest of
 #: the connections are aborted.
@@ -201,6 +210,7 @@ class Options(usage.Options):
     results are in attributes.
 
     @ivar listeners: the checked C{--listen} endpoints, in order.
+    @ivar metricsListener: the checked C{--metrics} endpoint, or C{None}.
     @ivar webSocketOptions: the L{WebSocketOptions} built from the
         command line (defaults for what it does not give).
     @ivar givenWebSocketOptions: the L{WebSocketOptions} fields the command
@@ -256,6 +266,16 @@ class Options(usage.Options):
             "or package.module:callable, called with no arguments, returning a "
             "twisted.web resource (served in a Site) or a txws WebSocketServerFactory "
             "(served as a plain WebSocket listener).",
+            _text,
+        ],
+        [
+            "metrics",
+            None,
+            None,
+            "Serve Prometheus metrics at /metrics on this endpoint of its own (tcp:, "
+            "tcp6: or unix:), e.g. tcp:9100:interface=127.0.0.1; never on the public "
+            "listeners. Needs prometheus-client (pip install 'txws[metrics]'). "
+            "Default: no metrics.",
             _text,
         ],
         [
@@ -466,6 +486,7 @@ class Options(usage.Options):
         self["listen"] = []
         self["allowed-origin"] = []
         self.listeners: list[Listener] = []
+        self.metricsListener: Optional[Listener] = None
         self.webSocketOptions = WebSocketOptions()
         self.givenWebSocketOptions: dict[str, Any] = {}
         self.appName = "hub"
@@ -511,6 +532,7 @@ class Options(usage.Options):
         self._checkApp()
         self._checkListeners()
         self._checkWorkers()
+        self._checkMetrics()
 
     def _checkWebSocketOptions(self) -> None:
         given: dict[str, Any] = {}
@@ -688,6 +710,41 @@ class Options(usage.Options):
                     f"--listen {listener.description}: {what} needs a fixed port (each "
                     "worker binds the same one), not 0"
                 )
+
+    def _checkMetrics(self) -> None:
+        description = self["metrics"]
+        if description is None:
+            return
+        if self.workers > 1:
+            raise usage.UsageError(
+                "--metrics cannot be combined with --workers: every worker would bind the "
+                "same metrics port and each scrape would reach one of them at random; run "
+                "one process per port, each with its own --metrics"
+            )
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            raise usage.UsageError(
+                "--metrics needs prometheus-client, which is not installed: "
+                "pip install 'txws[metrics]'"
+            ) from None
+        positional, _keywords = _tls.splitDescription(description)
+        kind = positional[0].lower() if positional else ""
+        if kind not in METRICS_ENDPOINT_TYPES:
+            raise usage.UsageError(
+                f"--metrics {description}: unsupported endpoint type {kind!r}; use "
+                + ", ".join(t + ":" for t in METRICS_ENDPOINT_TYPES)
+            )
+        try:
+            serverFromString(MemoryReactor(), description)
+        except Exception as e:
+            raise usage.UsageError(f"--metrics {description}: {e}") from None
+        if description in {listener.description for listener in self.listeners}:
+            raise usage.UsageError(
+                f"--metrics {description}: also a --listen endpoint; metrics get a "
+                "listener of their own"
+            )
+        self.metricsListener = Listener(description)
 
     def workerArguments(self) -> list[str]:
         """
@@ -1099,6 +1156,9 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         return _supervise(options, reactor, root)
     webSocketPath: Optional[str] = None
     served: IProtocolFactory
+    # What --metrics counts: the factories, and the hub.
+    tracked: Optional[WebSocketServerFactory] = None
+    hub: Any = None
     if options.appName == "hub":
         from txws.hub import Hub
 
@@ -1133,6 +1193,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         webSocketPath = "/ws"
     elif options.appName == "echo":
         served, factory = _echoSite(options.webSocketOptions, reactor)
+        tracked = factory
         root.app = WebSocketClosingService(factory, reactor)
         webSocketPath = "/ws"
     elif isinstance(options.appObject, WebSocketServerFactory):
@@ -1140,6 +1201,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         if options.givenWebSocketOptions:
             factory.setProtocolOptions(**options.givenWebSocketOptions)
         root.app = WebSocketClosingService(factory, reactor)
+        tracked = factory
         served = factory
         webSocketPath = "/"
     else:
@@ -1152,6 +1214,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             )
         served = _boundedSite(resource, options.webSocketOptions)
         if isinstance(resource, WebSocketResource):
+            tracked = resource.factory
             root.app = WebSocketClosingService(resource.factory, reactor)
     if root.app is not None:
         root.app.setServiceParent(root)
@@ -1167,9 +1230,84 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         ListeningService(  # type: ignore[no-untyped-call]
             listener, endpoint, served, options.appName, webSocketPath, reactor
         ).setServiceParent(root)
+    if options.metricsListener is not None:
+        _serveMetrics(options, reactor, root, tracked, hub)
     if options.workerIndex is not None:
         _workers.ParentWatcher(reactor).setServiceParent(root)  # type: ignore[no-untyped-call]
     return root
+
+
+def _serveMetrics(
+    options: Options,
+    reactor: Any,
+    root: TxwsService,
+    factory: Optional[WebSocketServerFactory],
+    hub: Any,
+) -> None:
+    """
+    C{--metrics}: a site of its own serving C{/metrics} from a registry of
+    this server's (so that building several servers in one process never
+    registers a collector twice): the WebSocket factory's metrics, the
+    hub's, and everything on C{prometheus_client.REGISTRY} (the process
+    metrics, and what an application registered there).
+    """
+    from prometheus_client import REGISTRY, CollectorRegistry
+    from prometheus_client.twisted import MetricsResource
+
+    from txws.metrics import WebSocketMetrics
+
+    assert options.metricsListener is not None
+    registry = CollectorRegistry()
+    registry.register(_Forward(REGISTRY))
+    if hub is not None:
+        factory = hub.factory
+    if factory is not None:
+        if hub is not None:
+            from txws.hub.metrics import HubMetrics
+            from txws.hub.subscriber import EVICTED_CLOSE_CODE
+
+            WebSocketMetrics(registry).track(factory, "hub", [EVICTED_CLOSE_CODE])
+            HubMetrics(hub, registry)
+        else:
+            WebSocketMetrics(registry).track(factory, options.appName)
+    else:
+        _log.info(
+            "--app {app} returned a resource: /metrics has the process metrics and what "
+            "the application registers on prometheus_client.REGISTRY (e.g. its own "
+            "txws.metrics.WebSocketMetrics)",
+            app=options.appName,
+        )
+    metricsRoot = Resource()
+    metricsRoot.putChild(b"metrics", MetricsResource(registry))  # type: ignore[no-untyped-call]
+    listener = options.metricsListener
+    site = _QuietSite(metricsRoot)  # type: ignore[no-untyped-call]
+    ListeningService(  # type: ignore[no-untyped-call]
+        listener, listener.endpoint(reactor), site, "metrics", None, reactor
+    ).setServiceParent(root)
+
+
+class _QuietSite(Site):
+    """
+    The metrics site: no access log line per request (a scrape every 15
+    seconds would be 5,760 lines a day).
+    """
+
+    def log(self, request: object) -> None:
+        """
+        Log nothing.
+        """
+
+
+class _Forward:
+    """
+    A collector that yields what another registry collects.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self._registry.collect()
 
 
 #: Seconds a worker is given to stop beyond its own shutdown bound (the

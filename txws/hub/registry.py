@@ -81,6 +81,8 @@ class LocalChannels:
     @ivar delivered: for each channel, the sequence number of its latest
         publication fanned out here and the number of subscribers it was
         written to.
+    @ivar deliveries: publications written to live subscribers here by
+        fan-out, in all (history sent to resuming subscribers not counted).
     """
 
     def __init__(self, broker: Broker) -> None:
@@ -95,6 +97,7 @@ class LocalChannels:
         # Channels whose node subscription is on its way, with who waits.
         self._subscribing: dict[str, list[tuple[HubProtocol, _Pending]]] = {}
         self.delivered: dict[str, tuple[int, int]] = {}
+        self.deliveries = 0
 
     @property
     def channelCount(self) -> int:
@@ -109,6 +112,14 @@ class LocalChannels:
         Subscriptions here, live or pending.
         """
         return sum(map(len, self._live.values())) + sum(map(len, self._pending.values()))
+
+    @property
+    def subscriberConnections(self) -> int:
+        """
+        Connections subscribed (live or pending) to at least one channel
+        here.
+        """
+        return len(set().union(*self._live.values(), *self._pending.values()))
 
     def subscriberCount(self, channel: str) -> int:
         """
@@ -157,6 +168,7 @@ class LocalChannels:
             if subscriber.localCloseCode is None:
                 written += 1
         self.delivered[channel] = (publication.sequence, written)
+        self.deliveries += written
 
     def lost(self, channel: str, history: History) -> None:
         """

@@ -11,8 +11,9 @@ code, as the HMAC guard's refusals are.
 from __future__ import annotations
 
 from importlib import resources as packageResources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["HealthResource", "HubRoot", "PageResource", "PublishResource", "ShuttingDown"]
 
 _log = Logger()
+
+#: The request attribute that holds when a request reached the hub's root
+#: (L{HubRoot}), in the reactor's seconds: where publish latency starts.
+_ARRIVED_ATTRIBUTE = "_txwsHubArrived"
 
 
 class ShuttingDown(Exception):
@@ -57,12 +62,15 @@ class PublishResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, clock: Optional[IReactorTime] = None) -> None:
         """
         @param hub: the hub to publish through.
+        @param clock: the clock publish latency is measured with (for the
+            hub's C{latencyObserver}), or C{None} not to measure it.
         """
         Resource.__init__(self)
         self._hub = hub
+        self._clock = clock
 
     def render(self, request: Request) -> bytes | int:
         """
@@ -83,6 +91,8 @@ class PublishResource(Resource):
         @param request: the verified request.
         @return: the JSON answer, or C{NOT_DONE_YET}.
         """
+        if self._clock is not None and getattr(request, _ARRIVED_ATTRIBUTE, None) is None:
+            setattr(request, _ARRIVED_ATTRIBUTE, self._clock.seconds())
         assert request.content is not None
         request.content.seek(0)
         body = request.content.read()
@@ -110,6 +120,9 @@ class PublishResource(Resource):
 
     def _published(self, result: tuple[Publication, int], request: Request) -> None:
         publication, delivered = result
+        observer = self._hub.latencyObserver
+        if observer is not None and self._clock is not None:
+            observer(self._clock.seconds() - getattr(request, _ARRIVED_ATTRIBUTE))
         if request.finished or request._disconnected:
             return
         answer = {"channel": publication.channel, "seq": publication.sequence}
@@ -198,10 +211,29 @@ class HubRoot(Resource):
     page's relative URLs resolve.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Optional[IReactorTime] = None) -> None:
+        """
+        @param clock: if given, every request that reaches the root is
+            stamped with its time, where the latency of a publish starts
+            (before the HMAC guard checks it).
+        """
         # (Resource.__init__ is unannotated; calling it through a typed
         # constructor keeps our callers' calls typed.)
         super().__init__()  # type: ignore[no-untyped-call]
+        self._clock = clock
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:
+        """
+        Stamp the request's arrival, then look the child up as usual.
+
+        @param path: the next path segment.
+        @param request: the request.
+        @return: the child.
+        """
+        if self._clock is not None:
+            setattr(request, _ARRIVED_ATTRIBUTE, self._clock.seconds())
+        child: Resource = super().getChildWithDefault(path, request)  # type: ignore[no-untyped-call]
+        return child
 
     def render_GET(self, request: Request) -> bytes:
         """

@@ -11,6 +11,7 @@ shared by several.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
 from twisted.application.service import Service
@@ -67,6 +68,10 @@ class Hub(Service):
     @ivar published: publications accepted through this hub's C{/publish}.
     @ivar evicted: subscribers closed for reading too slowly.
     @ivar stopping: whether the hub is shutting down.
+    @ivar latencyObserver: if set, called with the seconds each accepted
+        publish took from its request reaching the hub's root to its answer
+        (with the in-process broker, fan-out to this node's subscribers
+        included); L{txws.hub.metrics.HubMetrics} sets it.
     """
 
     def __init__(
@@ -125,6 +130,7 @@ class Hub(Service):
         self.published = 0
         self.evicted = 0
         self.stopping = False
+        self.latencyObserver: Optional[Callable[[float], None]] = None
         self._startedAt: Optional[float] = None
         self._inFlight = 0
         self._whenIdle: list[Deferred[None]] = []
@@ -140,11 +146,11 @@ class Hub(Service):
             a site whose requests cap bodies (L{txws.hmacauth.HMACSite}),
             or serve L{site}.
         """
-        root = HubRoot()
+        root = HubRoot(self._reactor)
         root.putChild(b"", PageResource())
         root.putChild(b"ws", WebSocketResource(self.factory))
         guard = HMACGuard(
-            PublishResource(self),
+            PublishResource(self, self._reactor),
             self.keyRing,
             reactor=self._reactor,
             replayStore=self._replayStore,
