@@ -80,6 +80,6 @@ if not TYPE_CHECKING:
     # name of the package to exist.)
 
     def __getattr__(name: str) -> object:
-        from txws.compat import refusedName
+        from txws._refused import refusedName
 
         raise refusedName(__name__, name)

@@ -1471,6 +1471,6 @@ if not TYPE_CHECKING:
     def __getattr__(name: str) -> object:
         if not name.startswith(("PerMessage", "PERMESSAGE")):
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name)
-        from txws.compat import refusedName
+        from txws._refused import refusedName
 
         raise refusedName(__name__, name)
