@@ -1036,38 +1036,76 @@ class TxwsService(MultiService):
         self._reactor = reactor
         self.site: Optional[IProtocolFactory] = None
         self.app: Optional[IService] = None
+        self._stopping = False
+        self._arranged = False
+
+    def privilegedStartService(self) -> None:
+        """
+        Arrange for the signal guard before the children, so that it is in
+        place before the listeners announce themselves.
+        """
+        self._arrangeShutdown()
+        super().privilegedStartService()  # type: ignore[no-untyped-call]
 
     def startService(self) -> None:
         """
         Start the children and arrange for a clean exit status.
         """
         super().startService()  # type: ignore[no-untyped-call]
-        if IReactorCore.providedBy(self._reactor):
-            self._reactor.addSystemEventTrigger("before", "shutdown", self._ignoreRepeats)
-            self._reactor.addSystemEventTrigger("after", "shutdown", self._cleanExit)
+        self._arrangeShutdown()
 
-    def _ignoreRepeats(self) -> None:
+    def _arrangeShutdown(self) -> None:
+        if self._arranged or not IReactorCore.providedBy(self._reactor):
+            return
+        self._arranged = True
+        # During startup, right after the reactor installed its own signal
+        # handlers, and before the listeners announce themselves (after
+        # startup): once "listening" is logged, a signal is guarded.
+        if getattr(self._reactor, "running", False):
+            self._guardSignals()
+        else:
+            self._reactor.addSystemEventTrigger("during", "startup", self._guardSignals)
+        self._reactor.addSystemEventTrigger("before", "shutdown", self._markStopping)
+        self._reactor.addSystemEventTrigger("after", "shutdown", self._cleanExit)
+
+    def _markStopping(self) -> None:
+        self._stopping = True
+
+    def _guardSignals(self) -> None:
         """
-        Once shutting down, a second SIGINT or SIGTERM (Ctrl-C pressed
-        twice, or sent to a whole process group) must not ask a stopping
-        reactor to stop again, which would log a traceback: the shutdown
-        already in progress ends within the close timeout.
+        Wrap the reactor's SIGINT and SIGTERM handlers so that only the
+        first signal stops it: a second one (Ctrl-C pressed twice, or sent
+        to a whole process group whose parent passes it on as well, as
+        C{dev.py serve} does) arriving before the reactor has even begun to
+        stop would otherwise ask it to stop twice, and Twisted logs a
+        traceback for that.  The shutdown already in progress ends within
+        the close timeout.
         """
-
-        def again(number: int, frame: object) -> None:
-            self._reactor.callFromThread(
-                _log.info, "already shutting down (signal {number})", number=number
-            )
-
         for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
             number = getattr(signal, name, None)
             if number is None:
                 continue
             try:
-                if signal.getsignal(number) not in (signal.SIG_IGN, signal.SIG_DFL, None):
-                    signal.signal(number, again)
-            except (ValueError, OSError):
-                return  # not the main thread: the reactor installed no handlers either
+                previous = signal.getsignal(number)
+            except (ValueError, OSError):  # pragma: no cover (not the main thread)
+                return
+            if not callable(previous):
+                continue
+            signal.signal(number, self._onlyOnce(previous))
+
+    def _onlyOnce(self, previous: Callable[[int, Any], Any]) -> Callable[[int, Any], None]:
+        def handler(number: int, frame: Any) -> None:
+            if self._stopping:
+                self._reactor.callFromThread(
+                    _log.info, "already shutting down (signal {number})", number=number
+                )
+                return
+            # (Set at once, in the handler: the reactor marks itself
+            # stopping only when it gets round to the stop.)
+            self._stopping = True
+            previous(number, frame)
+
+        return handler
 
     def _cleanExit(self) -> None:
         """
