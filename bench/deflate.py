@@ -117,13 +117,11 @@ def jsonPayload(size: int, variant: int = 0) -> bytes:
             break
         records.append(record)
         body += following
-    pad = size - len(body) - closing
+    start = (b"," if records else b"") + b'{"id":0,"pad":"'
+    pad = size - len(body) - len(start) - len(b'"}]')
     if pad < 0:
         raise ValueError(f"no JSON document fits in {size} bytes")
-    tail = (b"," if records else b"") + b'{"id":0,"pad":"' + b" " * pad + b'"}]'
-    if not records:
-        tail = tail[1:] + b" "
-    document = body + tail
+    document = body + start + b" " * pad + b'"}]'
     assert len(document) == size, (len(document), size)
     json.loads(document)
     return document
