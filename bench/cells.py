@@ -107,7 +107,11 @@ CELLS: dict[str, Cell] = {
         Cell("echo-deflate-1KiB-json-c50", "deflate-echo", KiB, True, 50),
         Cell("echo-deflate-64KiB-c1", "deflate-echo", 64 * KiB, True, 1),
         Cell("echo-deflate-64KiB-c50", "deflate-echo", 64 * KiB, True, 50),
+        # Active: after one 64 KiB message each way (every zlib buffer and
+        # window touched, as on a connection that has carried some traffic),
+        # or after one 1 KiB message.
         Cell("deflate-memory", "deflate-memory", 64 * KiB, True, fresh=True),
+        Cell("deflate-memory-1KiB", "deflate-memory", KiB, True, fresh=True),
         Cell("fanout-deflate-1k", "fanout", 100, True, 1000, deflate=True),
     ]
 }
