@@ -1010,12 +1010,17 @@ class WebSocketProtocol(Protocol):
         @raise ValueError: while a message started with L{beginMessage} is
             unfinished.
         """
-        frame = preparedMsg.frame
+        deflate = self._deflate
+        # With permessage-deflate, the fast path writes a frame compressed
+        # once for every connection with the same settings, if it is one.
+        frame = (
+            preparedMsg.frame if deflate is None else deflate.compressor.sharedFrame(preparedMsg)
+        )
         writer = self._writer
         if (
-            self.state is _OPEN
+            frame is not None
+            and self.state is _OPEN
             and not self._outOpcode
-            and self._deflate is None
             and len(frame) <= writer.directAbove
         ):
             if writer.writeThrough:
@@ -1026,7 +1031,6 @@ class WebSocketProtocol(Protocol):
         self._checkCanSend()
         if self._outOpcode:
             raise ValueError("a message started with beginMessage() is still being sent")
-        deflate = self._deflate
         if deflate is not None and not preparedMsg.doNotCompress:
             compressor = deflate.compressor
             if len(preparedMsg.payload) >= compressor.threshold:
