@@ -88,6 +88,9 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 DEFAULT_SERVERS = [
     "tcp-echo", "raw", "txws", "txws-resource", "autobahn", "twisted-web", "websockets", "picows",
     "txws-hub",
+    # The compression cells only (the others are "n/a" for them).
+    "txws-deflate", "txws-deflate-hubpolicy", "txws-deflate-15-8", "websockets-deflate",
+    "autobahn-deflate",
 ]
 
 #: The servers published to by a signed POST /publish (the hub's).
