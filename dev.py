@@ -5,7 +5,9 @@ Developer entry point: the only commands the README asks anyone to type.
     python3 dev.py serve   start the txws server (twistd -n txws: the push hub
                            on http://127.0.0.1:8080/; options after serve go
                            to it, e.g. --app echo)
-    python3 dev.py test    lint, type-check and run the whole test suite
+    python3 dev.py test    lint, type-check, build the API reference and run the
+                           whole test suite
+    python3 dev.py docs    build the API reference into build/apidocs
 
 Both create (or refresh) a private virtual environment in C{.venv} holding
 this checkout and its test dependencies, so a fresh machine needs nothing
@@ -130,16 +132,18 @@ def serve(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     """
-    Run ruff, mypy --strict and the trial suite under coverage.
+    Run ruff, mypy --strict, the API reference build (warnings are errors)
+    and the trial suite under coverage.
     """
     ensureSystemPackages()
-    for step in (
-        [str(BIN / "ruff"), "check", "txws", "tests", "bench", "fuzz", "scripts", "dev.py",
-         "setup.py"],
-        [str(BIN / "mypy")],
+    for name, step in (
+        ("ruff", [str(BIN / "ruff"), "check", "txws", "tests", "bench", "fuzz", "scripts",
+                  "examples", "dev.py", "setup.py"]),
+        ("mypy", [str(BIN / "mypy")]),
+        ("apidocs", _apidocsCommand([])),
     ):
         if _run(step) != 0:
-            print("0 passed, 1 failed: " + os.path.basename(step[0]))
+            print("0 passed, 1 failed: " + name)
             return 1
     # Twice: with the C extension, and with TXWS_NO_EXTENSIONS=1 (the pure-Python
     # path every install without a compiler runs); coverage is of both together.
@@ -175,6 +179,19 @@ def test(args: list[str]) -> int:
     return 0
 
 
+def _apidocsCommand(args: list[str]) -> list[str]:
+    return [str(PYTHON), str(ROOT / "scripts" / "apidocs.py"), *args]
+
+
+def docs(args: list[str]) -> int:
+    """
+    Build the API reference into C{build/apidocs} (pydoctor, epytext; any
+    warning, such as a broken C{L{...}} link, fails the build).  Extra
+    arguments go to C{scripts/apidocs.py}, e.g. C{--output DIR}.
+    """
+    return _run(_apidocsCommand(args))
+
+
 def _summarise(tail: str, code: int) -> None:
     """
     Print trial's verdict as the plain "N passed, N failed" line CI reads.
@@ -191,7 +208,7 @@ def _summarise(tail: str, code: int) -> None:
 
 
 def main() -> int:
-    commands = {"serve": serve, "test": test}
+    commands = {"serve": serve, "test": test, "docs": docs}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2

@@ -30,6 +30,7 @@ __all__ = [
     "HOST",
     "ROOT",
     "Server",
+    "SilentChurn",
     "WebSocket",
     "closeAll",
     "echoLatency",
@@ -43,7 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
 """The only address anything here connects to."""
 
-_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
+_LISTENING = re.compile(r"listening on (?:http|ws)://127\.0\.0\.1:(\d+)/")
 _KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
 
@@ -123,13 +124,15 @@ class Server:
                 self._portSeen.set()
         self._portSeen.set()
 
-    def rssKiB(self) -> int:
+    def rssKiB(self, field: str = "VmRSS") -> int:
         """
-        @return: The server's resident memory, KiB (C{VmRSS}).
+        @param field: C{"VmRSS"} for the resident memory now, C{"VmHWM"} for
+            its peak so far.
+        @return: The server's resident memory, KiB.
         """
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         raise RuntimeError("no VmRSS")  # pragma: no cover
 
@@ -213,6 +216,72 @@ def openSockets(port: int, count: int, first: bytes = b"", timeout: float = 10.0
             sockets.append(sock)
     closeAll(list(pending.values()))
     return sockets
+
+
+class SilentChurn:
+    """
+    C{count} connections to the server that never send a byte, each one the
+    server closes reopened at once, kept up by a thread until L{stop} (or
+    C{seconds}).
+
+    @ivar reopened: How many were closed by the server and reopened.
+    @ivar answered: How many of those the server sent bytes to first (a
+        status line) rather than just closing.
+    """
+
+    def __init__(self, port: int, count: int, seconds: float = 60.0) -> None:
+        """
+        Open the connections and start the thread.
+
+        @param port: The server's port.
+        @param count: Connections kept open at once.
+        @param seconds: The longest the thread runs.
+        """
+        self.reopened = 0
+        self.answered = 0
+        self._port = port
+        self._count = count
+        self._deadline = time.monotonic() + seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _open(self, poller: select.poll, sockets: dict[int, socket.socket]) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.setblocking(False)
+        sock.connect_ex((HOST, self._port))
+        sockets[sock.fileno()] = sock
+        poller.register(sock.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        sockets: dict[int, socket.socket] = {}
+        try:
+            for _ in range(self._count):
+                self._open(poller, sockets)
+            while not self._stopping.is_set() and time.monotonic() < self._deadline:
+                for fd, _ in poller.poll(50):
+                    sock = sockets.pop(fd)
+                    poller.unregister(fd)
+                    try:
+                        data = sock.recv(4096)
+                    except OSError:
+                        data = b""
+                    if data:
+                        self.answered += 1
+                    sock.close()
+                    self.reopened += 1
+                    self._open(poller, sockets)
+        finally:
+            closeAll(list(sockets.values()))
+
+    def stop(self) -> None:
+        """
+        Stop reopening and close every connection.
+        """
+        self._stopping.set()
+        self._thread.join(10)
 
 
 def closeAll(sockets: Sequence[socket.socket]) -> None:

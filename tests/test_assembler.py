@@ -17,6 +17,7 @@ import os
 import random
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Optional, Protocol, Union
 
@@ -44,6 +45,8 @@ class _Assembler(Protocol):
     def feed(self, data: Buffer, /) -> int: ...
     def view(self, start: int, stop: int, /) -> memoryview: ...
     def take(self) -> bytes: ...
+    @property
+    def capacity(self) -> int: ...
 
 
 AssemblerFactory = Callable[..., _Assembler]
@@ -59,7 +62,17 @@ cutLists = st.lists(st.integers(min_value=0, max_value=300), max_size=10)
 # test case class.
 mixinSettings = settings(suppress_health_check=[HealthCheck.differing_executors])
 
+MiB = 1024 * 1024
 
+# Piece sizes that exercise the growth of both assemblers: single octets,
+# small pieces, pieces around the Python one's SMALL_PIECE threshold, and
+# large ones (the draw is capped at what is still missing).
+pieceSizes = st.one_of(
+    st.just(1),
+    st.integers(min_value=0, max_value=64),
+    st.integers(min_value=4000, max_value=4200),
+    st.integers(min_value=1, max_value=20000),
+)
 
 
 def _expected(payload: bytes, key: Optional[bytes]) -> bytes:
@@ -71,6 +84,15 @@ def _expected(payload: bytes, key: Optional[bytes]) -> bytes:
     if key is None:
         return payload
     return bytes(octet ^ key[i % 4] for i, octet in enumerate(payload))
+
+
+def _assertCapacityFollowsFed(case: SynchronousTestCase, assembler: _Assembler, fed: int) -> None:
+    """
+    Assert that C{assembler}, fed C{fed} octets, holds at least those and at
+    most about twice as many, whatever length was announced.
+    """
+    capacity = assembler.capacity
+    case.assertTrue(fed <= capacity <= 2 * fed + 8, (fed, capacity))
 
 
 def _pieces(data: bytes, cuts: Sequence[int]) -> list[bytes]:
@@ -115,8 +137,10 @@ class _AssemblerMixin(_MixinBase):
                 assembler.view(offset, offset + size).tobytes(), expected[offset : offset + size]
             )
             offset += size
+            _assertCapacityFollowsFed(self, assembler, offset)
         payload = assembler.take()
         self.assertIs(type(payload), bytes)
+        self.assertEqual(assembler.capacity, 0)
         return payload
 
     def test_rfcExample(self) -> None:
@@ -166,6 +190,74 @@ class _AssemblerMixin(_MixinBase):
             pieces = [view[i : i + size] for i in range(0, len(payload), size)]
             self.assertEqual(self.assemble(pieces, key), expected, size)
             self.assertEqual(self.assemble(pieces, None), payload, size)
+
+    def test_announcedIsNotAllocated(self) -> None:
+        """
+        An assembler announced at 1 MiB that received 16 octets holds about
+        16 octets: memory follows what arrives, not what the header claims
+        (issue 11, item 3).  Measured with C{tracemalloc}, which sees the
+        C extension's L{bytes} allocations as well as Python's.
+        """
+        for key in (None, RFC_KEY):
+            tracemalloc.start()
+            self.addCleanup(tracemalloc.stop)
+            before = tracemalloc.get_traced_memory()[0]
+            assembler = self.assemblerClass(MiB, key)
+            self.assertEqual(assembler.feed(os.urandom(16)), MiB - 16)
+            held = tracemalloc.get_traced_memory()[0] - before
+            tracemalloc.stop()
+            self.assertLess(held, 4096, key)
+            self.assertTrue(16 <= assembler.capacity <= 40, assembler.capacity)
+
+    def test_completeHasExactCapacity(self) -> None:
+        """
+        However the payload arrived, the assembler holds no more than it
+        announced once complete; a payload fed as one piece is held as
+        one allocation of its size.
+        """
+        payload = os.urandom(10000)
+        for pieces in ([payload], [payload[:1], payload[1:]], _pieces(payload, [3, 700, 5000])):
+            assembler = self.assemblerClass(len(payload))
+            for piece in pieces:
+                assembler.feed(piece)
+            self.assertTrue(10000 <= assembler.capacity <= 10000 + 8, assembler.capacity)
+            self.assertEqual(assembler.take(), payload)
+
+    def test_manySmallPieces(self) -> None:
+        """
+        70,000 one-octet pieces (more than one gathering buffer's worth in
+        the Python assembler) cost about an octet each, and unmask right.
+        """
+        payload = os.urandom(70000)
+        key = os.urandom(4)
+        assembler = self.assemblerClass(len(payload), key)
+        view = memoryview(payload)
+        for i in range(len(payload)):
+            assembler.feed(view[i : i + 1])
+        _assertCapacityFollowsFed(self, assembler, len(payload))
+        self.assertEqual(assembler.view(0, len(payload)).tobytes(), maskPython(payload, key))
+        self.assertEqual(assembler.take(), maskPython(payload, key))
+
+    def test_viewsAcrossGrowth(self) -> None:
+        """
+        Views held while the assembler grows (the buffer under them cannot
+        be resized then) keep their contents, and a view across pieces
+        shows them joined.
+        """
+        payload = os.urandom(50000)
+        expected = _expected(payload, RFC_KEY)
+        assembler = self.assemblerClass(len(payload), RFC_KEY)
+        held = []
+        offset = 0
+        for size in (10, 3, 5000, 1, 1, 20000, 7, 24978):
+            assembler.feed(payload[offset : offset + size])
+            held.append((offset, assembler.view(offset, offset + size)))
+            offset += size
+            held.append((0, assembler.view(0, offset)))
+        self.assertEqual(offset, len(payload))
+        self.assertEqual(assembler.take(), expected)
+        for start, view in held:
+            self.assertEqual(view.tobytes(), expected[start : start + len(view)])
 
     def test_zeroLength(self) -> None:
         """
@@ -404,6 +496,33 @@ class FrameAssemblerSpeedupsTests(_AssemblerMixin, SynchronousTestCase):
         assembler.feed(b"ab")
         self.assertIs(assembler.view(0, 2).obj, assembler)
 
+    def test_capacityDoubles(self) -> None:
+        """
+        The C buffer grows to twice its size, or to what a piece needs if
+        more, capped at the announced length.
+        """
+        assembler = self.assemblerClass(1000)
+        self.assertEqual(assembler.capacity, 0)
+        steps = [
+            (10, 10),
+            (1, 20),
+            (9, 20),
+            (1, 40),
+            (30, 80),
+            (100, 160),
+            (200, 351),
+            (300, 702),
+            (300, 1000),
+            (49, 1000),
+        ]
+        fed = 0
+        for size, capacity in steps:
+            assembler.feed(b"x" * size)
+            fed += size
+            self.assertEqual((fed, assembler.capacity), (fed, capacity))
+        self.assertEqual(assembler.take(), b"x" * 1000)
+        self.assertEqual(assembler.capacity, 0)
+
     def test_notSubclassable(self) -> None:
         """
         The C type is final, like the stub says.
@@ -479,6 +598,84 @@ class FrameAssemblerAgreementTests(SynchronousTestCase):
             self.applyCalls(self.speedupsClass(length, key), source, calls),
             self.applyCalls(FrameAssemblerPython(length, key), source, calls),
         )
+
+    @staticmethod
+    def grow(
+        case: SynchronousTestCase,
+        assembler: _Assembler,
+        payload: bytes,
+        key: Optional[bytes],
+        sizes: Sequence[int],
+        keepViews: Sequence[bool],
+    ) -> list[object]:
+        """
+        Feed C{payload} in pieces of C{sizes} (each capped at what is
+        missing; a last piece brings what remains), checking after each
+        piece the view of everything so far and the capacity, and keeping
+        some pieces' views alive while later pieces arrive.
+
+        @return: what every call returned, the payload taken, then the kept
+            views' contents.
+        """
+        expected = _expected(payload, key)
+        outcomes: list[object] = []
+        kept: list[memoryview] = []
+        offset = 0
+        for index, size in enumerate(sizes):
+            if offset == len(payload):
+                break
+            piece = payload[offset : offset + size]
+            outcomes.append(assembler.feed(piece))
+            pieceView = assembler.view(offset, offset + len(piece))
+            offset += len(piece)
+            _assertCapacityFollowsFed(case, assembler, offset)
+            outcomes.append(pieceView.tobytes())
+            case.assertEqual(assembler.view(0, offset).tobytes(), expected[:offset])
+            if index < len(keepViews) and keepViews[index]:
+                kept.append(pieceView)
+        outcomes.append(assembler.feed(payload[offset:]))
+        taken = assembler.take()
+        case.assertEqual(taken, expected)
+        outcomes.append(taken)
+        outcomes.append(assembler.capacity)
+        outcomes.extend(view.tobytes() for view in kept)
+        return outcomes
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        size=st.integers(min_value=0, max_value=60000),
+        key=keys,
+        sizes=st.lists(pieceSizes, max_size=30),
+        keepViews=st.lists(st.booleans(), max_size=30),
+    )
+    def test_sameGrowth(
+        self, size: int, key: Optional[bytes], sizes: list[int], keepViews: list[bool]
+    ) -> None:
+        """
+        Payloads up to 60,000 octets fed in any split (one-octet pieces,
+        small ones, ones around the Python assembler's C{SMALL_PIECE}, large
+        ones, the whole length at once), with views kept alive while both
+        buffers grow, give the same results from C and Python, each holding
+        no more than about twice what it was fed.
+        """
+        payload = random.Random(size).randbytes(size)
+        self.assertEqual(
+            self.grow(self, self.speedupsClass(size, key), payload, key, sizes, keepViews),
+            self.grow(self, FrameAssemblerPython(size, key), payload, key, sizes, keepViews),
+        )
+
+    def test_sameGrowthExactAndOctets(self) -> None:
+        """
+        The two extremes of L{test_sameGrowth}, always run: 100,000 octets
+        fed whole, and 5,000 fed one at a time.
+        """
+        for size, sizes in ((100000, [100000]), (5000, [1] * 5000)):
+            for key in (None, RFC_KEY):
+                payload = random.Random(size).randbytes(size)
+                self.assertEqual(
+                    self.grow(self, self.speedupsClass(size, key), payload, key, sizes, [True]),
+                    self.grow(self, FrameAssemblerPython(size, key), payload, key, sizes, [True]),
+                )
 
 
 class FrameAssemblerSelectionTests(SynchronousTestCase):

@@ -10,12 +10,12 @@ Autobahn's C{setProtocolOptions} on txws factories.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from twisted.internet.task import Clock
 
+from tests.autobahn_programs import TO_AUTOBAHN, startScript, switchImports
 from tests.peers import autobahn_echo_server
 from tests.peers.autobahn_peers import (
     AutobahnEchoServerFactory,
@@ -119,38 +119,24 @@ class PortedExamplesTests(TestCase):
         for pattern in CLIENT_ECHOES:
             await client.waitForLine(pattern)
 
-    def autobahnVariant(self, script: str, names: str) -> str:
+    def autobahnVariant(self, script: str) -> str:
         """
-        Write a copy of an example whose txws import line is replaced by
-        Autobahn's, and check that the line is the only difference.
+        Write a copy of an example whose txws import line is switched to
+        Autobahn's (L{switchImports}, which changes import lines only).
 
         @param script: the example's module name under C{tests.peers}.
-        @param names: the names the example imports.
         @return: the copy's path.
         """
         source = (Path(__file__).parent / "peers" / f"{script}.py").read_text()
-        ours = f"from txws import {names}\n"
-        theirs = f"from autobahn.twisted.websocket import {names}\n"
-        self.assertEqual(source.count(ours), 1)
-        variant = source.replace(ours, theirs)
-        self.assertEqual(
-            [a for a, b in zip(source.splitlines(), variant.splitlines(), strict=False) if a != b],
-            [ours.strip()],
-        )
-        directory = Path(self.mktemp())
+        variant = switchImports(source, TO_AUTOBAHN)
+        changed = [a for a, b in zip(source.splitlines(), variant.splitlines(), strict=True)
+                   if a != b]  # fmt: skip
+        self.assertEqual(len(changed), 1)
+        directory = Path(self.mktemp()).resolve()
         directory.mkdir()
         path = directory / f"{script}.py"
         path.write_text(variant)
         return str(path)
-
-    def startScript(self, path: str, *args: str) -> PeerProcess:
-        """
-        Run a script file with the real reactor until the test ends.
-        """
-        peer = PeerProcess(Path(path).stem, stdinStops=False)
-        reactor.spawnProcess(peer, sys.executable, [sys.executable, "-u", path, *args], env=None)
-        self.addCleanup(peer.stop)
-        return peer
 
     async def test_sameClientFileRunsOnAutobahn(self) -> None:
         """
@@ -159,8 +145,7 @@ class PortedExamplesTests(TestCase):
         the application code is the same for both libraries.
         """
         server, port = await self.startPortedServer()
-        names = "WebSocketClientFactory, WebSocketClientProtocol"
-        client = self.startScript(self.autobahnVariant("autobahn_echo_client", names), str(port))
+        client = startScript(self, self.autobahnVariant("autobahn_echo_client"), str(port))
         for pattern in CLIENT_ECHOES:
             await client.waitForLine(pattern)
         for pattern in SERVER_RECEIVES:
@@ -171,8 +156,7 @@ class PortedExamplesTests(TestCase):
         The example server with Autobahn's import line echoes for the txws
         example client just as the txws one does.
         """
-        names = "WebSocketServerFactory, WebSocketServerProtocol"
-        server = self.startScript(self.autobahnVariant("autobahn_echo_server", names), "0")
+        server = startScript(self, self.autobahnVariant("autobahn_echo_server"), "0")
         match = await server.waitForLine(r"WebSocketServerFactory starting on (\d+)")
         client = self.startPortedClient(int(match.group(1)))
         for pattern in CLIENT_ECHOES:

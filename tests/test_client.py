@@ -164,12 +164,6 @@ class ClientHandshakeTests(SynchronousTestCase):
         protocol.dataReceived(acceptFor(transport.value()))
         self.assertIs(self.successResultOf(protocol.whenOpen()), protocol)
 
-    def test_proxyRefused(self) -> None:
-        """
-        Proxies are not supported, and say so.
-        """
-        self.assertRaises(ValueError, WebSocketClientFactory, "ws://x/", proxy={"host": "p"})
-
 
 class ConnectTests(SynchronousTestCase):
     """

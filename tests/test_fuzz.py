@@ -22,7 +22,7 @@ from tests.support import requireSpeedups
 from tests.typedtrial import SkipTest, SynchronousTestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGETS = ("frames", "handshake", "response", "hmac", "tokens", "hmacsite")
+TARGETS = ("frames", "handshake", "response", "hmac", "tokens", "hmacsite", "deflate")
 #: The pure-Python pass (TXWS_NO_EXTENSIONS=1) has no C path for the frame
 #: target to compare with; the pass with the extension runs it.
 PURE_PYTHON = bool(os.environ.get("TXWS_NO_EXTENSIONS"))
@@ -84,6 +84,14 @@ class FuzzTargetTests(SynchronousTestCase):
         The channel token parser raises only L{TokenError}s.
         """
         self.fuzz("tokens")
+
+    def test_deflate(self) -> None:
+        """
+        permessage-deflate: bounded inflation gives C{zlib}'s output within
+        the limit and only L{DeflateError} (1009 or 1007) otherwise;
+        negotiation raises only L{NegotiationError} and agrees end to end.
+        """
+        self.fuzz("deflate")
 
     def test_hmacsite(self) -> None:
         """

@@ -11,6 +11,7 @@ as the README's quick start does.
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import requests
@@ -20,7 +21,10 @@ from twisted.web.resource import Resource
 
 from tests.hubsupport import HubProcess, publishCLI, seedHeaders
 from tests.peers.chromium import BrowserPage, Chromium, chromiumMissing
+from tests.peers.harness import RecordingRelay
 from tests.typedtrial import TestCase
+from txws.deflate import RSV1
+from txws.frames import parseFrames
 from txws.hmacauth import HMACSite, KeyRing
 from txws.hub.service import Hub
 
@@ -28,6 +32,26 @@ reactor: Any = _reactor
 
 #: The page's list of received messages, as the text of each item.
 MESSAGES = "Array.from(document.querySelectorAll('#messages li'), li => li.textContent)"
+
+
+def openPage(
+    browser: Chromium, base: str, channel: str = "news", network: bool = False
+) -> BrowserPage:
+    """
+    Open the hub's page for C{channel} in a new tab and wait until it is
+    subscribed.
+
+    @param base: the hub's C{http://host:port}.
+    @param network: record the tab's network events too (C{Network.enable}).
+    @return: the page.
+    """
+    page = browser.newPage()
+    if network:
+        page.call("Network.enable")
+    page.navigate(f"{base}/?channel={channel}")
+    page.waitFor("document.getElementById('status').textContent === 'open'")
+    page.waitFor(f"window.txwsHub.channels.has({json.dumps(channel)})")
+    return page
 
 
 class HubPageTests(TestCase):
@@ -50,11 +74,7 @@ class HubPageTests(TestCase):
 
         @return: the page.
         """
-        page = self.browser.newPage()
-        page.navigate(self.hub.url(f"/?channel={channel}"))
-        page.waitFor("document.getElementById('status').textContent === 'open'")
-        page.waitFor(f"window.txwsHub.channels.has({json.dumps(channel)})")
-        return page
+        return openPage(self.browser, self.hub.url(""), channel)
 
     def publish(self, channel: str, data: object) -> None:
         """
@@ -161,6 +181,130 @@ class HubPageTests(TestCase):
         self.publish("news", {"after": "restart"})
         page.waitFor(f"{MESSAGES}.length === 2")
         self.assertIn('{"after":"restart"}', page.evaluate(MESSAGES)[1])
+
+
+class PageCompressionTests(TestCase):
+    """
+    The browser's own permessage-deflate (RFC 7692) with the hub: Chromium
+    offers it, the hub accepts it without context takeover either way
+    (C{HUB_DEFLATE_POLICY}) and compresses each publication of 64 bytes or
+    more (once for every subscriber); the messages arrive intact; with
+    C{--no-deflate} nothing is negotiated.  The page is reached through a
+    relay (L{RecordingRelay}) that records the frames the hub sent, which
+    the test inflates with C{zlib} on its own.
+    """
+
+    skip = chromiumMissing()
+
+    #: Published messages: long and compressible (well over the 64-byte
+    #: threshold), short (under it, so sent as they are), non-ASCII text,
+    #: and 40 KiB of records.
+    MESSAGES: list[object] = [
+        {"text": "breaking news, " * 200},
+        {"n": 1},
+        {"city": "Zürich", "note": "€ 1 — ünïcødé ✓ 😀 " * 30},
+        [{"id": i, "name": f"item {i}", "tags": ["a", "b"], "ok": i % 2 == 0}
+         for i in range(800)],
+        {"n": 2},
+    ]
+
+    def publishAll(self, hub: HubProcess) -> None:
+        """
+        Publish L{MESSAGES} with signed HTTP (the development key file's
+        secret, the seed scheme).
+        """
+        with open(hub.devKeyFile) as f:
+            [secret] = json.load(f).values()
+        for data in self.MESSAGES:
+            body = json.dumps({"channel": "news", "data": data}).encode("utf-8")
+            answer = hub.post("/publish", body, seedHeaders(secret, body))
+            self.assertEqual(answer.status_code, 200, answer.text)
+
+    def received(self, page: BrowserPage) -> list[object]:
+        """
+        @return: the C{data} of every hub message the page's WebSocket
+            received, as DevTools saw the frames (after inflation).
+        """
+        found = []
+        for method, params in page.events:
+            if method == "Network.webSocketFrameReceived":
+                message = json.loads(params["response"]["payloadData"])
+                if message.get("type") == "message":
+                    found.append(message["data"])
+        return found
+
+    async def deliver(self, *arguments: str) -> tuple[Any, bytes, list[tuple[bool, bytes]]]:
+        """
+        Start the hub with C{arguments} behind a relay, open the page
+        through the relay, publish L{MESSAGES} and wait until the page shows
+        them all, as sent, without script errors.
+
+        @return: the page's C{ws.extensions}, the head of the hub's 101
+            answer, and every text frame the hub sent on the WebSocket as
+            C{(RSV1 set, payload)}.
+        """
+        hub = HubProcess(self, *arguments)
+        relay = RecordingRelay("127.0.0.1", hub.port)
+        port = reactor.listenTCP(0, relay, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        browser = await deferToThread(Chromium)
+        self.addCleanup(browser.close)
+        base = f"http://127.0.0.1:{port.getHost().port}"
+        page = await deferToThread(openPage, browser, base, "news", True)
+        await deferToThread(self.publishAll, hub)
+        await deferToThread(page.waitFor, f"{MESSAGES}.length === {len(self.MESSAGES)}")
+        self.assertEqual(self.received(page), self.MESSAGES)
+        self.assertEqual(page.problems(), [])
+        extensions = await deferToThread(page.evaluate, "window.txwsHub.socket.extensions")
+        [(head, data)] = relay.upgraded()
+        frames, consumed, pending, error = parseFrames(data, False, 0, RSV1)
+        self.assertEqual((consumed, pending, error), (len(data), None, None))
+        text = [(bool(opcode & RSV1), payload) for _fin, opcode, payload in frames
+                if opcode & 0x0F == 0x1]
+        return extensions, head, text
+
+    async def test_compressionNegotiated(self) -> None:
+        """
+        Chromium's offer gets the hub's answer (no context takeover both
+        ways, 12-bit windows), which the page's C{ws.extensions} shows; the
+        hub compressed exactly its messages of 64 bytes or more, each on
+        its own (every one inflates with a fresh C{zlib} inflater), to less
+        than a third of their size, and the browser got them intact.
+        """
+        answer = (
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; "
+            "client_no_context_takeover; client_max_window_bits=12"
+        )
+        extensions, head, frames = await self.deliver()
+        self.assertEqual(extensions, answer)
+        self.assertIn(f"\r\nSec-WebSocket-Extensions: {answer}".encode(), head)
+        inflated = []
+        for compressed, payload in frames:
+            if compressed:
+                message = zlib.decompressobj(-12).decompress(payload + b"\x00\x00\xff\xff")
+                self.assertGreaterEqual(len(message), 64)
+            else:
+                message = payload
+                self.assertLess(len(message), 64)
+            inflated.append(json.loads(message))
+        self.assertEqual(
+            [m["data"] for m in inflated if m["type"] == "message"], self.MESSAGES
+        )
+        wire = sum(len(p) for c, p in frames if c)
+        self.assertLess(wire * 3, sum(len(json.dumps(m)) for m in inflated))
+        self.assertGreaterEqual(sum(c for c, _ in frames), 3)
+
+    async def test_noDeflate(self) -> None:
+        """
+        With C{--no-deflate} the hub declines Chromium's offer: no
+        extension, no compressed frame, and the messages arrive all the
+        same.
+        """
+        extensions, head, frames = await self.deliver("--no-deflate")
+        self.assertEqual(extensions, "")
+        self.assertNotIn(b"Sec-WebSocket-Extensions", head)
+        self.assertEqual([c for c, _ in frames], [False] * len(frames))
+        self.assertGreater(len(frames), len(self.MESSAGES))
 
 
 class MountedPageTests(TestCase):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import select
 import shutil
 import signal
@@ -52,6 +53,16 @@ ECHO_SERVER = [
 ]
 
 _CACHE_WARNING = "Unable to write to plugin cache"
+
+#: What a checkout holds that a clone does not (see .gitignore).
+_UNTRACKED = (
+    ".git", ".venv", "build", "dist", "_trial_temp*", "*.egg-info", "__pycache__", "*.so",
+    "*.py[cod]", ".mypy_cache", ".ruff_cache", ".hypothesis", ".coverage*", "htmlcov",
+    "txws-dev-keys.json", "dropin.cache", "twistd.pid", "twistd.log*", "results",
+)  # fmt: skip
+
+#: Markdown links: C{[text](target)}.
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def _unprivilegedUser() -> Optional[pwd.struct_passwd]:
@@ -107,18 +118,9 @@ def _buildAndInstall() -> None:
     base = os.path.abspath("plugin-install")
     shutil.rmtree(base, ignore_errors=True)
     source = os.path.join(base, "source")
-    os.makedirs(os.path.join(source, "twisted", "plugins"))
-    for name in ("pyproject.toml", "setup.py", "README.md"):
-        shutil.copy2(os.path.join(ROOT, name), source)
-    shutil.copytree(
-        os.path.join(ROOT, "txws"),
-        os.path.join(source, "txws"),
-        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyc"),
-    )
-    shutil.copy2(
-        os.path.join(ROOT, "twisted", "plugins", "txws_plugin.py"),
-        os.path.join(source, "twisted", "plugins"),
-    )
+    # The checkout as a clone has it (what is not tracked left out), so the
+    # sdist test sees what MANIFEST.in really lets in.
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_UNTRACKED))
     wheels = os.path.join(base, "wheels")
     subprocess.run(
         [sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "-q",
@@ -211,10 +213,30 @@ class InstalledPluginTests(SynchronousTestCase):
         under = sorted(n for n in names if n.startswith("twisted/"))
         self.assertEqual(under, ["twisted/plugins/txws_plugin.py"])
         self.assertFalse([n for n in names if n.endswith("dropin.cache")])
+        self.assertFalse([n for n in names if n.startswith("tests/")])
+        (license,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        with zipfile.ZipFile(self.wheel) as wheel:
+            (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+            self.assertMetadata(wheel.read(metadata).decode("utf-8"))
+            self.assertIn(b"Copyright (c) 2026 the txws developers", wheel.read(license))
+
+    def assertMetadata(self, metadata: str) -> None:
+        """
+        The core metadata states the license as an SPDX expression with its
+        file, and the classifiers.
+        """
+        self.assertIn("License-Expression: MIT\n", metadata)
+        self.assertIn("License-File: LICENSE\n", metadata)
+        for classifier in ("Framework :: Twisted", "Typing :: Typed",
+                           "Programming Language :: Python :: 3.11"):  # fmt: skip
+            self.assertIn(f"Classifier: {classifier}\n", metadata)
 
     def test_sdistContents(self) -> None:
         """
-        The sdist holds the plugin module and the hub's page too.
+        The sdist, built from the checkout as a clone has it, holds the
+        plugin module, the hub's page, the license, the changelog, and every
+        file the README links to; it leaves the test suite out on purpose
+        (MANIFEST.in: it needs the whole checkout).
         """
         output = os.path.abspath(self.mktemp())
         os.makedirs(output)
@@ -227,12 +249,23 @@ class InstalledPluginTests(SynchronousTestCase):
         )
         (name,) = os.listdir(output)
         with tarfile.open(os.path.join(output, name)) as sdist:
-            names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+            members = {m.name.split("/", 1)[1]: m for m in sdist.getmembers() if "/" in m.name}
+            names = set(members)
+            readme = sdist.extractfile(members["README.md"])
+            pkgInfo = sdist.extractfile(members["PKG-INFO"])
+            assert readme is not None and pkgInfo is not None
+            links = _LINK.findall(readme.read().decode("utf-8"))
+            self.assertMetadata(pkgInfo.read().decode("utf-8"))
         for expected in ("twisted/plugins/txws_plugin.py", "txws/hub/page.html", "txws/tap.py",
-                         "txws/_speedups.c", "setup.py", "pyproject.toml"):
+                         "txws/_speedups.c", "setup.py", "pyproject.toml", "LICENSE",
+                         "CHANGELOG.md", "docs/autobahn.md"):
             self.assertIn(expected, names)
         self.assertNotIn("twisted/plugins/__init__.py", names)
         self.assertNotIn("twisted/__init__.py", names)
+        self.assertFalse([n for n in names if n.startswith(("tests/", "fuzz/", "scripts/"))])
+        files = [link.split("#")[0] for link in links if not link.startswith("#")]
+        self.assertIn("docs/autobahn.md", files)
+        self.assertEqual([f for f in files if f not in names], [])
 
     def test_twistdListsPlugin(self) -> None:
         """

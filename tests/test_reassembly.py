@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
+import sys
 import unittest
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +28,7 @@ from hypothesis import strategies as st
 
 from txws._mask import FrameAssembler
 from txws._reassembly import Message, Reassembler, invalidText, tooLarge, truncatedText
+from txws.deflate import Decompressor
 from txws.frames import CloseCode, FrameError, parseFrames, serializeFrame
 
 KEY = b"\x37\xfa\x21\x3d"
@@ -422,3 +426,209 @@ class PropertyTests(unittest.TestCase):
             whole[1],
             {None, CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG},
         )
+
+
+def deflated(data: bytes, windowBits: int = 15) -> bytes:
+    """
+    @return: C{data} compressed as a permessage-deflate message (raw
+        deflate, sync-flushed, without the trailing C{00 00 ff ff}).
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -windowBits)
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def inflating(limit: int = 0, maxFragments: int = 0) -> Reassembler:
+    """
+    @return: a reassembler of a connection that negotiated
+        permessage-deflate.
+    """
+    return Reassembler(limit, maxFragments, Decompressor(15, False, limit))
+
+
+class CompressedMessageTests(unittest.TestCase):
+    """
+    Compressed messages (RFC 7692 section 6): RSV1 on the first frame only,
+    inflated as they come, the size limit on the inflated bytes and UTF-8
+    checked after inflation.
+    """
+
+    def assertFails(self, code: int, call: Callable[[], object]) -> None:
+        with self.assertRaises(FrameError) as caught:
+            call()
+        self.assertEqual(caught.exception.code, code)
+
+    def test_wholeMessage(self) -> None:
+        """
+        One frame with RSV1 set is a whole compressed message, text or
+        binary.
+        """
+        reassembler = inflating()
+        text = "héllo wörld ".encode() * 50
+        self.assertEqual(reassembler.compressed(True, 0x1, deflated(text)), (text, False))
+        self.assertEqual(
+            reassembler.compressed(True, 0x2, deflated(b"\x00\xff")), (b"\x00\xff", True)
+        )
+        # Between compressed messages, uncompressed ones (RSV1 clear) are fine.
+        self.assertEqual(reassembler.message(0x1, b"plain"), b"plain")
+        self.assertFalse(reassembler.inMessage)
+
+    def test_fragmented(self) -> None:
+        """
+        A compressed message split over frames, the first with RSV1: every
+        fragment is inflated as it comes, small outputs are stored together.
+        """
+        text = ("".join(chr(0x400 + i % 200) for i in range(3000))).encode()
+        data = deflated(text)
+        reassembler = inflating()
+        cuts = [0, 1, 7, len(data) // 2, len(data) - 1, len(data)]
+        pieces = [data[a:b] for a, b in itertools.pairwise(cuts)]
+        self.assertIsNone(reassembler.compressed(False, 0x1, pieces[0]))
+        self.assertTrue(reassembler.inMessage)
+        self.assertFalse(reassembler.checksText)
+        for piece in pieces[1:-1]:
+            self.assertIsNone(reassembler.frame(False, 0x0, piece))
+        self.assertEqual(reassembler.frame(True, 0x0, pieces[-1]), (text, False))
+        # An empty final fragment ends a compressed message too.
+        reassembler.compressed(False, 0x2, deflated(b"abc" * 100))
+        self.assertEqual(reassembler.frame(True, 0x0, b""), (b"abc" * 100, True))
+
+    def test_streamed(self) -> None:
+        """
+        Compressed frames whose payload arrives in pieces are inflated when
+        complete; their pieces are not UTF-8 checked (they are compressed),
+        and a streamed continuation of a compressed message is inflated too.
+        """
+        text = b"streamed " * 400
+        data = deflated(text)
+        reassembler = inflating(limit=len(text))
+        self.assertTrue(reassembler.begin(0x1, len(data) // 2, True))
+        self.assertFalse(reassembler.checksText)
+        self.assertIsNone(reassembler.end(False, data[: len(data) // 2]))
+        # The continuation's announced length is compressed bytes: not
+        # checked against the limit (the inflated size is).
+        self.assertTrue(reassembler.begin(0x0, len(text) * 2))
+        self.assertEqual(reassembler.end(True, data[len(data) // 2 :]), (text, False))
+
+    def test_limitOnInflatedBytes(self) -> None:
+        """
+        The limit applies to the inflated message: exactly the limit is
+        accepted, one byte more fails with 1009, whole or fragmented, and
+        the reassembler then discards.
+        """
+        limit = 100_000
+        exact = deflated(b"a" * limit)
+        self.assertEqual(inflating(limit).compressed(True, 0x2, exact), (b"a" * limit, True))
+        over = deflated(b"a" * (limit + 1))
+        reassembler = inflating(limit)
+        self.assertFails(1009, lambda: reassembler.compressed(True, 0x2, over))
+        self.assertTrue(reassembler.discarding)
+        self.assertIsNone(reassembler.compressed(True, 0x1, exact))
+        # A bomb spread over many fragments.
+        bomb = deflated(b"\x00" * (10 * limit))
+        reassembler = inflating(limit)
+        reassembler.compressed(False, 0x2, bomb[:10])
+
+        def rest() -> None:
+            for start in range(10, len(bomb), 10):
+                reassembler.frame(False, 0x0, bomb[start : start + 10])
+
+        self.assertFails(1009, rest)
+
+    def test_invalidText(self) -> None:
+        """
+        Text is checked as it is inflated: invalid UTF-8 fails with 1007,
+        whole or in fragments, and a text ending inside a sequence too.
+        """
+        bad = deflated(b"ok \xff\xfe")
+        self.assertFails(1007, lambda: inflating().compressed(True, 0x1, bad))
+        reassembler = inflating()
+        self.assertFails(1007, lambda: reassembler.compressed(False, 0x1, bad))
+        self.assertTrue(reassembler.discarding)
+        reassembler = inflating()
+        reassembler.compressed(False, 0x1, deflated("é".encode()[:1]))
+        self.assertFails(1007, lambda: reassembler.frame(True, 0x0, b""))
+
+    def test_invalidData(self) -> None:
+        """
+        Bytes that do not inflate fail with 1007.
+        """
+        self.assertFails(1007, lambda: inflating().compressed(True, 0x2, b"\xff\xff\xff\xff"))
+
+    def test_rsv1Rules(self) -> None:
+        """
+        RSV1 on a continuation frame, without the extension, or on a new
+        frame while a message is incomplete, is a protocol error (1002).
+        """
+        self.assertFails(1002, lambda: inflating().compressed(True, 0x0, b"\x00"))
+        self.assertFails(1002, lambda: inflating().begin(0x0, 10, True))
+        self.assertFails(1002, lambda: Reassembler().compressed(True, 0x1, deflated(b"x")))
+        reassembler = inflating()
+        reassembler.frame(False, 0x1, b"part")
+        self.assertFails(1002, lambda: reassembler.compressed(True, 0x1, deflated(b"x")))
+
+
+class FragmentMemoryTests(unittest.TestCase):
+    """
+    Memory follows a message's bytes whatever its fragmentation (issue 11
+    item 2), and C{maxFragments} bounds the frames of one message.
+    """
+
+    def test_oneByteFragments(self) -> None:
+        """
+        64 KiB sent as one-byte fragments holds under 1.5 bytes per byte
+        while in progress (one object per fragment held ~56), and comes out
+        whole.
+        """
+        reassembler = Reassembler()
+        reassembler.frame(False, 0x2, b"a")
+        for _ in range(65535):
+            reassembler.frame(False, 0x0, b"b")
+        held = sum(sys.getsizeof(chunk) for chunk in reassembler._chunks)
+        self.assertLess(held, 1.5 * 65536 + 1024)
+        self.assertEqual(reassembler.frame(True, 0x0, b""), (b"a" + b"b" * 65535, True))
+
+    def test_largeFragmentsKept(self) -> None:
+        """
+        Large fragments are kept as they are (one join at the end), small
+        ones between them stored together; a message of one short fragment
+        comes out as C{bytes}.
+        """
+        big = b"x" * 10000
+        reassembler = Reassembler()
+        reassembler.frame(False, 0x2, big)
+        reassembler.frame(False, 0x0, b"1")
+        reassembler.frame(False, 0x0, b"2")
+        reassembler.frame(False, 0x0, big)
+        self.assertIs(reassembler._chunks[0], big)
+        self.assertEqual(len(reassembler._chunks), 3)
+        self.assertEqual(reassembler.frame(True, 0x0, b"3"), (big + b"12" + big + b"3", True))
+        reassembler.frame(False, 0x1, b"ab")
+        payload, isBinary = reassembler.frame(True, 0x0, b"") or (b"", True)
+        self.assertIs(type(payload), bytes)
+        self.assertEqual((payload, isBinary), (b"ab", False))
+
+    def test_maxFragments(self) -> None:
+        """
+        A message with more frames than C{maxFragments} fails with 1009,
+        fragments complete or streamed, compressed or not; exactly the limit
+        is fine.
+        """
+        reassembler = Reassembler(0, 3)
+        reassembler.frame(False, 0x1, b"a")
+        reassembler.frame(False, 0x0, b"b")
+        self.assertEqual(reassembler.frame(True, 0x0, b"c"), (b"abc", False))
+        reassembler.frame(False, 0x1, b"a")
+        reassembler.frame(False, 0x0, b"b")
+        reassembler.begin(0x0, 1)
+        reassembler.end(False, b"c")
+        with self.assertRaises(FrameError) as caught:
+            reassembler.begin(0x0, 1)
+        self.assertEqual(caught.exception.code, 1009)
+        self.assertIn("more than 3 fragments", caught.exception.reason)
+        compressed = inflating(maxFragments=1)
+        compressed.compressed(False, 0x1, deflated(b"a"))
+        with self.assertRaises(FrameError) as caught:
+            compressed.frame(True, 0x0, b"")
+        self.assertEqual(caught.exception.code, 1009)

@@ -31,7 +31,7 @@ from twisted.web.server import Site
 from tests.tlssupport import ServerFiles, TestAuthority
 from tests.typedtrial import SynchronousTestCase
 from txws import _tls, _workers, tap
-from txws.hmacauth import KeyRing
+from txws.hmacauth import HMACSite, KeyRing
 from txws.hub.brokerurl import MemorySettings, RedisSettings
 from txws.hub.redisbroker import RedisBroker
 from txws.hub.redisreplay import RedisReplayStore
@@ -220,6 +220,18 @@ class OptionsParsingTests(_Case):
     Every option lands in the right place with the right type.
     """
 
+    def test_deflateFlags(self) -> None:
+        """
+        C{--deflate} and C{--no-deflate} set C{perMessageDeflate}; neither
+        leaves the default (on); both are a usage error.
+        """
+        self.assertEqual(self.parse("--app", "echo").givenWebSocketOptions, {})
+        self.assertTrue(self.parse("--app", "echo").webSocketOptions.perMessageDeflate)
+        for flag, value in (("--deflate", True), ("--no-deflate", False)):
+            options = self.parse("--app", "echo", flag)
+            self.assertEqual(options.givenWebSocketOptions, {"perMessageDeflate": value})
+        self.assertRaises(usage.UsageError, self.parse, "--deflate", "--no-deflate")
+
     def test_webSocketOptions(self) -> None:
         """
         Each WebSocket option sets the L{WebSocketOptions} field of the same
@@ -235,6 +247,9 @@ class OptionsParsingTests(_Case):
             ("--ping-timeout", "7.5", "autoPingTimeout", 7.5),
             ("--max-connections", "1000", "maxConnections", 1000),
             ("--write-buffer-size", "65536", "writeBufferSize", 65536),
+            ("--max-message-fragments", "100", "maxMessageFragments", 100),
+            ("--max-pending-handshakes", "64", "maxPendingHandshakes", 64),
+            ("--max-pending-per-peer", "8", "maxPendingHandshakesPerPeer", 8),
         ]
         self.assertEqual(len(cases), len(tap.WEBSOCKET_OPTIONS))
         for option, text, field, value in cases:
@@ -905,6 +920,38 @@ class MakeServiceTests(_Case):
         assert isinstance(bare.site, Site)
         assert isinstance(bare.app, tap.WebSocketClosingService)
         self.assertIs(bare.app.factory, bare.site.resource.factory)
+
+    def test_echoSiteBounds(self) -> None:
+        """
+        C{--app echo} is served in an L{HMACSite} bounded as the opening
+        handshake (head size, 408 after the open timeout, no body cap), whose
+        connections are pending handshakes of the echo factory.
+        """
+        service = self.make("--app", "echo", "--max-handshake-size", "4096",
+                            "--open-timeout", "3", "--max-pending-handshakes", "64",
+                            "--max-pending-per-peer", "4")
+        site = service.site
+        assert isinstance(site, HMACSite)
+        assert isinstance(service.app, tap.WebSocketClosingService)
+        factory = service.app.factory
+        self.assertEqual((site.maxHeadSize, site.requestTimeout), (4096, 3.0))
+        self.assertEqual(site.maxBodySize, sys.maxsize)
+        self.assertIs(site.admission, factory.admission)
+        self.assertEqual((site.maxPendingHandshakes, site.maxPendingHandshakesPerPeer), (64, 4))
+        self.assertEqual(factory.options.maxPendingHandshakes, 64)
+        untimed = self.make("--app", "echo", "--open-timeout", "0").site
+        assert isinstance(untimed, HMACSite)
+        self.assertIsNone(untimed.requestTimeout)
+
+    def test_callableResourceSiteBounds(self) -> None:
+        """
+        A resource from C{--app module:callable} gets the same head bounds,
+        without a pending table (its factories are its own).
+        """
+        site = self.make("--app", "tests.test_tap:makeResource").site
+        assert isinstance(site, HMACSite)
+        self.assertEqual(site.maxHeadSize, WebSocketOptions().maxHandshakeSize)
+        self.assertIsNone(site.admission)
 
     def test_listenersStopFirst(self) -> None:
         """

@@ -29,8 +29,9 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from txws._backlog import Backlog
+from txws._mask import mask, rotateKey
 from txws._writethrough import canWriteThrough, writeThrough
-from txws.frames import PreparedMessage, encodeFrame
+from txws.frames import PreparedMessage, encodeFrame, frameHeader
 from txws.options import WebSocketOptions
 
 if TYPE_CHECKING:
@@ -82,12 +83,18 @@ class FrameWriter:
     @ivar writeThrough: whether frames go straight to the socket when
         nothing is queued (L{txws._writethrough}: Twisted's plain TCP
         transports); the connection's fast paths read it too.
+    @ivar frameLeft: payload bytes still due in a frame begun with
+        L{beginFrame}; while it is not 0, control frames given to
+        L{writeFrame} wait for the frame's end (they may not interrupt it).
     """
 
     __slots__ = (
         "_backlog",
         "_blocked",
+        "_frameKey",
+        "_frameOffset",
         "_full",
+        "_heldControl",
         "_owner",
         "_randomBytes",
         "_registered",
@@ -96,6 +103,7 @@ class FrameWriter:
         "_streamAbove",
         "_transport",
         "directAbove",
+        "frameLeft",
         "writeThrough",
     )
 
@@ -129,6 +137,10 @@ class FrameWriter:
         self._releaseWhenSent = False
         self._registered = transport is not None
         self.directAbove = -1
+        self.frameLeft = 0
+        self._frameKey: Optional[bytes] = None
+        self._frameOffset = 0
+        self._heldControl: Optional[list[tuple[int, bytes]]] = None
         self.writeThrough = canWriteThrough(transport)
         if transport is not None:
             transport.registerProducer(self, True)  # type: ignore[attr-defined]
@@ -169,6 +181,12 @@ class FrameWriter:
         @param firstByte: the first header byte (FIN, RSV bits, opcode).
         @param payload: the unmasked payload.
         """
+        if self.frameLeft:
+            # A control frame while a frame's payload is still due.
+            if self._heldControl is None:
+                self._heldControl = []
+            self._heldControl.append((firstByte, payload))
+            return
         randomBytes = self._randomBytes
         key = None if randomBytes is None else randomBytes(4)
         if len(payload) <= self._streamAbove:
@@ -179,6 +197,41 @@ class FrameWriter:
         assert self._backlog is not None
         self._backlog.addLargeFrame(firstByte, payload, key)
         self._queued()
+
+    def beginFrame(self, firstByte: int, length: int) -> None:
+        """
+        Write the header of a frame whose payload will follow in pieces
+        (L{writeFrameData}), announcing its length.
+
+        @param firstByte: the first header byte (FIN, RSV bits, opcode).
+        @param length: the payload's length.
+        """
+        randomBytes = self._randomBytes
+        key = self._frameKey = None if randomBytes is None else randomBytes(4)
+        self._writeEncoded(
+            frameHeader(firstByte & 0x0F, length, bool(firstByte & 0x80), key, firstByte & 0x70)
+        )
+        self.frameLeft = length
+        self._frameOffset = 0
+
+    def writeFrameData(self, data: bytes) -> None:
+        """
+        Write the next piece of the payload of the frame begun with
+        L{beginFrame} (masked on a client); at its end, the control frames
+        held meanwhile follow.
+
+        @param data: at most L{frameLeft} bytes.
+        """
+        key = self._frameKey
+        if key is not None:
+            data = mask(data, rotateKey(key, self._frameOffset))
+        self._frameOffset += len(data)
+        self.frameLeft -= len(data)
+        self._writeEncoded(data)
+        if not self.frameLeft and self._heldControl:
+            held, self._heldControl = self._heldControl, None
+            for firstByte, payload in held:
+                self.writeFrame(firstByte, payload)
 
     def writePrepared(self, message: PreparedMessage) -> None:
         """

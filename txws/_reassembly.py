@@ -52,17 +52,42 @@ if TYPE_CHECKING:
 
     from txws.deflate import Decompressor
 
-__all__ = ["Message", "Reassembler", "invalidText", "tooLarge", "truncatedText"]
+__all__ = [
+    "BEGIN",
+    "DATA",
+    "END",
+    "FRAME_BEGIN",
+    "FRAME_END",
+    "Event",
+    "Message",
+    "Reassembler",
+    "StreamingReassembler",
+    "invalidText",
+    "tooLarge",
+    "truncatedText",
+]
 
 #: A whole message: C{(payload, isBinary)}.
 Message = tuple[bytes, bool]
 
+#: What a L{StreamingReassembler} reports, in order: C{(BEGIN, isBinary)},
+#: then for each frame C{(FRAME_BEGIN, length)}, C{(DATA, payload)} for
+#: each piece, C{(FRAME_END, None)}; and C{(END, None)} after the last.
+Event = tuple[int, object]
+BEGIN = 1
+FRAME_BEGIN = 2
+DATA = 3
+FRAME_END = 4
+END = 5
+
 _TEXT = 0x1
 _DISCARDING = -1
-#: The chunks between messages: shared and never appended to (L{_start}
-#: gives every message its own list), so an idle connection holds no list.
+#: The chunks between messages: shared and never appended to
+#: (L{Reassembler._start} gives every message its own list), so an idle
+#: connection holds no list.
 _NO_CHUNKS: list[bytes | bytearray] = []
 _BINARY = 0x2
+_NO_EVENTS: list[Event] = []
 #: Fragment payloads (and inflated chunks) shorter than this are appended
 #: to a shared C{bytearray} instead of being kept as objects of their own.
 _COALESCE_BELOW = 4096
@@ -110,6 +135,7 @@ class Reassembler:
         "_size",
         "_utf8",
         "decompressor",
+        "events",
         "limit",
         "maxFragments",
     )
@@ -135,6 +161,8 @@ class Reassembler:
         self._fragments = 0
         self._compressed = False
         self._utf8: Optional[Utf8Validator] = None
+        #: What a L{StreamingReassembler} has to report (always empty here).
+        self.events: list[Event] = _NO_EVENTS
 
     @property
     def inMessage(self) -> bool:
@@ -428,3 +456,129 @@ class Reassembler:
         """
         self.discard()
         return error
+
+
+class StreamingReassembler(Reassembler):
+    """
+    A L{Reassembler} that keeps no message: it reports each message's
+    beginning, each frame's beginning, payload and end, and the message's
+    end as L{events}, for Autobahn's frame-streaming callbacks
+    (C{onMessageBegin}, C{onMessageFrameBegin}, C{onMessageFrameData},
+    C{onMessageFrameEnd}, C{onMessageEnd}).  Every rule still applies
+    (fragmentation, UTF-8 as the payload streams, the size limit on what the
+    message totals, inflated for a compressed one); the caller takes the
+    events after each call and clears the list.  Nothing is returned as a
+    message.
+    """
+
+    __slots__ = ("_frameLength",)
+
+    def __init__(
+        self, limit: int = 0, maxFragments: int = 0, decompressor: Optional[Decompressor] = None
+    ) -> None:
+        super().__init__(limit, maxFragments, decompressor)
+        self.events = []
+        self._frameLength = 0
+
+    @property
+    def checksText(self) -> bool:
+        """
+        Whether the pieces of the frame being streamed must be passed to
+        L{piece}: always, for an uncompressed message (they are reported).
+        """
+        return self._opcode > 0 and not self._compressed
+
+    def message(self, opcode: int, payload: bytes) -> None:
+        """
+        A data frame with FIN set and RSV1 clear: reported as a message of
+        one frame.
+        """
+        self.frame(True, opcode, payload)
+
+    def frame(self, fin: bool, opcode: int, payload: bytes) -> None:
+        """
+        Any complete data frame with RSV1 clear: reported.
+        """
+        if self._opcode < 0:
+            return None
+        self._frameLength = len(payload)
+        if super().frame(fin, opcode, payload) is None:
+            self.events.append((FRAME_END, None))
+        return None
+
+    def compressed(self, fin: bool, opcode: int, payload: bytes) -> None:
+        """
+        A complete data frame with RSV1 set: inflated as it is reported.
+        """
+        if self._opcode < 0:
+            return None
+        self._frameLength = len(payload)
+        decompressor = self._startCompressed(opcode)
+        self._inflate(decompressor, payload, fin)
+        self._endFrame(fin)
+        return None
+
+    def begin(self, opcode: int, length: int, compressed: bool = False) -> bool:
+        """
+        A frame whose payload will come in pieces: its beginning reported.
+        """
+        self._frameLength = length
+        return super().begin(opcode, length, compressed)
+
+    def piece(self, data: Buffer) -> None:
+        """
+        The next piece of an uncompressed streamed frame: validated, then
+        reported.
+        """
+        super().piece(data)
+        self.events.append((DATA, bytes(data)))
+
+    def end(self, fin: bool, payload: bytes) -> None:
+        """
+        The streamed frame is complete; a compressed one is inflated and
+        reported now, an uncompressed one was reported piece by piece.
+        """
+        if self._opcode < 0:
+            return None
+        if self._compressed:
+            assert self.decompressor is not None
+            self._inflate(self.decompressor, payload, fin)
+        self._endFrame(fin)
+        return None
+
+    def discard(self) -> None:
+        """
+        Drop the message in progress, what was not yet taken of its events,
+        and every data frame from now on.
+        """
+        super().discard()
+        self.events.clear()
+
+    def _endFrame(self, fin: bool) -> None:
+        if fin:
+            self._finish()
+        else:
+            self.events.append((FRAME_END, None))
+
+    def _start(self, opcode: int) -> None:
+        super()._start(opcode)
+        if opcode:
+            self.events.append((BEGIN, opcode == _BINARY))
+
+    def _count(self) -> None:
+        super()._count()
+        self.events.append((FRAME_BEGIN, self._frameLength))
+
+    def _append(self, data: bytes) -> None:
+        if data:
+            self._size += len(data)
+            self.events.append((DATA, data))
+
+    def _finish(self) -> Message:
+        utf8 = self._utf8
+        if utf8 is not None and not utf8.feed(b"", True):
+            raise self._failing(truncatedText())
+        self.events.append((FRAME_END, None))
+        self.events.append((END, None))
+        self._reset()
+        return b"", False

@@ -46,15 +46,25 @@
  * ASCII, against ~1.3 us and ~0.1 us for bytes.decode; see txws/_utf8.py.
  *
  * FrameAssembler builds one frame's payload from the pieces in which it
- * arrives: the result bytes object of exactly `length` octets is allocated
- * up front and every piece is copied (or unmasked, with the key rotated by
- * the piece's offset) straight into it.  The object stays private until
- * take() hands it out complete; view() exposes already-filled, never again
- * written ranges read-only, through a memoryview whose exporter is the
- * assembler (not the bytes object) and which keeps the bytes alive.
- * Assembling 1 MiB from 256 masked 4 KiB pieces takes ~45 us, against
- * ~180 us for mask() per piece and b"".join (see txws/_mask.py).  feed()
- * keeps the GIL: its object state must not change under another thread.
+ * arrives.  Its memory follows the octets received, not the length the
+ * header announces (a peer may announce 1 MiB and send 16 bytes): the result
+ * bytes object starts empty and grows when a piece does not fit, to twice
+ * its capacity or to what the piece needs if that is more, never beyond the
+ * announced length, so a payload arriving whole is allocated once and
+ * exactly, and one arriving in n pieces is grown O(log n) times.  Growth
+ * resizes the bytes object in place (_PyBytes_Resize: a realloc, which
+ * glibc serves with mremap, without copying, for large blocks) when the
+ * assembler holds its only reference; when a view() still holds the old
+ * object, a new one is allocated and the octets filled so far are copied,
+ * so the view keeps the old, never again written memory.  Every piece is
+ * copied (or unmasked, with the key rotated by the piece's offset) straight
+ * into place.  Once complete the capacity is exactly `length`, and take()
+ * hands the object out without a copy.  view() exposes already-filled
+ * ranges read-only, through a memoryview whose exporter is the assembler
+ * (not the bytes object) and which keeps the bytes alive.  Assembling 1 MiB
+ * from 16 masked 64 KiB pieces costs what it did with the whole payload
+ * allocated up front (see txws/_mask.py).  feed() keeps the GIL: its object
+ * state must not change under another thread.
  *
  * The module holds no per-interpreter state: its one type is a heap type
  * created per module object, so the module declares support for
@@ -551,9 +561,11 @@ speedups_isValidUtf8(PyObject *module, PyObject *data)
 
 typedef struct {
     PyObject_HEAD
-    PyObject *result;           /* bytes being filled; NULL once taken */
-    Py_ssize_t length;          /* size of result; 0 once taken */
-    Py_ssize_t filled;          /* octets written so far */
+    PyObject *result;           /* bytes being filled, of `capacity` octets;
+                                   NULL once taken */
+    Py_ssize_t length;          /* the announced length; 0 once taken */
+    Py_ssize_t capacity;        /* size of result, at most length */
+    Py_ssize_t filled;          /* octets written so far, at most capacity */
     Py_ssize_t exportStart;     /* the range view() is exporting, */
     Py_ssize_t exportStop;      /* or -1 outside view() */
     int masked;
@@ -596,14 +608,54 @@ assembler_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
         self->masked = 1;
     }
-    /* Allocated uninitialised; private until take() hands it out. */
-    self->result = PyBytes_FromStringAndSize(NULL, length);
+    /* Empty until the first piece: nothing is allocated for octets that
+     * have not arrived.  (The empty bytes object is shared, never resized.) */
+    self->result = PyBytes_FromStringAndSize(NULL, 0);
     if (self->result == NULL) {
         Py_DECREF(self);
         return NULL;
     }
     self->length = length;
     return (PyObject *)self;
+}
+
+
+/*
+ * Make room for `needed` octets (filled < needed <= length): twice the
+ * capacity, or `needed` if more, capped at length.  On failure (MemoryError)
+ * the assembler is unchanged, except when an in-place resize fails: the
+ * payload so far is then lost and the assembler is empty, as after take().
+ */
+static int
+assembler_reserve(FrameAssembler *self, Py_ssize_t needed)
+{
+    Py_ssize_t capacity = self->capacity;
+
+    capacity = capacity > self->length / 2 ? self->length : capacity * 2;
+    if (capacity < needed) {
+        capacity = needed;
+    }
+    if (self->capacity > 0 && Py_REFCNT(self->result) == 1) {
+        /* Ours alone (no view holds it): grow in place. */
+        if (_PyBytes_Resize(&self->result, capacity) < 0) {
+            self->result = NULL;
+            self->length = self->capacity = self->filled = 0;
+            return -1;
+        }
+    }
+    else {
+        /* A view keeps the old object: it is never written again. */
+        PyObject *grown = PyBytes_FromStringAndSize(NULL, capacity);
+
+        if (grown == NULL) {
+            return -1;
+        }
+        memcpy(PyBytes_AS_STRING(grown), PyBytes_AS_STRING(self->result),
+               (size_t)self->filled);
+        Py_SETREF(self->result, grown);
+    }
+    self->capacity = capacity;
+    return 0;
 }
 
 
@@ -644,6 +696,10 @@ assembler_feed(FrameAssembler *self, PyObject *data)
         PyErr_Format(PyExc_ValueError,
                      "feed() got %zd bytes but only %zd are missing",
                      view.len, self->length - self->filled);
+    }
+    else if (view.len > self->capacity - self->filled
+             && assembler_reserve(self, self->filled + view.len) < 0) {
+        /* MemoryError set. */
     }
     else {
         if (view.len > 0) {
@@ -747,12 +803,31 @@ assembler_take(FrameAssembler *self, PyObject *unused)
                      self->length - self->filled, self->length);
     }
     else {
+        /* Complete, so capacity == length: no copy. */
         result = self->result;
         self->result = NULL;
-        self->length = self->filled = 0;
+        self->length = self->capacity = self->filled = 0;
     }
     Py_END_CRITICAL_SECTION();
     return result;
+}
+
+
+PyDoc_STRVAR(capacity_doc,
+"Octets allocated for the payload so far: at most twice those fed (or\n"
+"the largest piece, if more), never more than the announced length; 0\n"
+"after take().");
+
+static PyObject *
+assembler_get_capacity(FrameAssembler *self, void *closure)
+{
+    Py_ssize_t capacity;
+
+    (void)closure;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    capacity = self->capacity;
+    Py_END_CRITICAL_SECTION();
+    return PyLong_FromSsize_t(capacity);
 }
 
 
@@ -806,15 +881,22 @@ PyDoc_STRVAR(assembler_doc,
 "--\n"
 "\n"
 "Build one frame's payload (RFC 6455 sections 5.2, 5.3) from its pieces,\n"
-"unmasking each straight into the final bytes object.\n"
+"unmasking each straight into the final bytes object, which grows with the\n"
+"octets fed (not allocated at the announced length up front).\n"
 "\n"
 "@param length: the payload length from the frame header.\n"
 "@param key: the 4-octet masking key, or None for an unmasked frame.\n"
 "@raise ValueError: if C{length} is negative or C{key} is not 4 octets.\n"
 "@raise TypeError: if C{key} is neither None nor a C-contiguous buffer.\n");
 
+static PyGetSetDef assembler_getset[] = {
+    {"capacity", (getter)assembler_get_capacity, NULL, capacity_doc, NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
 static PyType_Slot assembler_slots[] = {
     {Py_tp_doc, (void *)assembler_doc},
+    {Py_tp_getset, assembler_getset},
     {Py_tp_new, assembler_new},
     {Py_tp_dealloc, assembler_dealloc},
     {Py_tp_methods, assembler_methods},

@@ -73,7 +73,10 @@ def encodeFrame(firstByte: int, payload: Buffer, key: Buffer | None, /) -> bytes
 class FrameAssembler:
     """
     Build one frame's payload from its pieces, unmasking each straight into
-    the final L{bytes} (RFC 6455 sections 5.2 and 5.3).
+    the final L{bytes} (RFC 6455 sections 5.2 and 5.3).  Nothing is allocated
+    for octets that have not arrived: the buffer grows with what is fed
+    (twice its size, or what a piece needs if more, never beyond the
+    announced length).
     """
 
     def __init__(self, length: int, key: Buffer | None = None, /) -> None:
@@ -102,4 +105,12 @@ class FrameAssembler:
         """
         @return: the complete payload; the assembler is empty afterwards.
         @raise ValueError: if octets are missing or it was already taken.
+        """
+
+    @property
+    def capacity(self) -> int:
+        """
+        Octets allocated for the payload so far: at most twice those fed
+        (or what the largest piece needed, if more) and never more than the
+        announced length, which it equals once complete; 0 after L{take}.
         """

@@ -18,8 +18,8 @@ C{socket.send} now, and only what the kernel does not take (or an error,
 which Twisted's own write path then meets and reports as it always does) is
 handed to C{transport.write}.  Order is kept because the fast path is taken
 only when nothing is queued.  This reads attributes Twisted does not
-document (C{dataBuffer}, C{offset}, C{_tempDataLen}); L{writerFor} checks
-L{canWriteThrough} checks they exist, else C{transport.write} is used, and
+document (C{dataBuffer}, C{offset}, C{_tempDataLen}); L{canWriteThrough}
+checks they exist, else C{transport.write} is used, and
 C{TXWS_NO_WRITE_THROUGH=1} turns it off.
 """
 

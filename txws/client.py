@@ -9,25 +9,40 @@ has passed every check of RFC 6455 section 4.1 (status 101, C{Upgrade},
 C{Connection}, the exact C{Sec-WebSocket-Accept}, only offered subprotocols,
 no unrequested extension); on any failure it aborts the TCP connection and
 discards what followed.  C{wss://} uses C{optionsForClientTLS}, which checks
-the certificate chain and the host name (service-identity).
+the certificate chain and the host name (service-identity).  Through an HTTP
+proxy (L{txws._proxy}) only the connection is made differently: a
+C{CONNECT} tunnel to the server, TLS to the server inside it, then the same
+handshake.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.error import TimeoutError
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
+from txws._proxy import (
+    Proxy,
+    ProxyArgument,
+    ProxyError,
+    Tunnel,
+    TunnelClientFactory,
+    TunnelEndpoint,
+    resolveProxy,
+)
 from txws._version import __version__
+from txws.compat import AutobahnConnection, ConnectingRequest, TransportDetails
 from txws.deflate import (
     DEFAULT_CLIENT_OFFER,
     NegotiationError,
@@ -47,9 +62,11 @@ from txws.handshake import (
     validateUpgradeResponse,
 )
 from txws.options import WebSocketOptions
-from txws.protocol import State, WebSocketProtocol, _abort
+from txws.protocol import State, _abort
 
 __all__ = [
+    "Proxy",
+    "ProxyError",
     "WebSocketClientFactory",
     "WebSocketClientProtocol",
     "connect",
@@ -59,7 +76,7 @@ __all__ = [
 _log = Logger()
 
 
-class WebSocketClientProtocol(WebSocketProtocol):
+class WebSocketClientProtocol(AutobahnConnection):
     """
     The client end of a WebSocket connection.  Frames it sends are masked
     with keys from C{factory.randomBytes} (C{os.urandom} by default).
@@ -73,8 +90,23 @@ class WebSocketClientProtocol(WebSocketProtocol):
     _key = ""
     # The permessage-deflate offers sent, most preferred first.
     _offers: tuple[PerMessageDeflateOffer, ...] = ()
+    _offered: Sequence[str] = ()
     _handshakeFailure: Optional[Failure] = None
     _waiters: Optional[list[Deferred[WebSocketClientProtocol]]] = None
+
+    def onConnecting(self, transportDetails: TransportDetails) -> Any:
+        """
+        The TCP (or TLS) connection is made and the opening handshake is
+        about to be sent (Autobahn's callback).  Return C{None} to send the
+        factory's request, or a L{ConnectingRequest} (or a Deferred firing
+        with one) to present another host, port, resource, headers,
+        C{User-Agent}, C{Origin} or subprotocols.  If it raises or fails,
+        the connection is dropped and the failure logged.
+
+        @param transportDetails: what is known of the transport.
+        @return: C{None}, a L{ConnectingRequest}, or a Deferred of either.
+        """
+        return None
 
     def onConnect(self, response: ConnectionResponse) -> Any:
         """
@@ -101,26 +133,61 @@ class WebSocketClientProtocol(WebSocketProtocol):
         return waiter
 
     def _startHandshake(self) -> None:
+        self._startOpenTimeout()
+        # Autobahn's onConnecting decides the request (None: the factory's).
+        try:
+            decided = self.onConnecting(TransportDetails.of(self))
+        except Exception:
+            self._handshakeFailed(Failure(), "onConnecting raised")
+            return
+        if isinstance(decided, Deferred):
+            decided.addCallbacks(self._sendRequest, self._connectingFailed)
+        else:
+            self._sendRequest(decided)
+
+    def _connectingFailed(self, failure: Failure) -> None:
+        if self.state is State.CONNECTING and self._handshakeFailure is None:
+            self._handshakeFailed(failure, "onConnecting failed")
+
+    def _sendRequest(self, decided: object) -> None:
+        if self.state is not State.CONNECTING or self._handshakeFailure is not None:
+            return
         factory = self.factory
+        if decided is None:
+            decided = ConnectingRequest(
+                factory.host, factory.port, factory.resource, factory.headers,
+                factory.useragent, factory.origin, factory.protocols,
+            )  # fmt: skip
+        elif not isinstance(decided, ConnectingRequest):
+            self._handshakeFailed(
+                Failure(TypeError(f"onConnecting returned {decided!r}, not a ConnectingRequest"))
+            )
+            return
+        self._offered = decided.protocols
         self._key = base64.b64encode(factory.randomBytes(16)).decode("ascii")
         options = factory.options
-        extra = list(factory.headers.items())
+        extra = list(decided.headers.items())
         if options.perMessageDeflate:
-            self._offers = options.perMessageCompressionOffers or (DEFAULT_CLIENT_OFFER,)
+            offers = options.perMessageCompressionOffers
+            # (An empty list, as Autobahn takes it, offers nothing.)
+            self._offers = (DEFAULT_CLIENT_OFFER,) if offers is None else offers
             if self._offers:
                 extra.append(("Sec-WebSocket-Extensions", buildOfferHeader(self._offers)))
-        request = buildClientRequest(
-            factory.host,
-            factory.port,
-            factory.resource,
-            self._key,
-            isSecure=factory.isSecure,
-            origin=factory.origin,
-            protocols=factory.protocols,
-            useragent=factory.useragent,
-            headers=extra,
-        )
-        self._startOpenTimeout()
+        try:
+            request = buildClientRequest(
+                decided.host,
+                decided.port,
+                decided.resource,
+                self._key,
+                isSecure=factory.isSecure,
+                origin=decided.origin,
+                protocols=decided.protocols,
+                useragent=decided.useragent,
+                headers=extra,
+            )
+        except ValueError:
+            self._handshakeFailed(Failure(), "an invalid request from onConnecting")
+            return
         self.transport.write(request)  # type: ignore[union-attr]
 
     def _openTimedOut(self) -> None:
@@ -128,15 +195,26 @@ class WebSocketClientProtocol(WebSocketProtocol):
         if self.state is State.CONNECTING:
             self._handshakeFailed(Failure(TimeoutError("WebSocket opening handshake timed out")))
 
-    def _handshakeFailed(self, failure: Failure) -> None:
+    def _handshakeFailed(self, failure: Failure, where: str = "") -> None:
+        """
+        Abort a handshake that cannot complete; C{where}, if given, names
+        the application's part in it, and the failure is logged with its
+        traceback.
+        """
         self._handshakeFailure = failure
         self._stopReading()
         self._uncleanReason = "opening handshake failed: " + failure.getErrorMessage()
-        _log.info(
-            "WebSocket handshake with {peer} failed: {why}",
-            peer=self.peer,
-            why=failure.getErrorMessage(),
-        )
+        if where:
+            _log.failure(
+                "WebSocket handshake with {peer} failed: {where}", failure,
+                peer=self.peer, where=where,
+            )  # fmt: skip
+        else:
+            _log.info(
+                "WebSocket handshake with {peer} failed: {why}",
+                peer=self.peer,
+                why=failure.getErrorMessage(),
+            )
         _abort(self.transport)
 
     def _handshakeData(self, data: bytes) -> None:
@@ -150,7 +228,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
                 return
             status, rawHeaders, consumed = parsed
             protocol, headers = validateUpgradeResponse(
-                status, rawHeaders, self._key, self.factory.protocols, bool(self._offers)
+                status, rawHeaders, self._key, self._offered, bool(self._offers)
             )
             self._deflate = self._acceptDeflate(rawHeaders)
         except ResponseError:
@@ -215,6 +293,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
         )
 
     def _handshakeEnded(self, reason: Failure) -> None:
+        super()._handshakeEnded(reason)
         waiters, self._waiters = self._waiters, None
         if not waiters:
             return
@@ -237,6 +316,8 @@ class WebSocketClientFactory(WebSocketFactory, ClientFactory):
     @ivar protocols: subprotocols to offer.
     @ivar useragent: the C{User-Agent} header, or C{None}.
     @ivar headers: extra request headers.
+    @ivar proxy: the HTTP proxy connections go through (a L{Proxy}), or
+        C{None} for a direct connection.
     """
 
     protocol: type[Protocol] = WebSocketClientProtocol
@@ -248,9 +329,10 @@ class WebSocketClientFactory(WebSocketFactory, ClientFactory):
         protocols: Optional[Sequence[str]] = None,
         useragent: Optional[str] = "txws/" + __version__,
         headers: Optional[Mapping[str, str]] = None,
-        proxy: Optional[Mapping[str, Any]] = None,
+        proxy: ProxyArgument = True,
         reactor: Optional[IReactorTime] = None,
         options: Optional[WebSocketOptions] = None,
+        environ: Optional[Mapping[str, str]] = None,
     ) -> None:
         """
         @param url: e.g. C{ws://127.0.0.1:9000/chat}.
@@ -258,16 +340,26 @@ class WebSocketClientFactory(WebSocketFactory, ClientFactory):
         @param protocols: subprotocols to offer, in preference order.
         @param useragent: the C{User-Agent} header, or C{None} for none.
         @param headers: extra request headers.
-        @param proxy: not supported; must be C{None}.
+        @param proxy: the HTTP proxy to tunnel through with C{CONNECT}:
+            C{True} (the default) for the one the environment names
+            (C{https_proxy} for C{wss://}, C{http_proxy} for C{ws://},
+            unless C{no_proxy} exempts the host; see
+            L{txws._proxy.proxyFromEnvironment}), C{None} or C{False} for
+            none, a URL C{http://user:password@host:port}, Autobahn's
+            C{{"host": ..., "port": ...}}, or a L{Proxy}.
         @param reactor: the reactor (default: the global one).
         @param options: initial L{WebSocketOptions}.
-        @raise ValueError: for a bad URL or a proxy.
+        @param environ: the environment C{proxy=True} reads (default
+            C{os.environ}).
+        @raise ValueError: for a bad URL or an unusable proxy.
         """
-        if proxy is not None:
-            raise ValueError("txws does not support connecting through an HTTP proxy")
         super().__init__(reactor, options)
         self.url = url or "ws://localhost/"
         self.isSecure, self.host, self.port, self.resource = parseWebSocketURL(self.url)
+        self.proxy: Optional[Proxy] = resolveProxy(
+            proxy, self.isSecure, self.host, self.port,
+            os.environ if environ is None else environ,
+        )
         self.origin = origin
         self.protocols = list(protocols or [])
         self.useragent = useragent
@@ -288,12 +380,22 @@ def connectWS(
         C{optionsForClientTLS(factory.host)}, which verifies the server.
     @param timeout: seconds to wait for the TCP connection.
     @param bindAddress: a local C{(host, port)} to bind.
-    @return: the C{IConnector}.
+    @return: the C{IConnector} (to the proxy when the factory has one; a
+        refusal by the proxy reaches C{factory.clientConnectionFailed} as a
+        L{ProxyError}).
     """
     reactor: Any = factory.reactor
+    if factory.isSecure and contextFactory is None:
+        contextFactory = optionsForClientTLS(factory.host)
+    if factory.proxy is not None:
+        inner: Any = factory
+        if factory.isSecure:
+            inner = TLSMemoryBIOFactory(contextFactory, True, factory)
+        tunnel = TunnelClientFactory(_tunnelFor(factory, factory.proxy), inner, factory)
+        return reactor.connectTCP(
+            factory.proxy.host, factory.proxy.port, tunnel, timeout, bindAddress
+        )
     if factory.isSecure:
-        if contextFactory is None:
-            contextFactory = optionsForClientTLS(factory.host)
         return reactor.connectSSL(
             factory.host, factory.port, factory, contextFactory, timeout, bindAddress
         )
@@ -323,10 +425,12 @@ def connect(
         host name.
     @param timeout: seconds allowed for the TCP connection.
     @param factoryArguments: more L{WebSocketClientFactory} arguments
-        (C{protocols}, C{origin}, C{headers}, C{options}, ...).
+        (C{protocols}, C{origin}, C{headers}, C{options}, C{proxy},
+        C{environ}, ...).
     @return: a Deferred firing with the open protocol, or failing with
-        C{ConnectionRefusedError}, a TLS error, C{TimeoutError} or
-        L{ResponseError}.
+        C{ConnectionRefusedError}, a TLS error, C{TimeoutError},
+        L{ResponseError}, or L{ProxyError} (with the proxy's C{status})
+        when a proxy refused the tunnel.
     """
     if reactor is None:
         from twisted.internet import reactor as globalReactor
@@ -337,7 +441,7 @@ def connect(
         if protocolClass is not None:
             factory.protocol = protocolClass
     secure, host, port, _ = parseWebSocketURL(url)
-    endpoint: Any = HostnameEndpoint(reactor, host, port, timeout)
+    endpoint: Any = _endpointFor(reactor, factory, host, port, timeout)
     if secure:
         endpoint = wrapClientTLS(contextFactory or optionsForClientTLS(host), endpoint)
 
@@ -346,3 +450,27 @@ def connect(
 
     connecting: Deferred[WebSocketClientProtocol] = endpoint.connect(factory)
     return connecting.addCallback(opened)
+
+
+def _endpointFor(
+    reactor: Any, factory: WebSocketClientFactory, host: str, port: int, timeout: float
+) -> IStreamClientEndpoint:
+    """
+    @return: the endpoint for the TCP connection to C{host:port}: direct,
+        or through the factory's proxy.
+    """
+    proxy = factory.proxy
+    if proxy is None:
+        direct: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout)
+        return direct
+    return TunnelEndpoint(
+        HostnameEndpoint(reactor, proxy.host, proxy.port, timeout), _tunnelFor(factory, proxy)
+    )
+
+
+def _tunnelFor(factory: WebSocketClientFactory, proxy: Proxy) -> Tunnel:
+    # The proxy's answer gets the bounds of the server's: the opening
+    # handshake's time and size.
+    options = factory.options
+    return Tunnel(factory.host, factory.port, proxy, factory.reactor,
+                  options.openHandshakeTimeout, options.maxHandshakeSize)

@@ -61,7 +61,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from txws.frames import CloseCode, FrameError, PreparedMessage, encodeFrame
 
@@ -512,7 +512,11 @@ class PerMessageDeflateOfferAccept:
             parts.append("server_no_context_takeover")
         if self.window_bits or self.offer.request_max_window_bits:
             parts.append(f"server_max_window_bits={self.serverMaxWindowBits}")
-        if self.request_no_context_takeover:
+        # A client's client_no_context_takeover hint is confirmed, so that
+        # the server, which then releases its inflater after every message,
+        # holds the client to it: Autobahn's client sends the hint by default
+        # and keeps its context unless the answer asks otherwise.
+        if self.request_no_context_takeover or self.offer.client_no_context_takeover:
             parts.append("client_no_context_takeover")
         if self.request_max_window_bits:
             parts.append(f"client_max_window_bits={self.request_max_window_bits}")
@@ -796,7 +800,10 @@ class PerMessageDeflatePolicy:
     @ivar serverMaxWindowBits: the server compressor's window bits (lowered
         to what the client allows), announced.
     @ivar clientMaxWindowBits: the window bits asked of the client when it
-        offers C{client_max_window_bits}, 0 to ask nothing.
+        offers C{client_max_window_bits}, 0 to ask nothing.  RFC 7692 allows
+        8, but clients built on zlib (C{websockets}, Autobahn) refuse an
+        answer asking for 8, since zlib cannot compress with it: ask 9 at
+        the least.
     @ivar requireClientMaxWindowBits: decline offers without
         C{client_max_window_bits} (whose client may use 15 bits, costing a
         32 KiB window per connection) instead of accepting them.
@@ -968,9 +975,10 @@ class Compressor:
         connection with the same L{sharedKey} (L{compressedFrame}).
 
         @param message: the prepared message.
-        @return: the whole frame (RSV1 set), or C{None} when this connection
-            compresses on its own (context takeover) or sends the message
-            uncompressed (under L{threshold}, or C{doNotCompress}).
+        @return: the whole frame (RSV1 set; the uncompressed frame when
+            compressing does not make it smaller), or C{None} when this
+            connection compresses on its own (context takeover) or sends the
+            message uncompressed (under L{threshold}, or C{doNotCompress}).
         """
         key = self._key
         if key is None or message.doNotCompress or len(message.payload) < self.threshold:
@@ -1010,11 +1018,21 @@ class Compressor:
 
         @param payload: the message.
         @return: C{(rsv, data)}: L{RSV1} and the compressed payload, or 0
-            and C{payload} itself.
+            and C{payload} itself when it is short or compressing it would
+            not make it smaller.
         """
         if len(payload) < self.threshold:
             return 0, payload
-        return RSV1, self.compress(payload)
+        data = self.compress(payload)
+        if len(data) >= len(payload):
+            # Incompressible (random or already compressed data grows by up
+            # to ~4%, which could push a message near the limit past the
+            # peer's frame limit): sent as it is.  The history this
+            # compressor took in, which the peer never saw, is dropped; a
+            # fresh context refers to none of the peer's, which is valid.
+            self._obj = None
+            return 0, payload
+        return RSV1, data
 
     def compressFragment(self, data: bytes, fin: bool) -> bytes:
         """
@@ -1075,16 +1093,17 @@ def compressOnce(
 
 def compressedFrame(
     message: PreparedMessage, key: tuple[int, int, int]
-) -> tuple[bytes, bytes]:
+) -> tuple[bytes, bytes, int]:
     """
     A prepared message compressed once for every connection whose
-    L{Compressor.sharedKey} is C{key}, cached on the message.
+    L{Compressor.sharedKey} is C{key}, cached on the message.  When
+    compressing does not make it smaller, it is the uncompressed frame.
 
     @param message: the prepared message.
     @param key: C{(windowBits, memLevel, level)}.
-    @return: C{(frame, payload)}: the whole unmasked frame (FIN and RSV1
-        set) a server sends, and its compressed payload (what a client
-        masks).
+    @return: C{(frame, payload, firstByte)}: the whole unmasked frame a
+        server sends, its payload (what a client masks) and its first
+        header byte (FIN, RSV1 when compressed, the opcode).
     """
     cache = message.compressed
     if cache is None:
@@ -1092,8 +1111,12 @@ def compressedFrame(
     found = cache.get(key)
     if found is None:
         payload = compressOnce(message.payload, *key)
-        firstByte = (0xC2 if message.isBinary else 0xC1)
-        found = cache[key] = (encodeFrame(firstByte, payload, None), payload)
+        opcode = 0x82 if message.isBinary else 0x81
+        if len(payload) >= len(message.payload):
+            found = (message.frame, message.payload, opcode)
+        else:
+            found = (encodeFrame(opcode | RSV1, payload, None), payload, opcode | RSV1)
+        cache[key] = found
     return found
 
 
@@ -1461,3 +1484,15 @@ def _limit(limit: int, other: Optional[int]) -> int:
         return min(limit, other) if limit else other
     return limit
 
+
+if not TYPE_CHECKING:
+    # (Hidden from type checkers.)  Autobahn's other compression classes,
+    # imported from here by an application ported by its imports, raise
+    # txws.compat.NotInTxws naming them.
+
+    def __getattr__(name: str) -> object:
+        if not name.startswith(("PerMessage", "PERMESSAGE")):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name)
+        from txws.compat import refusedName
+
+        raise refusedName(__name__, name)

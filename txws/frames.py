@@ -181,7 +181,7 @@ def _addFirstByteTable(allowedRsv: int) -> bytes:
     table = _FIRST_BYTE_OK[allowedRsv] = _firstByteTable(allowedRsv)
     return table
 
-#: L{txws._speedups.scanFrames} when the extension is in use: the complete,
+#: C{txws._speedups.scanFrames} when the extension is in use: the complete,
 #: valid frames at the start of the input, parsed and unmasked in C.
 _scanFrames: Optional[
     Callable[[bytes, bool, int, bytes], tuple[list[ParsedFrame], int]]
@@ -466,7 +466,7 @@ class PreparedMessage:
     @ivar doNotCompress: send it uncompressed even where
         permessage-deflate is in use.
     @ivar compressed: the compressed frames built so far, by compression
-        settings: C{(frame, payload)} (for L{txws.deflate}).
+        settings: C{(frame, payload, firstByte)} (for L{txws.deflate}).
     """
 
     __slots__ = ("compressed", "doNotCompress", "frame", "isBinary", "payload")
@@ -482,7 +482,7 @@ class PreparedMessage:
         self.isBinary = isBinary
         self.doNotCompress = doNotCompress
         self.frame = encodeFrame(0x82 if isBinary else 0x81, payload, None)
-        self.compressed: Optional[dict[tuple[int, int, int], tuple[bytes, bytes]]] = None
+        self.compressed: Optional[dict[tuple[int, int, int], tuple[bytes, bytes, int]]] = None
 
 
 def buildClosePayload(code: Optional[int] = None, reason: str = "") -> bytes:

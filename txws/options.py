@@ -56,7 +56,11 @@ class WebSocketOptions:
     @ivar maxPendingInput: bytes of input a paused connection keeps before it
         stops its transport from reading (back-pressure to the peer).
     @ivar maxConnections: a server factory refuses opening handshakes with
-        503 while this many connections are open; 0 for no limit.
+        503 while this many connections are open; 0 for no limit.  A
+        connection counts from the moment its valid upgrade request has
+        arrived (also while an asynchronous C{onConnect} decides) until it
+        is gone; connections still waiting for their request are bounded
+        by C{maxPendingHandshakes} instead.
     @ivar tcpNoDelay: set C{TCP_NODELAY} on TCP transports, so that the last
         segment of a message is not held back by Nagle's algorithm.
     @ivar writeBufferSize: bytes waiting to be sent to the peer beyond which
@@ -104,6 +108,28 @@ class WebSocketOptions:
         are sent uncompressed (RSV1 clear: the extension allows it), since
         compressing them costs more time than it saves bytes; 0 compresses
         everything.
+    @ivar maxPendingHandshakes: a server factory's bound on connections
+        whose opening handshake is pending: accepted, but their request has
+        not arrived yet (so they do not count against C{maxConnections}).
+        Once more than this many are pending, the oldest beyond it are
+        aborted as soon as the reactor has had a turn to read them; at
+        twice this, the oldest is aborted at once for each newcomer, so
+        never more than twice this many are pending.  So sockets that send
+        nothing (or trickle their request in) only take each other's places
+        and cannot lock a well-behaved client out: a client whose request
+        comes with its connection is dropped only if more than this many
+        connections arrive before the reactor's next turn (a turn accepts
+        at most what the listen queue holds: 50 by default).  Keep
+        C{maxConnections} plus twice this below the process's limit on open
+        files.  0 for no bound (not advised: then only the opening
+        handshake timeout bounds them).
+    @ivar maxPendingHandshakesPerPeer: a server factory's bound on pending
+        handshakes from one peer address (an IPv4 address, or an IPv6 /64
+        prefix); a connection beyond it is answered 503 at once, without
+        waiting for its request, so that one address cannot push the
+        handshakes of others out of the C{maxPendingHandshakes} table.  0
+        (the default) for no bound: behind a reverse proxy or a large NAT,
+        every client has the same address.
     """
 
     maxFramePayloadSize: int = _MiB
@@ -129,6 +155,8 @@ class WebSocketOptions:
     perMessageCompressionOffers: Optional[tuple[Any, ...]] = None
     perMessageDeflateMemLevel: int = 5
     perMessageDeflateThreshold: int = 64
+    maxPendingHandshakes: int = 512
+    maxPendingHandshakesPerPeer: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -142,6 +170,8 @@ class WebSocketOptions:
             "maxBufferedAmount",
             "maxMessageFragments",
             "perMessageDeflateThreshold",
+            "maxPendingHandshakes",
+            "maxPendingHandshakesPerPeer",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -25,6 +25,13 @@ read cannot make us buffer its echoes, pongs or anything else without bound.
 The connection is itself an C{IPushProducer} of messages: an application
 that calls L{WebSocketProtocol.pauseProducing} gets no further messages and
 the transport stops reading until L{WebSocketProtocol.resumeProducing}.
+
+Two mixins hold the application API that is not the state machine: the
+sending API (L{txws._sending.Sending}) and Autobahn's frame-streaming
+callbacks (L{txws._streaming.FrameStreaming}).  permessage-deflate, once
+negotiated by the server or client subclass, is the connection's
+L{PerMessageDeflate}: the parser then allows RSV1, the reassembler inflates
+and the sending API compresses.
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ from zope.interface import implementer
 from txws._hosting import ConnectionHost
 from txws._mask import FrameAssembler
 from txws._output import FrameWriter
-from txws._reassembly import Reassembler
+from txws._reassembly import Reassembler, StreamingReassembler
+from txws._sending import Disconnected, Sending
 
 # The state machine and its side machines live in txws._states; State and
 # TRANSITIONS stay importable from here, as they always were.
@@ -57,18 +65,15 @@ from txws._states import (
     Theirs,
     checkInvariants,
 )
-from txws._utf8 import Utf8Validator, isValidUtf8
-from txws._writethrough import writeThrough
-from txws.deflate import RSV1, PerMessageDeflate, compressedFrame
+from txws._streaming import FrameStreaming, StreamedMessage, streamsFrames
+from txws.deflate import RSV1, PerMessageDeflate
 from txws.frames import (
     CloseCode,
     FrameError,
     Opcode,
     ParsedFrame,
     PendingFrame,
-    PreparedMessage,
     buildClosePayload,
-    encodeFrame,
     parseClosePayload,
     parseFrames,
 )
@@ -101,13 +106,6 @@ _FAILED = Ours.FAILED
 _READING = Theirs.READING
 _CLOSE_RECEIVED = Theirs.CLOSE_RECEIVED
 _STOPPED = Theirs.STOPPED
-
-
-class Disconnected(RuntimeError):
-    """
-    The application tried to send on a connection that is not open (as
-    Autobahn's exception of the same name).
-    """
 
 
 def peerToString(address: object) -> str:
@@ -157,12 +155,15 @@ _POLICY_VIOLATION = int(CloseCode.POLICY_VIOLATION)
 _INTERNAL_ERROR = int(CloseCode.INTERNAL_ERROR)
 
 _CONNECTION_DONE = Failure(ConnectionDone())
+#: The most zero bytes written to complete an unfinished frame before a
+#: Close frame (beyond, the connection is dropped instead).
+_MAX_PADDING = 16 * 1024 * 1024
 _UNOPENED = FrameWriter.unopened()
 _PAUSED_BY_APP = 1
 _PAUSED_BY_TRANSPORT = 2
 
 @implementer(IPushProducer)
-class WebSocketProtocol(Protocol):
+class WebSocketProtocol(Sending, FrameStreaming, Protocol):
     """
     Behaviour common to server and client connections.  Applications
     subclass L{txws.server.WebSocketServerProtocol} or
@@ -201,10 +202,6 @@ class WebSocketProtocol(Protocol):
         "_heldSize",
         "_openTick",
         "_ours",
-        "_outCompressed",
-        "_outFirst",
-        "_outOpcode",
-        "_outUtf8",
         "_partial",
         "_pausedBits",
         "_pingPayload",
@@ -212,6 +209,7 @@ class WebSocketProtocol(Protocol):
         "_pongTimer",
         "_producer",
         "_reassembler",
+        "_streamed",
         "_theirs",
         "_uncleanReason",
         "_validatedText",
@@ -239,6 +237,8 @@ class WebSocketProtocol(Protocol):
     _buf: bytes
     _partial: Optional[_Partial]
     _reassembler: Reassembler
+    # What the default frame-streaming callbacks collect (their classes only).
+    _streamed: StreamedMessage
     # Closing and failing: the two side machines (see L{Ours}, L{Theirs}).
     _ours: Ours
     _theirs: Theirs
@@ -261,11 +261,7 @@ class WebSocketProtocol(Protocol):
     # bits the frame parser then allows (0x40).
     _deflate: Optional[PerMessageDeflate]
     _allowedRsv: int
-    # Sending a message frame by frame.
-    _outOpcode: int
-    _outCompressed: bool
-    _outFirst: bool
-    _outUtf8: Optional[Utf8Validator]
+    # Sending a message frame by frame: slots of txws._sending.Sending.
     _validatedText: Optional[bytes]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
@@ -511,6 +507,9 @@ class WebSocketProtocol(Protocol):
         self._change(_OPEN)
         self._cancelOpenTimeout()
         options = self.factory.options
+        if streamsFrames(type(self)):
+            self._reassembler = StreamingReassembler()
+            self._streamed = StreamedMessage()
         reassembler = self._reassembler
         reassembler.limit = options.maxMessagePayloadSize
         reassembler.maxFragments = options.maxMessageFragments
@@ -598,6 +597,8 @@ class WebSocketProtocol(Protocol):
                             whole = reassembler.compressed(fin, opcode & 0x0F, payload)
                             if whole is not None:
                                 self._deliverMessage(*whole)
+                            elif reassembler.events:
+                                self._deliverEvents()
                         else:
                             self._handleControl(opcode, payload)
                     elif fin and opcode:
@@ -605,10 +606,14 @@ class WebSocketProtocol(Protocol):
                         message = reassembler.message(opcode, payload)
                         if message is not None:
                             self._deliverMessage(message, opcode == 0x2)
+                        elif reassembler.events:
+                            self._deliverEvents()
                     else:
                         whole = reassembler.frame(fin, opcode, payload)
                         if whole is not None:
                             self._deliverMessage(*whole)
+                        elif reassembler.events:
+                            self._deliverEvents()
                     if self._theirs is not _READING:
                         return
                     if self._pausedBits and (
@@ -649,8 +654,11 @@ class WebSocketProtocol(Protocol):
         partial = self._partial = _Partial(fin, opcode, key, length)
         # (The reassembler checks a data frame before its payload is
         # buffered.)
-        if opcode >= 0x8 or self._reassembler.begin(opcode, length, bool(compressed)):
+        reassembler = self._reassembler
+        if opcode >= 0x8 or reassembler.begin(opcode, length, bool(compressed)):
             partial.assembler = FrameAssembler(length, key)
+        if reassembler.events:
+            self._deliverEvents()
 
     def _feedPartial(self, data: bytes | memoryview) -> None:
         """
@@ -674,6 +682,8 @@ class WebSocketProtocol(Protocol):
             assembler.feed(data[:take] if take < size else data)
             if partial.opcode < 0x8 and reassembler.checksText:
                 reassembler.piece(assembler.view(start, start + take))
+                if reassembler.events:
+                    self._deliverEvents()
         if partial.remaining:
             return
         self._partial = None
@@ -684,6 +694,8 @@ class WebSocketProtocol(Protocol):
                 whole = reassembler.end(partial.fin, assembler.take())
                 if whole is not None:
                     self._deliverMessage(*whole)
+                elif reassembler.events:
+                    self._deliverEvents()
 
     def _handleControl(self, opcode: int, payload: bytes) -> None:
         if opcode == Opcode.CLOSE:
@@ -699,6 +711,13 @@ class WebSocketProtocol(Protocol):
                 self._keepaliveProof()
             if self._ours is not _FAILED:
                 self._callApp(self.onPong, payload)
+
+    @property
+    def _failed(self) -> bool:
+        """
+        Whether the connection has failed (for L{FrameStreaming}).
+        """
+        return self._ours is _FAILED
 
     def _deliverMessage(self, payload: bytes, isBinary: bool) -> None:
         if not isBinary:
@@ -780,6 +799,18 @@ class WebSocketProtocol(Protocol):
         self.localCloseReason = reason
         self._stopKeepalive()
         writer = self._writer
+        if writer.frameLeft:
+            # A Close may not interrupt a frame begun with beginMessageFrame:
+            # the frame is completed with zero bytes (valid UTF-8 too; its
+            # message stays unfinished, which the peer's Close discards),
+            # unless that would take more than _MAX_PADDING.
+            left = writer.frameLeft
+            if left > _MAX_PADDING:
+                self._uncleanReason = "closed while a frame was incomplete"
+                _abort(self.transport)
+                return
+            while writer.frameLeft:
+                writer.writeFrameData(bytes(min(writer.frameLeft, 65536)))
         writer.writeFrame(0x88, payload)
         # Nothing but a Close frame is written after ours.
         writer.release()
@@ -903,246 +934,6 @@ class WebSocketProtocol(Protocol):
         L{PerMessageDeflate} when permessage-deflate is in use, else empty.
         """
         return [] if self._deflate is None else [self._deflate]
-
-    @property
-    def bufferedAmount(self) -> int:
-        """
-        Bytes of frames waiting in this connection for the transport to take
-        them (the transport's own buffer, up to C{writeBufferSize}, comes on
-        top).  At most C{maxBufferedAmount} plus one frame.
-        """
-        return self._writer.bufferedAmount
-
-    def _checkCanSend(self) -> None:
-        if self.state is not _OPEN:
-            raise Disconnected(f"cannot send: the WebSocket connection is {self.state.name}")
-
-    def sendMessage(
-        self,
-        payload: bytes,
-        isBinary: bool = False,
-        fragmentSize: Optional[int] = None,
-        sync: bool = False,
-        doNotCompress: bool = False,
-    ) -> None:
-        """
-        Send a message.
-
-        @param payload: the message; for text, UTF-8 encoded bytes.
-        @param isBinary: C{True} for a binary message.
-        @param fragmentSize: if given (or if the C{autoFragmentSize} option is
-            set), send frames of at most this many payload bytes.
-        @param sync: accepted for Autobahn compatibility; frames are always
-            handed to the transport at once.
-        @param doNotCompress: send this message uncompressed even when
-            permessage-deflate is in use (Autobahn's argument).
-        @raise Disconnected: if the connection is not open.
-        @raise TypeError: if C{payload} is not bytes.
-        @raise ValueError: for a text payload that is not valid UTF-8, or
-            while a message started with L{beginMessage} is unfinished.
-        """
-        if (
-            type(payload) is bytes
-            and self.state is _OPEN
-            and not (self._outOpcode or fragmentSize)
-            and self._deflate is None
-            and len(payload) <= (self.factory.options.autoFragmentSize or len(payload))
-        ):
-            # The common case: checks that cannot fail skipped, one frame.
-            if isBinary:
-                firstByte = 0x82
-            elif payload is self._validatedText or payload.isascii() or isValidUtf8(payload):
-                firstByte = 0x81
-            else:
-                raise ValueError("text message payload is not valid UTF-8")
-            writer = self._writer
-            if len(payload) <= writer.directAbove:
-                # What FrameWriter.writeFrame does for this case, one call shorter.
-                if writer.writeThrough:
-                    writeThrough(self.transport, encodeFrame(firstByte, payload, None))
-                else:
-                    self.transport.write(encodeFrame(firstByte, payload, None))  # type: ignore[union-attr]
-            else:
-                writer.writeFrame(firstByte, payload)
-            return
-        self._checkCanSend()
-        if type(payload) is not bytes:
-            if not isinstance(payload, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"payload must be bytes, not {type(payload).__name__}; encode text as UTF-8"
-                )
-            payload = bytes(payload)
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        if (
-            not isBinary
-            and payload is not self._validatedText
-            and not payload.isascii()
-            and not isValidUtf8(payload)
-        ):
-            raise ValueError("text message payload is not valid UTF-8")
-        opcode = 0x2 if isBinary else 0x1
-        deflate = self._deflate
-        if deflate is not None and not doNotCompress:
-            # RSV1 on the first frame only (RFC 7692 section 6.1).
-            rsv, payload = deflate.compressor.encode(payload)
-            opcode |= rsv
-        size = fragmentSize or self.factory.options.autoFragmentSize
-        writer = self._writer
-        if size and len(payload) > size:
-            last = len(payload) - size
-            for start in range(0, len(payload), size):
-                chunk = payload[start : start + size]
-                writer.writeFrame(
-                    (0x80 if start >= last else 0) | (opcode if start == 0 else 0x0), chunk
-                )
-            return
-        writer.writeFrame(0x80 | opcode, payload)
-
-    def sendPreparedMessage(self, preparedMsg: PreparedMessage) -> None:
-        """
-        Send a message prepared once for many connections with the factory's
-        C{prepareMessage} (Autobahn's API).  A server connection writes the
-        prepared frame's bytes as they are; a client masks a frame of its own.
-
-        @param preparedMsg: the L{PreparedMessage}.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: while a message started with L{beginMessage} is
-            unfinished.
-        """
-        deflate = self._deflate
-        # With permessage-deflate, the fast path writes a frame compressed
-        # once for every connection with the same settings, if it is one.
-        frame = (
-            preparedMsg.frame if deflate is None else deflate.compressor.sharedFrame(preparedMsg)
-        )
-        writer = self._writer
-        if (
-            frame is not None
-            and self.state is _OPEN
-            and not self._outOpcode
-            and len(frame) <= writer.directAbove
-        ):
-            if writer.writeThrough:
-                writeThrough(self.transport, frame)
-            else:
-                self.transport.write(frame)  # type: ignore[union-attr]
-            return
-        self._checkCanSend()
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        if deflate is not None and not preparedMsg.doNotCompress:
-            compressor = deflate.compressor
-            if len(preparedMsg.payload) >= compressor.threshold:
-                opcode = 0xC2 if preparedMsg.isBinary else 0xC1
-                key = compressor.sharedKey
-                if key is None:
-                    # Context takeover: this connection's own compression.
-                    writer.writeFrame(opcode, compressor.compress(preparedMsg.payload))
-                else:
-                    # Compressed once for every connection with this key.
-                    writer.writeShared(*compressedFrame(preparedMsg, key), opcode)
-                return
-        writer.writePrepared(preparedMsg)
-
-    def beginMessage(self, isBinary: bool = False, doNotCompress: bool = False) -> None:
-        """
-        Start a message to be sent frame by frame with L{sendMessageFrame}
-        and ended with L{endMessage}.  Control frames may still be sent in
-        between; other messages may not.  With permessage-deflate each frame
-        is compressed and flushed as it is sent.
-
-        @param isBinary: C{True} for a binary message.
-        @param doNotCompress: send it uncompressed even when
-            permessage-deflate is in use.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if another such message is unfinished.
-        """
-        self._checkCanSend()
-        if self._outOpcode:
-            raise ValueError("a message started with beginMessage() is still being sent")
-        self._outCompressed = self._deflate is not None and not doNotCompress
-        self._outOpcode = 0x2 if isBinary else 0x1
-        self._outFirst = True
-        self._outUtf8 = None if isBinary else Utf8Validator()
-
-    def sendMessageFrame(self, payload: bytes) -> None:
-        """
-        Send the next frame of the message begun with L{beginMessage}.
-
-        @param payload: the frame's payload.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a begun message, or for text that cannot
-            be valid UTF-8.
-        """
-        self._checkCanSend()
-        if not self._outOpcode:
-            raise ValueError("sendMessageFrame() needs beginMessage() first")
-        if self._outUtf8 is not None and not self._outUtf8.feed(payload):
-            raise ValueError("text message payload is not valid UTF-8")
-        self._writeOutFrame(False, bytes(payload))
-
-    def endMessage(self) -> None:
-        """
-        Finish the message begun with L{beginMessage} (sends a final, empty
-        frame).
-
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: without a begun message, or if the text ends
-            inside a UTF-8 sequence.
-        """
-        self._checkCanSend()
-        if not self._outOpcode:
-            raise ValueError("endMessage() needs beginMessage() first")
-        if self._outUtf8 is not None and not self._outUtf8.feed(b"", True):
-            raise ValueError("text message ends inside a UTF-8 sequence")
-        self._writeOutFrame(True, b"")
-        self._outOpcode = 0
-        self._outUtf8 = None
-
-    def _writeOutFrame(self, fin: bool, payload: bytes) -> None:
-        """
-        Write the next frame of the message begun with L{beginMessage}:
-        compressed and flushed when it is sent compressed, RSV1 and the
-        opcode on the first frame only.
-        """
-        firstByte = 0x80 if fin else 0
-        if self._outFirst:
-            firstByte |= self._outOpcode
-        if self._outCompressed:
-            assert self._deflate is not None
-            payload = self._deflate.compressor.compressFragment(payload, fin)
-            if self._outFirst:
-                firstByte |= RSV1
-        self._writer.writeFrame(firstByte, payload)
-        self._outFirst = False
-
-    def sendPing(self, payload: Optional[bytes] = None) -> None:
-        """
-        Send a Ping (RFC 6455 section 5.5.2).
-
-        @param payload: at most 125 bytes of application data.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if the payload is longer than 125 bytes.
-        """
-        self._sendControl(0x9, payload)
-
-    def sendPong(self, payload: Optional[bytes] = None) -> None:
-        """
-        Send an unsolicited Pong (a unidirectional heartbeat, section 5.5.3).
-
-        @param payload: at most 125 bytes of application data.
-        @raise Disconnected: if the connection is not open.
-        @raise ValueError: if the payload is longer than 125 bytes.
-        """
-        self._sendControl(0xA, payload)
-
-    def _sendControl(self, opcode: int, payload: Optional[bytes]) -> None:
-        self._checkCanSend()
-        data = bytes(payload) if payload is not None else b""
-        if len(data) > 125:
-            raise ValueError("control frame payload is longer than 125 bytes")
-        self._writer.writeFrame(0x80 | opcode, data)
 
     # -- Keepalive ------------------------------------------------------------
 

@@ -13,6 +13,7 @@ connection from C{twisted.web}'s HTTP channel in one small function.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from twisted.internet.defer import Deferred
@@ -24,7 +25,9 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from txws._admission import Admission, peerKey
 from txws._version import __version__
+from txws.compat import AutobahnConnection
 from txws.deflate import (
     Params,
     PerMessageDeflate,
@@ -46,7 +49,7 @@ from txws.handshake import (
     validateUpgradeRequest,
 )
 from txws.options import WebSocketOptions
-from txws.protocol import State, WebSocketProtocol, _abort
+from txws.protocol import State, _abort
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -62,8 +65,28 @@ __all__ = [
 
 _log = Logger()
 
+
+class _Standing(Enum):
+    """
+    Where a server connection stands with its factory's L{Admission}.
+    """
+
+    NEW = "not admitted yet"
+    PENDING = "in the pending table"
+    OPEN = "counted against maxConnections"
+    ARRIVED = "taken over from a twisted.web site: its request has arrived"
+    DROPPED = "refused or dropped: reads nothing more"
+
+
+_NEW = _Standing.NEW
+_PENDING = _Standing.PENDING
+_OPEN = _Standing.OPEN
+_ARRIVED = _Standing.ARRIVED
+_DROPPED = _Standing.DROPPED
+
 #: The server's choice when C{perMessageCompressionAccept} is C{None}.
 _DEFAULT_POLICY = PerMessageDeflatePolicy()
+
 
 #: What C{onConnect} may return: nothing, a subprotocol, or a subprotocol
 #: and extra response headers.
@@ -97,7 +120,7 @@ class ConnectionDeny(Exception):
         self.reason = reason or "WebSocket connection denied"
 
 
-class WebSocketServerProtocol(WebSocketProtocol):
+class WebSocketServerProtocol(AutobahnConnection):
     """
     The server end of a WebSocket connection.  Override C{onConnect} to
     inspect, accept or refuse the opening handshake, and the C{on*} methods
@@ -109,14 +132,16 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     factory: WebSocketServerFactory
     isServer = True
-    # A slot like the base class's: a server connection keeps no instance
+    # Slots like the base class's: a server connection keeps no instance
     # dictionary at all (see WebSocketProtocol.__slots__).
-    __slots__ = ("request",)
+    __slots__ = ("_admission", "request")
     request: Optional[ConnectionRequest]
+    _admission: _Standing
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls, *args, **kwargs)
         self.request = None
+        self._admission = _NEW
         return self
 
     def onConnect(self, request: ConnectionRequest) -> ConnectResult | Deferred[ConnectResult]:
@@ -135,16 +160,51 @@ class WebSocketServerProtocol(WebSocketProtocol):
     # -- Handshake ------------------------------------------------------------
 
     def _startHandshake(self) -> None:
+        if self._admission is _NEW:
+            options = self.factory.options
+            address = self.transport.getPeer()  # type: ignore[union-attr]
+            if not self.factory.admission.admit(
+                self,
+                peerKey(address),
+                options.maxPendingHandshakes,
+                options.maxPendingHandshakesPerPeer,
+                self.peer,
+            ):
+                self._admission = _DROPPED
+                self._refuse(503, "too many pending handshakes from this address", log=False)
+                return
+            self._admission = _PENDING
         self._startOpenTimeout()
 
     def _openTimedOut(self) -> None:
         self._openTick = None
         if self.state is State.CONNECTING:
             self._uncleanReason = "opening handshake timed out"
-            _log.info("WebSocket opening handshake with {peer} timed out", peer=self.peer)
+            self.factory.admission.timedOut.note(
+                "WebSocket opening handshake with {peer} timed out", peer=self.peer
+            )
             _abort(self.transport)
 
+    def _dropPending(self) -> None:
+        """
+        This is the oldest of too many pending handshakes (see
+        L{txws._admission}): abort it (its peer has not sent its request).
+        """
+        self._admission = _DROPPED
+        self._uncleanReason = "opening handshake dropped: too many pending handshakes"
+        _abort(self.transport)
+
+    def _handshakeEnded(self, reason: Failure) -> None:
+        super()._handshakeEnded(reason)
+        factory = self.factory
+        admission = factory.admission
+        admission.closed(self, self._admission is _OPEN)
+        if not len(factory.registry) and not admission.pendingCount:
+            admission.flush()
+
     def _handshakeData(self, data: bytes) -> None:
+        if self._admission is _DROPPED:
+            return
         if self.request is not None:
             # Bytes after the request while onConnect runs: kept for later
             # (reading is paused meanwhile, so this stays small).
@@ -177,11 +237,13 @@ class WebSocketServerProtocol(WebSocketProtocol):
             if not options.originAllowed(request.origin):
                 raise HandshakeError(403, "Origin not allowed")
             limit = options.maxConnections
-            if limit and self.factory.connectionCount > limit:
+            if limit and self.factory.admission.openCount >= limit:
                 raise HandshakeError(503, "too many WebSocket connections")
         except HandshakeError as e:
             self._refuse(e.status, e.reason, e.headers)
             return
+        self.factory.admission.opened(self)
+        self._admission = _OPEN
         self.request = request
         self._buf = leftover
         try:
@@ -302,16 +364,26 @@ class WebSocketServerProtocol(WebSocketProtocol):
             threshold=options.perMessageDeflateThreshold,
         )
 
-    def _refuse(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+    def _refuse(
+        self,
+        status: int,
+        reason: str,
+        headers: Sequence[tuple[str, str]] = (),
+        log: bool = True,
+    ) -> None:
         """
         Answer the handshake with an error status and close.
+
+        @param log: whether to log the refusal (C{False} when the caller
+            logged it already).
         """
-        _log.info(
-            "Refused WebSocket handshake from {peer}: {status} {reason}",
-            peer=self.peer,
-            status=status,
-            reason=reason,
-        )
+        if log:
+            _log.info(
+                "Refused WebSocket handshake from {peer}: {status} {reason}",
+                peer=self.peer,
+                status=status,
+                reason=reason,
+            )
         self._uncleanReason = f"opening handshake refused: {status} {reason}"
         self._stopReading()
         transport = self.transport
@@ -330,6 +402,11 @@ class WebSocketServerFactory(WebSocketFactory, ServerFactory):
     @ivar url: the URL the server is reached at, if given.
     @ivar isSecure: whether C{url} is C{wss://}.
     @ivar port: the port of C{url} (or C{externalPort}).
+    @ivar admission: this factory's connections whose request has not
+        arrived yet (bounded by the options C{maxPendingHandshakes} and
+        C{maxPendingHandshakesPerPeer}) and its count of open ones (bounded
+        by C{maxConnections}).  A L{txws.hmacauth.HMACSite} given it as its
+        C{admission} counts its own HTTP connections in the same table.
     """
 
     protocol: type[Protocol] = WebSocketServerProtocol
@@ -366,6 +443,23 @@ class WebSocketServerFactory(WebSocketFactory, ServerFactory):
             self.isSecure, self.host, self.port, _ = parseWebSocketURL(url)
         if externalPort is not None:
             self.port = externalPort
+        self.admission = Admission(self.reactor)
+
+    @property
+    def openConnectionCount(self) -> int:
+        """
+        Connections counted against C{maxConnections}: their upgrade request
+        has arrived (they are open, or C{onConnect} is deciding on them).
+        """
+        return self.admission.openCount
+
+    @property
+    def pendingHandshakeCount(self) -> int:
+        """
+        Connections accepted whose request has not arrived yet (bounded by
+        C{maxPendingHandshakes}).
+        """
+        return self.admission.pendingCount
 
 
 def listenWS(
@@ -489,6 +583,8 @@ class WebSocketResource(Resource):
             request.setResponseCode(503)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"WebSocket connection not accepted\n"
+        # Its request has arrived: the site bounded the wait for it.
+        protocol._admission = _ARRIVED
         try:
             leftover = takeOverChannel(request, protocol)
         except TypeError as e:

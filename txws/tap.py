@@ -1,5 +1,5 @@
 """
-C{twistd txws}: the command-line options and the service of the txws server.
+C{twistd txws}: the command-line options and the service of the txws server::
 
     twistd -n txws [--listen ENDPOINT ...] [--app hub|echo|module:callable] ...
 
@@ -29,6 +29,7 @@ import importlib
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
@@ -58,6 +59,7 @@ from twisted.web.static import Data
 
 from txws import _tls, _workers
 from txws._version import __version__
+from txws.hmacauth import HMACSite
 from txws.hmacauth.keys import KeyFileError, KeyRing, loadKeyFile
 from txws.hub.brokerurl import BrokerSettings, MemorySettings, RedisSettings, parseBrokerURL
 from txws.hub.redisbroker import RedisBroker
@@ -100,6 +102,9 @@ WEBSOCKET_OPTIONS: dict[str, tuple[str, type]] = {
     "ping-timeout": ("autoPingTimeout", float),
     "max-connections": ("maxConnections", int),
     "write-buffer-size": ("writeBufferSize", int),
+    "max-message-fragments": ("maxMessageFragments", int),
+    "max-pending-handshakes": ("maxPendingHandshakes", int),
+    "max-pending-per-peer": ("maxPendingHandshakesPerPeer", int),
 }
 
 #: Hub option -> (Hub keyword argument, default, type, smallest value).
@@ -192,7 +197,7 @@ class DevKey:
 
 class Options(usage.Options):
     """
-    The options of C{twistd txws}; after L{parseOptions}, the checked
+    The options of C{twistd txws}; after C{parseOptions}, the checked
     results are in attributes.
 
     @ivar listeners: the checked C{--listen} endpoints, in order.
@@ -416,6 +421,32 @@ class Options(usage.Options):
             "Bytes waiting to be sent to a peer beyond which its connection stops "
             f"reading from it (default {_WS.writeBufferSize}; at least 1024).",
             _coercer("write-buffer-size", int),
+        ],
+        [
+            "max-message-fragments",
+            None,
+            None,
+            "Most frames one received message may have; more close the connection "
+            f"with 1009 (default {_WS.maxMessageFragments}; 0: no limit).",
+            _coercer("max-message-fragments", int),
+        ],
+        [
+            "max-pending-handshakes",
+            None,
+            None,
+            "Most connections accepted whose request has not arrived yet (they do not "
+            "count against --max-connections); when full, the oldest is dropped to admit "
+            f"a new one (default {_WS.maxPendingHandshakes}; 0 for no bound).",
+            _coercer("max-pending-handshakes", int),
+        ],
+        [
+            "max-pending-per-peer",
+            None,
+            None,
+            "Most such pending connections from one address (IPv4, or IPv6 /64); more "
+            f"get 503 at once (default {_WS.maxPendingHandshakesPerPeer}: no bound, "
+            "as behind a proxy every client has its address).",
+            _coercer("max-pending-per-peer", int),
         ],
     ]
 
@@ -1004,6 +1035,30 @@ class TxwsService(MultiService):
         return [s for s in self if isinstance(s, ListeningService)]
 
 
+def _boundedSite(
+    resource: object, options: WebSocketOptions, factory: Optional[WebSocketServerFactory] = None
+) -> HMACSite:
+    """
+    A site for a WebSocket application: its requests' heads are bounded as
+    the opening handshake's (C{maxHandshakeSize}: 414 or 431 beyond, and
+    408 if the request takes longer than C{openHandshakeTimeout} to
+    arrive); bodies are not capped.  Given the factory it serves, its
+    connections count as that factory's pending handshakes until their
+    first request has arrived.
+    """
+    site = HMACSite(
+        resource,
+        maxBodySize=sys.maxsize,
+        maxHeadSize=options.maxHandshakeSize,
+        requestTimeout=options.openHandshakeTimeout or None,
+    )
+    if factory is not None:
+        site.admission = factory.admission
+        site.maxPendingHandshakes = options.maxPendingHandshakes
+        site.maxPendingHandshakesPerPeer = options.maxPendingHandshakesPerPeer
+    return site
+
+
 def _echoSite(options: WebSocketOptions, reactor: Any) -> tuple[Site, WebSocketServerFactory]:
     from txws.apps.echo import echoFactory
 
@@ -1017,7 +1072,7 @@ def _echoSite(options: WebSocketOptions, reactor: Any) -> tuple[Site, WebSocketS
         ),
     )
     root.putChild(b"ws", WebSocketResource(factory))
-    return Site(root), factory
+    return _boundedSite(root, options, factory), factory
 
 
 def makeService(options: Options, reactor: Any = None) -> IService:
@@ -1095,7 +1150,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
                 "line do not reach the factories inside it",
                 app=options.appName,
             )
-        served = Site(resource)
+        served = _boundedSite(resource, options.webSocketOptions)
         if isinstance(resource, WebSocketResource):
             root.app = WebSocketClosingService(resource.factory, reactor)
     if root.app is not None:

@@ -47,9 +47,10 @@ from zope.interface import implementer
 
 from txws._version import __version__
 from txws.client import WebSocketClientFactory, WebSocketClientProtocol
+from txws.handshake import ConnectionRequest, ConnectionResponse
 from txws.options import WebSocketOptions
 from txws.protocol import Disconnected, State, WebSocketProtocol
-from txws.server import WebSocketServerFactory, WebSocketServerProtocol
+from txws.server import ConnectionDeny, WebSocketServerFactory, WebSocketServerProtocol
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IConnector
@@ -62,6 +63,10 @@ __all__ = [
     "WebSocketWrappingFactory",
     "WebSocketWrappingProtocol",
     "WrappedTransport",
+    "WrappingWebSocketClientFactory",
+    "WrappingWebSocketClientProtocol",
+    "WrappingWebSocketServerFactory",
+    "WrappingWebSocketServerProtocol",
 ]
 
 _log = Logger()
@@ -189,7 +194,12 @@ class WrappedTransport:
     @ivar messageSize: writes larger than this many bytes are sent as
         several messages (a peer's message size limit cannot be hit by a
         single large write).
+    @ivar closeCode: the close code L{loseConnection} sends (1000), or
+        C{None} for a Close frame without one (as Autobahn's wrapping
+        sends).
     """
+
+    closeCode: Optional[int] = 1000
 
     def __init__(
         self, connection: WebSocketProtocol, base64: bool = False, messageSize: int = 64 * 1024
@@ -270,7 +280,7 @@ class WrappedTransport:
         """
         self._closing = True
         if self._producer is None:
-            self.connection.sendClose(1000)
+            self.connection.sendClose(self.closeCode)
 
     def abortConnection(self) -> None:
         """
@@ -345,7 +355,7 @@ class WrappedTransport:
             self._driver.halt()
             self._driver = None
         if self._closing:
-            self.connection.sendClose(1000)
+            self.connection.sendClose(self.closeCode)
 
     # -- IPushProducer ---------------------------------------------------
 
@@ -407,6 +417,8 @@ class _WrappingMixin(WebSocketProtocol):
     wrappedProtocol: Optional[IProtocol] = None
     wrappedTransport: Optional[WrappedTransport] = None
     _lostReported = False
+    #: The code the wrapped protocol's C{loseConnection} closes with.
+    _closeCode: Optional[int] = 1000
 
     def _wrappingSettings(self) -> _WrappingSettings:
         raise NotImplementedError()
@@ -433,6 +445,7 @@ class _WrappingMixin(WebSocketProtocol):
         )
         self.wrappedProtocol = wrapped
         self.wrappedTransport = shim
+        shim.closeCode = self._closeCode
         wrapped.makeConnection(shim)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
@@ -689,3 +702,174 @@ class WebSocketWrappingClientFactory(_WrappingFactoryMixin, WebSocketClientFacto
         """
         if isinstance(self.wrappedFactory, ClientFactory):
             self.wrappedFactory.clientConnectionLost(connector, reason)
+
+
+# -- Autobahn's names -------------------------------------------------------------
+
+
+class _AutobahnWrapping(_WrappingMixin):
+    """
+    The rules of Autobahn's wrapping protocols, on top of txws's: only the
+    factory's subprotocols are spoken, a message of the wrong kind (text
+    under a binary subprotocol, binary under C{base64}) closes with 1003,
+    and the wrapped protocol's C{loseConnection} sends a Close frame without
+    a code.
+    """
+
+    _closeCode = None
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        """
+        Refuse a message whose kind does not match the subprotocol with
+        1003, else hand its bytes to the wrapped protocol.
+
+        @param payload: the message.
+        @param isBinary: whether it is binary.
+        """
+        shim = self.wrappedTransport
+        if isBinary and shim is not None and shim.base64 and not shim.disconnecting:
+            self._rejectInput(1003, "binary message under the base64 subprotocol")
+            return
+        super().onMessage(payload, isBinary)
+
+
+class WrappingWebSocketServerProtocol(_AutobahnWrapping, WebSocketWrappingProtocol):
+    """
+    The server end of L{WrappingWebSocketServerFactory} (Autobahn's class
+    of the same name).
+    """
+
+    def onConnect(self, request: ConnectionRequest) -> Optional[str]:
+        """
+        Choose the first subprotocol the client offers that the factory
+        speaks; refuse a client that offers none of them with 406, as
+        Autobahn does.
+
+        @param request: the validated request.
+        @return: the subprotocol.
+        @raise ConnectionDeny: with 406 if no subprotocol is shared.
+        """
+        spoken = self.factory.protocols
+        for offered in request.protocols:
+            if offered in spoken:
+                return offered
+        raise ConnectionDeny(
+            ConnectionDeny.NOT_ACCEPTABLE,
+            f"this server only speaks the WebSocket subprotocols {', '.join(spoken)}",
+        )
+
+
+class WrappingWebSocketClientProtocol(_AutobahnWrapping, WebSocketWrappingClientProtocol):
+    """
+    The client end of L{WrappingWebSocketClientFactory} (Autobahn's class
+    of the same name).
+    """
+
+    def onConnect(self, response: ConnectionResponse) -> None:
+        """
+        Insist that the server chose one of our subprotocols.
+
+        @param response: the server's answer.
+        @raise ValueError: if it chose none (the handshake then fails).
+        """
+        if response.protocol not in self.factory.protocols:
+            raise ValueError(
+                "the server chose no WebSocket subprotocol among "
+                + ", ".join(self.factory.protocols)
+            )
+
+
+def _autobahnSubprotocols(subprotocol: Optional[str]) -> list[str]:
+    spoken = [BINARY_PROTOCOL, BASE64_PROTOCOL]
+    if subprotocol:
+        spoken.append(subprotocol)
+    return spoken
+
+
+class WrappingWebSocketServerFactory(WebSocketWrappingFactory):
+    """
+    Autobahn's wrapping server factory under its own name and signature:
+    serves C{factory}'s stream protocols over WebSocket with the
+    subprotocols C{binary} and C{base64} (and C{subprotocol}, binary, if
+    given); a client offering none of them is refused with 406; each
+    message must be of the subprotocol's kind (1003 otherwise).
+
+    The wrapped protocol is built once the connection is open (Autobahn
+    builds it with the connection and calls its C{connectionMade} on open),
+    and its C{connectionLost} gets a C{Failure}, as Twisted promises
+    (Autobahn passes C{None}).  See C{docs/autobahn.md}.
+    """
+
+    protocol = WrappingWebSocketServerProtocol
+
+    def __init__(
+        self,
+        factory: Factory,
+        url: str,
+        reactor: Optional[IReactorTime] = None,
+        enableCompression: bool = True,
+        autoFragmentSize: int = 0,
+        subprotocol: Optional[str] = None,
+    ) -> None:
+        """
+        @param factory: the stream factory to wrap.
+        @param url: the URL the server is reached at.
+        @param reactor: the reactor (default: the global one).
+        @param enableCompression: accept permessage-deflate when the
+            client offers it (the C{perMessageDeflate} option).
+        @param autoFragmentSize: split outgoing messages into frames of
+            this many bytes (0: one frame per message).
+        @param subprotocol: one more binary subprotocol to speak.
+        """
+        super().__init__(
+            factory,
+            reactor=reactor,
+            url=url,
+            protocols=_autobahnSubprotocols(subprotocol),
+            acceptText=False,
+        )
+        self.setProtocolOptions(
+            autoFragmentSize=autoFragmentSize, perMessageDeflate=enableCompression
+        )
+
+
+class WrappingWebSocketClientFactory(WebSocketWrappingClientFactory):
+    """
+    Autobahn's wrapping client factory under its own name and signature:
+    connects C{factory}'s stream client protocol to C{url}, offering the
+    subprotocols C{binary} and C{base64} (and C{subprotocol}); a server
+    that chooses none of them fails the handshake.  Differences from
+    Autobahn as for L{WrappingWebSocketServerFactory}.
+    """
+
+    protocol = WrappingWebSocketClientProtocol
+
+    def __init__(
+        self,
+        factory: Factory,
+        url: str,
+        reactor: Optional[IReactorTime] = None,
+        enableCompression: bool = True,
+        autoFragmentSize: int = 0,
+        subprotocol: Optional[str] = None,
+    ) -> None:
+        """
+        @param factory: the stream client factory to wrap.
+        @param url: the C{ws://} or C{wss://} URL.
+        @param reactor: the reactor (default: the global one).
+        @param enableCompression: offer permessage-deflate (the
+            C{perMessageDeflate} option).
+        @param autoFragmentSize: split outgoing messages into frames of
+            this many bytes (0: one frame per message).
+        @param subprotocol: one more binary subprotocol to offer.
+        """
+        super().__init__(
+            factory,
+            url,
+            reactor=reactor,
+            protocols=_autobahnSubprotocols(subprotocol),
+            acceptText=False,
+        )
+        self.setProtocolOptions(
+            autoFragmentSize=autoFragmentSize, perMessageDeflate=enableCompression
+        )

@@ -5,11 +5,14 @@ test process on the real reactor and report their events through Deferreds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import txaio
 from autobahn.twisted.websocket import WebSocketClientFactory as AutobahnClientFactory
 from autobahn.twisted.websocket import WebSocketClientProtocol as AutobahnClientProtocol
 from autobahn.twisted.websocket import WebSocketServerFactory as AutobahnServerFactory
 from autobahn.twisted.websocket import WebSocketServerProtocol as AutobahnServerProtocol
+from autobahn.websocket import compress as autobahnCompress
 from twisted.internet.defer import Deferred, DeferredQueue
 
 from tests.peers.harness import CloseEvent
@@ -19,6 +22,8 @@ __all__ = [
     "AutobahnEchoServerFactory",
     "AutobahnRecorder",
     "AutobahnRecorderFactory",
+    "acceptResponse",
+    "autobahnSettings",
 ]
 
 # Autobahn runs on Twisted or asyncio through txaio; choose Twisted (its
@@ -82,6 +87,12 @@ class AutobahnEchoServer(AutobahnServerProtocol):
 
     factory: AutobahnEchoServerFactory
 
+    def onOpen(self) -> None:
+        """
+        Report the open connection.
+        """
+        self.factory.opened.put(self)
+
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         """
         Record and echo the message.
@@ -100,6 +111,7 @@ class AutobahnEchoServerFactory(AutobahnServerFactory):
     """
     Serves L{AutobahnEchoServer}.
 
+    @ivar opened: the connections, as they open.
     @ivar messages: C{(payload, isBinary)} per message received.
     @ivar closed: a L{CloseEvent} per closed connection.
     """
@@ -108,5 +120,27 @@ class AutobahnEchoServerFactory(AutobahnServerFactory):
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        self.opened: DeferredQueue[AutobahnEchoServer] = DeferredQueue()
         self.messages: DeferredQueue[tuple[bytes, bool]] = DeferredQueue()
         self.closed: DeferredQueue[CloseEvent] = DeferredQueue()
+
+
+def acceptResponse(response: Any) -> Any:
+    """
+    The Autobahn testsuite's client acceptance of a server's answer (a
+    C{perMessageCompressionAccept} for Autobahn clients).
+    """
+    if isinstance(response, autobahnCompress.PerMessageDeflateResponse):
+        return autobahnCompress.PerMessageDeflateResponseAccept(response)
+    return None
+
+
+def autobahnSettings(protocol: Any) -> tuple[bool, int, bool, int]:
+    """
+    @return: an Autobahn connection's permessage-deflate settings:
+        C{(server no context takeover, server window, client no context
+        takeover, client window)}.
+    """
+    [pmce] = protocol.websocket_extensions_in_use
+    return (pmce.server_no_context_takeover, pmce.server_max_window_bits,
+            pmce.client_no_context_takeover, pmce.client_max_window_bits)

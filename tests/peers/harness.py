@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 from twisted.internet import defer
 from twisted.internet import reactor as _globalReactor
@@ -21,6 +21,7 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.interfaces import IListeningPort, IReactorProcess, IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
+from twisted.protocols.portforward import ProxyClient, ProxyClientFactory, ProxyFactory, ProxyServer
 from twisted.python.failure import Failure
 
 from tests.typedtrial import FailTest, TestCase
@@ -35,6 +36,7 @@ __all__ = [
     "PeerProcess",
     "RecordingClientFactory",
     "RecordingClientProtocol",
+    "RecordingRelay",
     "RecordingServerFactory",
     "RecordingServerProtocol",
     "bounded",
@@ -429,6 +431,17 @@ class RecordingClientProtocol(WebSocketClientProtocol):
         except defer.TimeoutError:
             raise FailTest(f"the connection did not close within {seconds} s") from None
 
+    def abortIfOpen(self) -> Optional[Deferred[CloseEvent]]:
+        """
+        Abort the connection if it is still there (a test's cleanup).
+
+        @return: C{None}, or a Deferred firing once it has closed.
+        """
+        if self.closed.called or self.transport is None:
+            return None
+        self.transport.abortConnection()  # type: ignore[attr-defined]
+        return self.whenClosed()
+
     def whenClosed(self) -> Deferred[CloseEvent]:
         """
         @return: the L{CloseEvent}, within L{TIMEOUT}.
@@ -468,3 +481,59 @@ class RecordingClientFactory(WebSocketClientFactory):
         return not self.opened.pending and not any(p.messages.pending for p in self.built)
 
 
+
+
+# -- A recording TCP relay ---------------------------------------------------
+
+
+class _RecordingProxyClient(ProxyClient):
+    """
+    The relay's connection to the server: what the server sends is
+    recorded before it is passed on.
+    """
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Record, then pass on.
+        """
+        assert self.peer is not None
+        relay = self.peer.factory
+        assert isinstance(relay, RecordingRelay)
+        relay.fromServer[id(self.peer)] = relay.fromServer.get(id(self.peer), b"") + data
+        super().dataReceived(data)  # type: ignore[no-untyped-call]
+
+
+class _RecordingProxyClientFactory(ProxyClientFactory):
+    protocol = _RecordingProxyClient
+
+
+class _RecordingProxyServer(ProxyServer):
+    clientProtocolFactory = _RecordingProxyClientFactory
+
+
+class RecordingRelay(ProxyFactory):
+    """
+    A TCP relay (Twisted's port forwarder) in front of a server, that
+    records the bytes the server sends on each connection, for tests that
+    inspect the frames a peer they cannot instrument (a browser) received.
+
+    @ivar fromServer: per relayed connection, everything the server sent.
+    """
+
+    protocol = _RecordingProxyServer
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.fromServer: dict[int, bytes] = {}
+
+    def upgraded(self) -> list[tuple[bytes, bytes]]:
+        """
+        @return: for every relayed connection the server switched to
+            WebSocket, the head of its 101 answer and the bytes after it.
+        """
+        found = []
+        for data in self.fromServer.values():
+            if data.startswith(b"HTTP/1.1 101 "):
+                head, _, rest = data.partition(b"\r\n\r\n")
+                found.append((head, rest))
+        return found

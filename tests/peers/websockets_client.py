@@ -4,7 +4,17 @@ prints its observations as one JSON object on the last line of stdout.
 
 Run as C{python -m tests.peers.websockets_client '<json spec>'}.  The spec
 holds C{url}, C{scenario} and the scenario's parameters; C{cafile} (PEM)
-enables TLS verification against a test CA.  Every wait is bounded, so the
+enables TLS verification against a test CA.  C{deflate}, if present, sets
+the client's permessage-deflate offer: C{null} offers nothing, an object
+gives the arguments of C{ClientPerMessageDeflateFactory}
+(C{server_no_context_takeover}, C{client_no_context_takeover},
+C{server_max_window_bits}, C{client_max_window_bits}, C{compress_settings});
+without it websockets makes its default offer.  Every report then says
+what the server answered (C{extensions}, the C{Sec-WebSocket-Extensions}
+value or C{None}) and how many data frames went each way with RSV1 set
+(C{compressedSent}, C{compressedReceived}).  A spec with C{runs} (a list of
+specs, each completed by the outer one's keys) opens one connection per
+run, one after the other, and reports C{{"runs": [report, ...]}}.  Every wait is bounded, so the
 script always ends; it exits 0 whenever it could report, since the test
 decides what the observations mean.
 """
@@ -21,10 +31,12 @@ from typing import Any, Optional
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Close
+from websockets.extensions.base import Extension
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Close, Frame
 from websockets.typing import Subprotocol
 
-from tests.peers.payloads import makePayload, splitFragments
+from tests.peers.payloads import makePayload, splitFragments, workloadMessages
 
 #: The bound on every single wait in a scenario, in seconds.
 WAIT = 10.0
@@ -162,10 +174,17 @@ async def awaitClose(ws: ClientConnection, spec: Report) -> Report:
 
 async def tooBig(ws: ClientConnection, spec: Report) -> Report:
     """
-    Send a message of the spec's size, then wait for the server's reaction.
+    Send a message of the spec's size (highly compressible binary; in
+    C{fragments} frames if given), then wait for the server's reaction.
     """
+    payload = makePayload(spec["size"], True)
+    pieces = spec.get("fragments", 0)
     with contextlib.suppress(ConnectionClosed):
-        await ws.send(makePayload(spec["size"], True))
+        if pieces:
+            step = -(-len(payload) // pieces)
+            await ws.send([payload[i:i + step] for i in range(0, len(payload), step)])
+        else:
+            await ws.send(payload)
     return await recvUntilClosed(ws)
 
 
@@ -195,6 +214,34 @@ async def idle(ws: ClientConnection, spec: Report) -> Report:
     return {"first": first, "second": second, **closedReport(ws)}
 
 
+async def deflateEcho(ws: ClientConnection, spec: Report) -> Report:
+    """
+    Send the spec's C{workload} (C{[kind, size, count]} items, see
+    L{tests.peers.payloads.workloadMessages}), each message whole or, with
+    C{fragments} (a count), split into that many frames, and compare every
+    echo.
+
+    @return: C{results}: per item, C{[kind, size, count, echoes intact]};
+        then the close report.
+    """
+    results: list[list[object]] = []
+    pieces = spec.get("fragments", 0)
+    for kind, size, count in spec["workload"]:
+        intact = 0
+        for payload, isBinary in workloadMessages(kind, size, count):
+            if pieces:
+                step = max(1, -(-len(payload) // pieces))
+                parts = [payload[i:i + step] for i in range(0, len(payload), step)] or [b""]
+                await ws.send(parts, text=not isBinary)
+            else:
+                await ws.send(payload if isBinary else payload.decode("utf-8"))
+            answer = await asyncio.wait_for(ws.recv(), WAIT)
+            answerBytes = answer if isinstance(answer, bytes) else answer.encode("utf-8")
+            intact += isinstance(answer, bytes) == isBinary and answerBytes == payload
+        results.append([kind, size, count, intact])
+    return {"results": results, **await timedClose(ws, spec, 1000, "deflate done")}
+
+
 SCENARIOS: dict[str, Callable[[ClientConnection, Report], Awaitable[Report]]] = {
     "echo": echo,
     "fragments": fragments,
@@ -204,7 +251,51 @@ SCENARIOS: dict[str, Callable[[ClientConnection, Report], Awaitable[Report]]] = 
     "tooBig": tooBig,
     "drop": drop,
     "idle": idle,
+    "deflateEcho": deflateEcho,
 }
+
+
+class FrameCounter:
+    """
+    Counts the data frames a negotiated permessage-deflate extension sees
+    with RSV1 set, by wrapping its C{encode} and C{decode}.
+    """
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+
+    def watch(self, extension: Extension) -> None:
+        """
+        Wrap C{extension}'s methods.
+        """
+        encode, decode = extension.encode, extension.decode
+
+        def counting_encode(frame: Frame) -> Frame:
+            encoded = encode(frame)
+            self.sent += encoded.rsv1
+            return encoded
+
+        def counting_decode(frame: Frame, *, max_size: Optional[int] = None) -> Frame:
+            self.received += frame.rsv1
+            return decode(frame, max_size=max_size)
+
+        extension.encode = counting_encode  # type: ignore[method-assign]
+        extension.decode = counting_decode  # type: ignore[method-assign]
+
+
+def connectArguments(spec: Report) -> dict[str, Any]:
+    """
+    @return: the C{connect} arguments for the spec's C{deflate}.
+    """
+    if "deflate" not in spec:
+        return {}
+    if spec["deflate"] is None:
+        return {"compression": None}
+    return {
+        "compression": None,
+        "extensions": [ClientPerMessageDeflateFactory(**spec["deflate"])],
+    }
 
 
 async def run(spec: Report) -> Report:
@@ -214,7 +305,17 @@ async def run(spec: Report) -> Report:
     context: Optional[ssl.SSLContext] = None
     if spec.get("cafile"):
         context = ssl.create_default_context(cafile=spec["cafile"])
+    if "runs" in spec:
+        outer = {k: v for k, v in spec.items() if k != "runs"}
+        runs = []
+        for run_ in spec["runs"]:
+            try:
+                runs.append(await run({**outer, **run_}))
+            except Exception as e:
+                runs.append({"exception": f"{type(e).__name__}: {e}"})
+        return {"runs": runs}
     scenario = SCENARIOS[spec["scenario"]]
+    counter = FrameCounter()
     async with connect(
         spec["url"],
         ssl=context,
@@ -223,9 +324,17 @@ async def run(spec: Report) -> Report:
         open_timeout=WAIT,
         close_timeout=spec.get("closeWithin", WAIT),
         ping_interval=None,
+        max_size=spec.get("maxSize", 2**20),
+        **connectArguments(spec),
     ) as ws:
+        for extension in ws.protocol.extensions:
+            counter.watch(extension)
         report = await scenario(ws, spec)
         report["subprotocol"] = ws.subprotocol
+        assert ws.response is not None
+        report["extensions"] = ws.response.headers.get("Sec-WebSocket-Extensions")
+        report["compressedSent"] = counter.sent
+        report["compressedReceived"] = counter.received
         return report
 
 

@@ -25,9 +25,13 @@ connections are L{HMACChannel}s): a request's head and body must arrive
 within C{requestTimeout} seconds of its first byte (408 otherwise, then the
 connection closes), and a request line, header line or whole head over
 C{maxHeadSize} bytes, or more than C{maxHeaders} header lines, is answered
-414 (request line) or 431 (headers) instead of Twisted's bare disconnect or
-400.  The idle timeout between requests (C{timeout}, C{Site}'s own) is
-separate.
+414 (request line) or 431 (headers) instead of Twisted's bare disconnect
+or 400.  The idle timeout between requests (C{timeout}, C{Site}'s own) is
+separate.  Given a WebSocket server factory's C{admission}, an L{HMACSite}
+counts each connection as a pending handshake of that factory from its
+acceptance until its first request has arrived, so that silent connections
+are bounded by the factory's C{maxPendingHandshakes} (the oldest dropped)
+and C{maxPendingHandshakesPerPeer} (503 beyond it).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from twisted.web.resource import IResource, getChildForRequest
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
+from txws._admission import Admission, peerKey
 from txws.hmacauth._types import defaultReactor
 from txws.hmacauth.keys import KeyRing
 from txws.hmacauth.replay import (
@@ -553,6 +558,11 @@ class HMACChannel(HTTPChannel):
     and separate; the request timer does not run while a request is being
     answered (pipelined bytes wait) nor after a WebSocket took the
     connection over.
+
+    If the site has an C{admission}, the connection is one of its pending
+    handshakes until its first request has arrived: dropped if it is the
+    oldest when the table is full, answered 503 C{too_many_pending} at once
+    if its address already has the site's C{maxPendingHandshakesPerPeer}.
     """
 
     _requestTimer: IDelayedCall | None = None
@@ -560,6 +570,7 @@ class HMACChannel(HTTPChannel):
     _headBytes = 0
     _answered = False
     _refused = False
+    _admission: Admission | None = None
 
     maxHeadSize = DEFAULT_MAX_HEAD_SIZE
     """The head cap used when the site does not define C{maxHeadSize}."""
@@ -579,6 +590,40 @@ class HMACChannel(HTTPChannel):
         self.MAX_LENGTH = self.maxHeadSize
         self.totalHeadersSize = self.maxHeadSize
         super().connectionMade()  # type: ignore[no-untyped-call, unused-ignore]
+        admission = getattr(site, "admission", None)
+        if admission is None or self.transport is None:
+            return
+        address = self.transport.getPeer()
+        perPeer = int(getattr(site, "maxPendingHandshakesPerPeer", 0))
+        if admission.admit(
+            self, peerKey(address), int(getattr(site, "maxPendingHandshakes", 0)), perPeer,
+            _describePeer(address),
+        ):
+            self._admission = admission
+        else:
+            self._refuse(
+                b"503 Service Unavailable", "too_many_pending",
+                f"More than {perPeer} connections from this address are waiting to send "
+                "their request",
+                log=False,
+            )
+
+    def _dropPending(self) -> None:
+        """
+        This is the oldest of too many pending handshakes in the site's
+        table (its first request has not arrived): abort it.  Unless the
+        connection went to HTTP/2 (with the optional C{h2} package, over
+        TLS): Twisted then hands it to another channel without telling this
+        one, which only leaves the table here.
+        """
+        if getattr(self.transport, "negotiatedProtocol", None) == b"h2":
+            return
+        self._refused = True
+        self._cancelRequestTimer()
+        self.setTimeout(None)  # type: ignore[no-untyped-call]
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is not None:
+            abort()
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -657,6 +702,8 @@ class HMACChannel(HTTPChannel):
         self._headBytes = 0
         self._requestLineSeen = False
         self._answered = False
+        if self._admission is not None:
+            self._admission.arrived(self)
         super().allContentReceived()  # type: ignore[no-untyped-call, unused-ignore]
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
@@ -666,6 +713,8 @@ class HMACChannel(HTTPChannel):
         @param reason: Why the connection ended.
         """
         self._cancelRequestTimer()
+        if self._admission is not None:
+            self._admission.closed(self, False)
         super().connectionLost(reason)  # type: ignore[no-untyped-call, unused-ignore]
 
     def _respondToBadRequestAndDisconnect(self) -> None:
@@ -688,17 +737,18 @@ class HMACChannel(HTTPChannel):
     def _refuseHead(self, message: str) -> None:
         self._refuse(b"431 Request Header Fields Too Large", "headers_too_large", message)
 
-    def _refuse(self, status: bytes, code: str, message: str) -> None:
+    def _refuse(self, status: bytes, code: str, message: str, log: bool = True) -> None:
         self._refused = True
         self._cancelRequestTimer()
         if self._closing():
             return
         self.setTimeout(None)  # type: ignore[no-untyped-call]
         assert self.transport is not None
-        _log.warn(
-            "HMAC site refused a request from {peer}: {code}",
-            peer=_describePeer(self.transport.getPeer()), code=code,
-        )
+        if log:
+            _log.warn(
+                "HMAC site refused a request from {peer}: {code}",
+                peer=_describePeer(self.transport.getPeer()), code=code,
+            )
         _writeErrorAndClose(self, status, _errorBody(code, message))
 
     def _requestTimedOut(self) -> None:
@@ -760,10 +810,23 @@ class HMACSite(Site):
     @ivar maxHeaders: The most header lines in one request.
     @ivar requestTimeout: Seconds from a request's first byte until its
         whole head and body must have arrived, or C{None} for no bound.
+    @ivar admission: A table of pending handshakes its connections are
+        counted in until their first request has arrived (see
+        L{HMACChannel}): the C{admission} of the
+        L{txws.server.WebSocketServerFactory} the site serves, so that one
+        bound covers both; C{None} (the default) for none.
+    @ivar maxPendingHandshakes: Connections pending at most in that table;
+        when it is full, the oldest is dropped (0 for no bound; give it the
+        factory's option of the same name).
+    @ivar maxPendingHandshakesPerPeer: Connections pending at most from one
+        address (IPv4, or IPv6 /64); beyond, 503 at once (0 for no bound).
     """
 
     requestFactory = CappedRequest
     protocol = _hmacChannelProtocol
+    admission: Admission | None = None
+    maxPendingHandshakes = 0
+    maxPendingHandshakesPerPeer = 0
 
     def __init__(
         self,

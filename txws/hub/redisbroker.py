@@ -31,7 +31,7 @@ loss and the recovery are each logged once, never per retry.  Once both are
 back, every channel is subscribed again and read from the stream after the
 last sequence number delivered, and what was missed is delivered.  When the
 stream cannot cover it (entries expired or trimmed, or the epoch changed
-because Redis lost its data), the C{lost} callback given to L{start} is
+because Redis lost its data), the C{lost} callback given to L{RedisBroker.start} is
 called with the channel and its current L{History}, and deliveries go on
 after that history's C{latest}.
 """

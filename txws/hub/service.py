@@ -157,12 +157,21 @@ class Hub(Service):
 
     def site(self) -> HMACSite:
         """
-        @return: a site serving L{resource}, with the publish body cap.
+        @return: a site serving L{resource}, with the publish body cap; its
+            connections count as pending handshakes of the subscribers'
+            factory until their first request has arrived.
         """
         # The site's head cap must not cut the WebSocket handshakes the
         # subscribers' options allow.
-        headSize = max(DEFAULT_MAX_HEAD_SIZE, self.factory.options.maxHandshakeSize)
-        return HMACSite(self.resource(), maxBodySize=self._maxBodySize, maxHeadSize=headSize)
+        options = self.factory.options
+        headSize = max(DEFAULT_MAX_HEAD_SIZE, options.maxHandshakeSize)
+        site = HMACSite(self.resource(), maxBodySize=self._maxBodySize, maxHeadSize=headSize)
+        # Its connections wait for their first request in the subscribers'
+        # table of pending handshakes: one bound for both.
+        site.admission = self.factory.admission
+        site.maxPendingHandshakes = options.maxPendingHandshakes
+        site.maxPendingHandshakesPerPeer = options.maxPendingHandshakesPerPeer
+        return site
 
     @property
     def uptime(self) -> float:
