@@ -1,9 +1,9 @@
 """
 The cells of the benchmark: what is measured, for every server.
 
-A cell has a I{kind} (C{echo}, C{feed}, C{handshake}, C{memory}, C{fanout}); the
-harness keeps one runner per kind (L{bench.run.RUNNERS}), so a new kind of cell
-(compression) is a new runner and new entries here.
+A cell has a I{kind} (C{echo}, C{feed}, C{handshake}, C{memory}, C{fanout},
+and for permessage-deflate C{deflate-echo} and C{deflate-memory}); the
+harness keeps one runner per kind (L{bench.run.RUNNERS}).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class Cell:
         that what earlier cells left in the heap does not blur it).
     @ivar server: whether the cell needs a running server at all (C{feed}
         cells measure txws in a process of their own, without sockets).
+    @ivar deflate: the fan-out cell's subscribers offer permessage-deflate
+        (the other compression cells are kinds of their own).
     """
 
     name: str
@@ -43,6 +45,7 @@ class Cell:
     readSize: int = 0
     fresh: bool = False
     server: bool = True
+    deflate: bool = False
 
     @property
     def unit(self) -> str:
@@ -51,7 +54,8 @@ class Cell:
         handshake, or resident KiB per connection.
         """
         return {"echo": "us/msg", "feed": "us/msg", "handshake": "us/hs", "memory": "KiB/conn",
-                "fanout": "us/delivery"}[self.kind]
+                "fanout": "us/delivery", "deflate-echo": "us/msg",
+                "deflate-memory": "KiB/conn"}[self.kind]
 
     @property
     def mode(self) -> str:
@@ -96,6 +100,19 @@ CELLS: dict[str, Cell] = {
         # One publish of a ~100-byte text message to many subscribers.
         Cell("fanout-1k", "fanout", 100, True, 1000),
         Cell("fanout-5k", "fanout", 100, True, 5000),
+        # permessage-deflate: compressed echoes of JSON documents (1 KiB
+        # and 64 KiB), memory per idle and per active compressed
+        # connection, and the 1,000-subscriber fan-out with subscribers that
+        # offer compression.
+        Cell("echo-deflate-1KiB-json-c50", "deflate-echo", KiB, True, 50),
+        Cell("echo-deflate-64KiB-c1", "deflate-echo", 64 * KiB, True, 1),
+        Cell("echo-deflate-64KiB-c50", "deflate-echo", 64 * KiB, True, 50),
+        # Active: after one 64 KiB message each way (every zlib buffer and
+        # window touched, as on a connection that has carried some traffic),
+        # or after one 1 KiB message.
+        Cell("deflate-memory", "deflate-memory", 64 * KiB, True, fresh=True),
+        Cell("deflate-memory-1KiB", "deflate-memory", KiB, True, fresh=True),
+        Cell("fanout-deflate-1k", "fanout", 100, True, 1000, deflate=True),
     ]
 }
 

@@ -33,9 +33,11 @@ import secrets
 import select
 import socket
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
+from bench.deflate import Negotiated, parseAnswer
 from bench.fanout_servers import HUB_CHANNEL, HUB_KEY_ID, PUBLISH_PATH, SUBSCRIBE_PATH
 from bench.loadgen import CLOSE_FRAME, CpuClock, HarnessError, makeKey, maskedFrame
 
@@ -110,17 +112,19 @@ def ensureFileLimit(needed: int) -> int:
     return needed
 
 
-def _request(port: int, path: str, key: bytes) -> bytes:
+def _request(port: int, path: str, key: bytes, offer: Optional[str] = None) -> bytes:
+    extension = b"" if offer is None else b"Sec-WebSocket-Extensions: %s\r\n" % offer.encode()
     return (
         b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        % (path.encode("ascii"), port, key)
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+        b"%s\r\n" % (path.encode("ascii"), port, key, extension)
     )
 
 
 def openSubscribers(
     port: int, count: int, path: str = SUBSCRIBE_PATH, batch: int = 200,
-    timeout: float = 120.0,
+    timeout: float = 120.0, offer: Optional[str] = None,
+    answers: Optional[set[Optional[Negotiated]]] = None,
 ) -> tuple[list[socket.socket], dict[int, bytes]]:
     """
     Open C{count} WebSocket connections: per batch, connect and send every
@@ -129,6 +133,9 @@ def openSubscribers(
 
     @param path: the request target.
     @param batch: connections opened at a time (below the servers' backlog).
+    @param offer: a C{Sec-WebSocket-Extensions} offer to send, if any.
+    @param answers: if given, what each answer enabled is added to it
+        (L{bench.deflate.parseAnswer}).
     @return: the non-blocking sockets, and the bytes each received after
         its C{101} answer (by file descriptor; only those that did).
     @raise HarnessError: on a refused handshake, or after C{timeout}.
@@ -147,7 +154,7 @@ def openSubscribers(
                 opened.append(s)
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 key = makeKey()
-                s.sendall(_request(port, path, key))
+                s.sendall(_request(port, path, key, offer))
                 s.setblocking(False)
                 fd = s.fileno()
                 heads[fd], keys[fd], group[fd] = b"", key, s
@@ -168,6 +175,8 @@ def openSubscribers(
                         heads[fd] = head
                         continue
                     _checkAnswer(head[: end + 4], keys[fd])
+                    if answers is not None:
+                        answers.add(parseAnswer(head[: end + 4]))
                     if len(head) > end + 4:
                         leftovers[fd] = head[end + 4 :]
                     poller.unregister(fd)
@@ -400,6 +409,8 @@ class FanoutResult:
         server needs besides its own (L{CpuClock.sidePids}: its Redis).
     @ivar perProcessCpu: L{serverCpu} per process of the server (the
         first process, then L{CpuClock.otherPids}).
+    @ivar compressed: messages the checker received compressed (RSV1).
+    @ivar wireBytes: bytes on the wire of the checker's messages (frames).
     """
 
     subscribers: int
@@ -415,6 +426,8 @@ class FanoutResult:
     serverUser: float = 0.0
     sideCpu: float = 0.0
     perProcessCpu: list[float] = field(default_factory=list)
+    compressed: int = 0
+    wireBytes: int = 0
 
 
 class _Checker:
@@ -422,12 +435,32 @@ class _Checker:
     Keeps one subscriber's bytes and checks each of its messages.
     """
 
-    def __init__(self, publisher: Publisher, setupMessages: int) -> None:
+    def __init__(self, publisher: Publisher, setupMessages: int,
+                 negotiated: Optional[Negotiated] = None) -> None:
         self._publisher = publisher
         self._buffer = b""
         self._setup = setupMessages
+        self._negotiated = negotiated
+        self._inflater: Optional[Any] = None
         self.seq = 0
         self.checked = 0
+        self.compressed = 0
+        self.wireBytes = 0
+
+    def _inflate(self, payload: bytes) -> bytes:
+        # A compressed message (RSV1): inflated with the server's context
+        # takeover, or afresh when it announced none.
+        negotiated = self._negotiated
+        if negotiated is None:
+            raise HarnessError("a compressed message without permessage-deflate")
+        if self._inflater is None or negotiated.serverNoContextTakeover:
+            self._inflater = zlib.decompressobj(-15)
+        self.compressed += 1
+        try:
+            inflated: bytes = self._inflater.decompress(payload + b"\x00\x00\xff\xff")
+        except zlib.error as e:
+            raise HarnessError(f"a message does not inflate: {e}") from None
+        return inflated
 
     def feed(self, data: bytes, published: int) -> None:
         buffer = self._buffer + data
@@ -441,9 +474,12 @@ class _Checker:
                 length = int.from_bytes(buffer[2:at], "big")
             if len(buffer) < at + length:
                 break
-            if buffer[0] != 0x81:
+            if buffer[0] not in (0x81, 0xC1):
                 raise HarnessError(f"unexpected frame {buffer[:2].hex()} (not one text frame)")
             payload = buffer[at : at + length]
+            self.wireBytes += at + length
+            if buffer[0] == 0xC1:
+                payload = self._inflate(payload)
             buffer = buffer[at + length :]
             if self._setup:
                 # The hub's "subscribed" answer: the channel's latest seq.
@@ -472,6 +508,7 @@ def fanoutLoop(
     setupMessages: int = 0,
     minimumPublishes: int = 5,
     stallTimeout: float = 15.0,
+    negotiated: Optional[Negotiated] = None,
 ) -> FanoutResult:
     """
     Publish, wait until every subscriber has the message, publish again:
@@ -481,6 +518,8 @@ def fanoutLoop(
     @param leftovers: bytes the subscribers received with their C{101}.
     @param setupMessages: messages each subscriber gets before the first
         publish (the hub's C{subscribed} answer), waited for and not counted.
+    @param negotiated: the permessage-deflate the subscribers negotiated:
+        the checker inflates compressed messages.
     @raise HarnessError: if a subscriber misses a message or gets one twice,
         a message differs from the one published, or nothing happens for
         C{stallTimeout} seconds.
@@ -499,7 +538,7 @@ def fanoutLoop(
     publisher.socket.settimeout(10)
     poller.register(publisherFd, _IN)
     checkerFd = subscribers[0].fileno()
-    checker = _Checker(publisher, setupMessages)
+    checker = _Checker(publisher, setupMessages, negotiated)
     buffer = bytearray(65536)
     view = memoryview(buffer)
     total = len(subscribers)
@@ -543,8 +582,9 @@ def fanoutLoop(
                     return frames
                 length = int.from_bytes(data[pos + 2 : pos + at], "big")
             # Whole data messages only: FIN with text, binary or a
-            # continuation (control frames are not counted).
-            whole = first in (0x81, 0x82, 0x80)
+            # continuation, compressed (RSV1) or not (control frames are
+            # not counted).
+            whole = first in (0x81, 0x82, 0x80, 0xC1, 0xC2)
             pos += at
             skip = length
             if not skip:
@@ -672,6 +712,8 @@ def fanoutLoop(
             serverUser=end.serverUser - start.serverUser,
             sideCpu=end.side - start.side,
             perProcessCpu=[b - a for a, b in zip(start.perProcess, end.perProcess, strict=True)],
+            compressed=checker.compressed,
+            wireBytes=checker.wireBytes,
         )
     finally:
         poller.close()

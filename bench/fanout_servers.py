@@ -20,7 +20,13 @@ The hub's secret comes from the environment (L{HUB_SECRET_ENV}), set by the
 harness for each run: no secret is written anywhere.
 
 Keepalive pings are off everywhere (the load generator does not answer
-them), and nobody compresses.
+them).  Every server that accepts permessage-deflate does so when the
+subscribers offer it (the C{fanout-deflate} cells): the hub with its
+C{HUB_DEFLATE_POLICY} (no context takeover: one compression per publish),
+C{txws} with its default policy (context takeover: one compression per
+subscriber), C{websockets-deflate} and C{autobahn-deflate} configured as
+their echo servers are (one compression per subscriber: neither library
+shares compressed frames); the others decline.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from bench.servers import (
     _twistedSetup,
     _twistedVersion,
     acceptKey,
+    autobahnAccept,
 )
 
 __all__ = [
@@ -252,7 +259,11 @@ def _runTxws(port: int, readSize: int, announce: Announce) -> None:
     reactor.run()
 
 
-def _runAutobahn(port: int, readSize: int, announce: Announce) -> None:
+def _runAutobahnDeflate(port: int, readSize: int, announce: Announce) -> None:
+    _runAutobahn(port, readSize, announce, deflate=True)
+
+
+def _runAutobahn(port: int, readSize: int, announce: Announce, deflate: bool = False) -> None:
     autobahn = _peer("autobahn", "autobahn")
     websocket = _peer("autobahn.twisted.websocket", "autobahn")
     reactor = _twistedSetup(readSize)
@@ -281,6 +292,8 @@ def _runAutobahn(port: int, readSize: int, announce: Announce) -> None:
     factory = websocket.WebSocketServerFactory()
     factory.protocol = AutobahnFanout
     factory.setProtocolOptions(autoPingInterval=0)
+    if deflate:
+        factory.setProtocolOptions(perMessageCompressionAccept=autobahnAccept)
     nvx = getattr(_peer("autobahn.websocket", "autobahn"), "USES_NVX", False)
     extra = {
         "version": f"autobahn {autobahn.__version__} on {_twistedVersion()}",
@@ -291,7 +304,13 @@ def _runAutobahn(port: int, readSize: int, announce: Announce) -> None:
     reactor.run()
 
 
-def _runWebsockets(port: int, readSize: int, announce: Announce) -> None:
+def _runWebsocketsDeflate(port: int, readSize: int, announce: Announce) -> None:
+    _runWebsockets(port, readSize, announce, compression="deflate")
+
+
+def _runWebsockets(
+    port: int, readSize: int, announce: Announce, compression: Optional[str] = None
+) -> None:
     import asyncio
 
     websockets = _peer("websockets", "websockets")
@@ -315,7 +334,8 @@ def _runWebsockets(port: int, readSize: int, announce: Announce) -> None:
 
     async def serve() -> None:
         listening = await server.serve(
-            handler, "127.0.0.1", port, compression=None, backlog=BACKLOG, ping_interval=None
+            handler, "127.0.0.1", port, compression=compression, backlog=BACKLOG,
+            ping_interval=None,
         )
         announce(
             listening.sockets[0].getsockname()[1],
@@ -392,6 +412,8 @@ FANOUT_SERVERS: dict[str, Callable[[int, int, Announce], None]] = {
     "txws": _runTxws,
     "autobahn": _runAutobahn,
     "websockets": _runWebsockets,
+    "websockets-deflate": _runWebsocketsDeflate,
+    "autobahn-deflate": _runAutobahnDeflate,
     "txws-hub": _runHub,
     "txws-hub-redis": _runHubRedis,
 }

@@ -37,6 +37,16 @@ from bench.cluster import (
     RedisProcess,
     connectionsPerProcess,
 )
+from bench.deflate import (
+    BROWSER_OFFER,
+    ECHO_OFFER,
+    Negotiated,
+    compressFresh,
+    deflateEchoLoop,
+    exchangeOnce,
+    jsonPayload,
+    openDeflateConnections,
+)
 from bench.fanout import (
     HubPublisher,
     Publisher,
@@ -79,6 +89,9 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 DEFAULT_SERVERS = [
     "tcp-echo", "raw", "txws", "txws-resource", "autobahn", "twisted-web", "websockets", "picows",
     "txws-hub",
+    # The compression cells only (the others are "n/a" for them).
+    "txws-deflate", "txws-deflate-hubpolicy", "txws-deflate-15-8", "websockets-deflate",
+    "autobahn-deflate",
 ]
 
 #: The servers published to by a signed POST /publish (the hub's).
@@ -238,6 +251,7 @@ class Settings:
     @ivar publishes: if non-zero, fan-out windows are exactly this many
         publishes instead of C{duration} seconds.
     @ivar subscriberBatch: subscribers opened at a time.
+    @ivar deflateConnections: connections opened for C{deflate-memory}.
     """
 
     duration: float
@@ -248,6 +262,7 @@ class Settings:
     subscribers: int = 0
     publishes: int = 0
     subscriberBatch: int = 250
+    deflateConnections: int = 2000
 
 
 def _echoReply(echo: str, cell: Cell) -> tuple[bytes, bytes]:
@@ -423,7 +438,17 @@ def runFanout(
     count = settings.subscribers or cell.connections
     ensureFileLimit(count + 256)
     hub = name in HUB_SERVERS or VARIANTS.get(name, (name, {}))[0] in HUB_SERVERS
-    subscribers, leftovers = openSubscribers(port, count, batch=settings.subscriberBatch)
+    answers: set[Optional[Negotiated]] = set()
+    subscribers, leftovers = openSubscribers(
+        port, count, batch=settings.subscriberBatch,
+        offer=BROWSER_OFFER if cell.deflate else None, answers=answers,
+    )
+    negotiated = next(iter(answers)) if len(answers) == 1 else None
+    if cell.deflate and negotiated is None:
+        closeAll(subscribers, None)
+        if answers == {None}:
+            return Row("", cell.name, cell.unit, status="n/a (declines compression)")
+        raise HarnessError(f"the subscribers' answers differ: {answers}")
     publisher: Optional[Publisher] = None
     perProcess: dict[int, int] = {}
     try:
@@ -434,6 +459,7 @@ def runFanout(
         result = fanoutLoop(
             subscribers, leftovers, publisher, clock, settings.warmup,
             settings.duration, publishes=settings.publishes, setupMessages=1 if hub else 0,
+            negotiated=negotiated,
         )
     finally:
         closeAll(subscribers, publisher)
@@ -452,6 +478,8 @@ def runFanout(
         wrong = [d for d in result.delivered if d != count]
         if wrong:
             raise HarnessError(f"the hub answered delivered={wrong[0]} for {count} subscribers")
+    if cell.deflate and not result.compressed:
+        raise HarnessError("the server negotiated compression but sent nothing compressed")
     deliveries = result.publishes * result.subscribers
     latencies = sorted(result.latencies)
     return Row(
@@ -467,6 +495,9 @@ def runFanout(
             "deliveriesPerSecond": round(deliveries / result.seconds),
             "perSubscriber": {"min": result.perSubscriber[0], "max": result.perSubscriber[1]},
             "checkedMessages": result.checked,
+            "compressedMessages": result.compressed,
+            "answer": negotiated.answer if negotiated else None,
+            "bytesPerMessage": round(result.wireBytes / result.checked) if result.checked else 0,
             "hubDelivered": len(result.delivered),
             "seconds": round(result.seconds, 3),
             "serverCpuSeconds": round(result.serverCpu, 3),
@@ -501,12 +532,162 @@ def runFanout(
     )
 
 
+#: The servers measured, uncompressed, as references in the compression
+#: cells (besides the servers configured for compression).
+DEFLATE_REFERENCES = frozenset(["raw", "txws"])
+
+
+def _isDeflateServer(name: str) -> bool:
+    base = VARIANTS.get(name, (name, {}))[0]
+    return base in SERVERS and SERVERS[base].deflate
+
+
+def applies(name: str, cell: Cell) -> bool:
+    """
+    @return: whether server C{name} runs in C{cell}: the compression echo
+        and memory cells run the servers configured for compression and,
+        uncompressed, the references (L{DEFLATE_REFERENCES}); a fan-out
+        cell with compression runs every server (those that decline it are
+        "n/a"); the servers configured for compression run nothing else.
+    """
+    if cell.kind in ("deflate-echo", "deflate-memory"):
+        return _isDeflateServer(name) or VARIANTS.get(name, (name, {}))[0] in DEFLATE_REFERENCES
+    return cell.deflate or not _isDeflateServer(name)
+
+
+def _pool(size: int) -> list[bytes]:
+    # Distinct documents, so that a server's context takeover never finds
+    # the same message in its window.
+    return [jsonPayload(size, variant) for variant in range(8 if size <= 4096 else 4)]
+
+
+def runDeflateEcho(
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
+) -> Row:
+    """
+    Compressed echoes of JSON documents (see L{bench.deflate}): servers
+    configured for compression get the offer and must accept it; the
+    references get the same documents uncompressed.
+    """
+    server = _needServer(process)
+    deflate = _isDeflateServer(name)
+    payloads = _pool(cell.size)
+    opcode = 0x1 if cell.text else 0x2
+    if deflate:
+        frames = [maskedFrame(opcode | 0x40, compressFresh(p)) for p in payloads]
+    else:
+        frames = [maskedFrame(opcode, p) for p in payloads]
+    port = server.ready["port"]
+    sockets, negotiated = openDeflateConnections(
+        port, cell.connections, ECHO_OFFER if deflate else None
+    )
+    try:
+        if deflate and negotiated is None:
+            raise HarnessError("the server declined permessage-deflate")
+        if not deflate and negotiated is not None:
+            raise HarnessError("a reference server enabled permessage-deflate unasked")
+        result = deflateEchoLoop(
+            sockets, payloads, frames, negotiated, _echoKind(name) == "bytes",
+            CpuClock(server.pid), settings.warmup, settings.duration,
+        )
+    finally:
+        closeConnections(sockets, websocket=True)
+    if not result.messages:
+        raise HarnessError("no round trip completed in the window")
+    rtts = sorted(result.rtts)
+    return Row(
+        "", cell.name, cell.unit,
+        rate=result.messages / result.seconds,
+        cost=result.serverCpu / result.messages * 1e6,
+        generatorCost=result.generatorCpu / result.messages * 1e6,
+        details={
+            "messages": result.messages,
+            "seconds": round(result.seconds, 3),
+            "serverCpuSeconds": round(result.serverCpu, 3),
+            "serverBusy": round(result.serverCpu / result.seconds, 3),
+            "generatorBusy": round(result.generatorCpu / result.seconds, 3),
+            "serverPageFaultsPerMessage": round(result.serverFaults / result.messages, 1),
+            "compressed": deflate,
+            "answer": negotiated.answer if negotiated else None,
+            "messageBytes": cell.size,
+            "requestBytes": round(sum(map(len, frames)) / len(frames)),
+            "replyBytes": round(result.replyBytes),
+            "checkedReplies": result.checked,
+            "rttMs": {
+                "p50": round(rtts[len(rtts) // 2] * 1e3, 3),
+                "p99": round(rtts[min(len(rtts) - 1, len(rtts) * 99 // 100)] * 1e3, 3),
+            },
+        },
+    )
+
+
+def runDeflateMemory(
+    process: Optional[Server], name: str, cell: Cell, settings: Settings
+) -> Row:
+    """
+    Resident memory per connection that negotiated compression (the
+    browsers' offer), idle and after one compressed message each way; the
+    cost is the active figure.
+    """
+    server = _needServer(process)
+    deflate = _isDeflateServer(name)
+    offer = BROWSER_OFFER if deflate else None
+    payload = jsonPayload(cell.size, 0)
+    frame = maskedFrame(0x41, compressFresh(payload)) if deflate else maskedFrame(0x1, payload)
+    port = server.ready["port"]
+    count = settings.deflateConnections
+    ensureFileLimit(count + 256)
+    # Connections (and a message on each) before the baseline, so that the
+    # measured ones cannot reuse memory freed by the warm-up and one-time
+    # allocations are made.
+    baseline, negotiated = openDeflateConnections(
+        port, max(count // 20, 10), offer, batch=settings.idleBatch
+    )
+    measured: list[Any] = []
+    try:
+        if deflate and negotiated is None:
+            raise HarnessError("the server declined permessage-deflate")
+        exchangeOnce(baseline, payload, frame, negotiated)
+        _settle(server.pid)
+        before = processRssBytes(server.pid)
+        measured, answer = openDeflateConnections(
+            port, count, offer, batch=settings.idleBatch, timeout=180
+        )
+        if answer != negotiated:
+            raise HarnessError(f"answers differ: {answer} and {negotiated}")
+        _settle(server.pid)
+        idle = processRssBytes(server.pid)
+        exchanged = exchangeOnce(measured, payload, frame, negotiated)
+        _settle(server.pid)
+        active = processRssBytes(server.pid)
+    finally:
+        closeConnections(baseline + measured, websocket=True)
+    return Row(
+        "", cell.name, cell.unit,
+        cost=(active - before) / count / 1024,
+        details={
+            "connections": count,
+            "idleKiB": round((idle - before) / count / 1024, 2),
+            "activeKiB": round((active - before) / count / 1024, 2),
+            "rssBeforeKiB": before // 1024,
+            "rssIdleKiB": idle // 1024,
+            "rssActiveKiB": active // 1024,
+            "compressed": deflate,
+            "answer": negotiated.answer if negotiated else None,
+            "messageBytes": cell.size,
+            "requestBytes": len(frame),
+            "replyBytes": exchanged.replyBytes,
+            "checkedReplies": exchanged.replies,
+        },
+    )
+
+
 Runner = Callable[[Optional[Server], str, Cell, Settings], Row]
 
 #: One runner per kind of cell.
 RUNNERS: dict[str, Runner] = {
     "echo": runEcho, "feed": runFeed, "handshake": runHandshake, "memory": runMemory,
-    "fanout": runFanout,
+    "fanout": runFanout, "deflate-echo": runDeflateEcho, "deflate-memory": runDeflateMemory,
 }
 
 
@@ -642,6 +823,9 @@ def _start(
     if readSize and not SERVERS[base].readSizes:
         skip("n/a")
         return None
+    if not any(applies(name, cell) for cell in group):
+        skip("n/a")
+        return None
     if (base not in FANOUT_SERVERS) if mode == "fanout" else SERVERS[base].echo == "none":
         skip("n/a")
         return None
@@ -696,6 +880,8 @@ def _ensureRunning(
 def _runCell(
     process: Optional[Server], name: str, cell: Cell, settings: Settings
 ) -> Row:
+    if not applies(name, cell):
+        return Row(name, cell.name, cell.unit, status="n/a")
     try:
         row = RUNNERS[cell.kind](process, name, cell, settings)
     except (HarnessError, OSError, subprocess.SubprocessError) as e:
@@ -740,7 +926,7 @@ def formatTable(rows: list[Row]) -> str:
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
-        if _isFanout(row):
+        if _isFanout(row) or _isDeflate(row):
             continue
         if row.status != "ok":
             lines.append(f"| {row.cell} | {row.server} | {row.status} | | | | |")
@@ -765,6 +951,53 @@ def _isFanout(row: Row) -> bool:
     return cell is not None and cell.kind == "fanout"
 
 
+def _isDeflate(row: Row) -> bool:
+    cell = CELLS.get(row.cell)
+    return cell is not None and cell.kind in ("deflate-echo", "deflate-memory")
+
+
+def formatDeflateTable(rows: list[Row]) -> str:
+    """
+    @return: the compression cells as one markdown table: server CPU per
+        message (echo) or KiB per connection, idle and active (memory),
+        with the ratios to the raw ceiling (uncompressed), to txws
+        compressing (C{txws-deflate}) and of websockets' and Autobahn's
+        (compressing) costs to this one's; bytes on the wire per message.
+    """
+    costs = {(r.server, r.cell): r.cost for r in rows if r.status == "ok" and r.cost > 0}
+    lines = [
+        "| cell | server | compressed | rate /s | server cost | idle KiB/conn | raw/this | "
+        "this/txws-deflate | websockets-deflate/this | autobahn-deflate/this | "
+        "bytes sent / received per message | generator busy |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        if not _isDeflate(row):
+            continue
+        if row.status != "ok":
+            lines.append(f"| {row.cell} | {row.server} | | {row.status} |" + " |" * 8)
+            continue
+        d = row.details
+
+        def ratio(top: Optional[float], bottom: Optional[float]) -> str:
+            return _fmt(top / bottom) if top and bottom else ""
+
+        memory = row.unit == "KiB/conn"
+        rate = "" if memory else f"{row.rate:,.0f}"
+        cost = f"{row.cost:.2f} KiB/conn" if memory else f"{row.cost:.1f} us/msg"
+        idle = f"{d['idleKiB']:.2f}" if memory else ""
+        busy = f"{d['generatorBusy']:.2f}" if "generatorBusy" in d else ""
+        lines.append(
+            f"| {row.cell} | {row.server} | {'yes' if d['compressed'] else 'no'} | {rate} | "
+            f"{cost} | {idle} | {ratio(costs.get(('raw', row.cell)), row.cost)} | "
+            f"{ratio(row.cost, costs.get(('txws-deflate', row.cell)))} | "
+            f"{ratio(costs.get(('websockets-deflate', row.cell)), row.cost)} | "
+            f"{ratio(costs.get(('autobahn-deflate', row.cell)), row.cost)} | "
+            f"{d['requestBytes']:,} / {d['replyBytes']:,} | {busy} |"
+        )
+    return "\n".join(lines)
+
+
 def formatFanoutTable(rows: list[Row]) -> str:
     """
     @return: the fan-out cells as one markdown table: server CPU per
@@ -779,14 +1012,14 @@ def formatFanoutTable(rows: list[Row]) -> str:
         "| cell | server | subscribers | server us/delivery | user | system | this/raw | "
         "websockets/this | autobahn/this | publishes/s | last arrival p50 ms | p99 ms | "
         "generator busy | processes | this/txws-hub | publishes/s vs txws-hub | "
-        "Redis us/publish |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "Redis us/publish | bytes/message | compressed/uncompressed |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         if not _isFanout(row):
             continue
         if row.status != "ok":
-            lines.append(f"| {row.cell} | {row.server} | {row.status} |" + " |" * 14)
+            lines.append(f"| {row.cell} | {row.server} | {row.status} |" + " |" * 16)
             continue
         d = row.details
 
@@ -794,16 +1027,24 @@ def formatFanoutTable(rows: list[Row]) -> str:
             return _fmt(top / bottom) if top and bottom else ""
 
         raw = costs.get(("raw", row.cell))
+        # With compression: the peers compressing, and this server's cost
+        # against its own in the same cell without compression.
+        deflate = CELLS[row.cell].deflate
+        suffix = "-deflate" if deflate else ""
+        plain = (row.server.removesuffix("-deflate"), row.cell.replace("-deflate", ""))
         lines.append(
             f"| {row.cell} | {row.server} | {d['subscribers']:,} | {row.cost:.2f} | "
             f"{d['serverUserUsPerDelivery']:.2f} | {d['serverSystemUsPerDelivery']:.2f} | "
-            f"{ratio(row.cost, raw)} | {ratio(costs.get(('websockets', row.cell)), row.cost)} | "
-            f"{ratio(costs.get(('autobahn', row.cell)), row.cost)} | {row.rate:,.1f} | "
+            f"{ratio(row.cost, raw)} | "
+            f"{ratio(costs.get(('websockets' + suffix, row.cell)), row.cost)} | "
+            f"{ratio(costs.get(('autobahn' + suffix, row.cell)), row.cost)} | {row.rate:,.1f} | "
             f"{d['lastArrivalMs']['p50']:.1f} | {d['lastArrivalMs']['p99']:.1f} | "
             f"{d['generatorBusy']:.2f} | {d.get('processes', 1)} | "
             f"{ratio(row.cost, costs.get(('txws-hub', row.cell)))} | "
             f"{ratio(row.rate, rates.get(('txws-hub', row.cell)))} | "
-            + (f"{d['redisUsPerPublish']:.0f}" if "redisUsPerPublish" in d else "") + " |"
+            + (f"{d['redisUsPerPublish']:.0f}" if "redisUsPerPublish" in d else "")
+            + f" | {d.get('bytesPerMessage', '')} | "
+            + (ratio(row.cost, costs.get(plain)) if deflate else "") + " |"
         )
     return "\n".join(lines)
 
@@ -814,6 +1055,11 @@ _EFFICIENCY_TARGETS = [
      0.8),
     ("large messages", ["echo-64KiB-c1", "echo-64KiB-c50", "echo-1MiB-c1", "echo-1MiB-c50"], 0.85),
 ]
+
+
+#: The compressed echo cells, judged for txws-deflate against websockets
+#: and Autobahn compressing alike.
+_DEFLATE_ECHO_CELLS = [c.name for c in CELLS.values() if c.kind == "deflate-echo"]
 
 
 #: (peer, limit, comparison) for the fan-out targets: CPU per delivered
@@ -845,6 +1091,19 @@ def evaluateTargets(rows: list[Row]) -> list[dict[str, Any]]:
         return row.cost if row else None
 
     for server in variants:
+        if _isDeflateServer(server):
+            # The issue's compression target: txws (its defaults) cheaper per
+            # compressed echo than websockets and Autobahn compressing alike.
+            for cell in _DEFLATE_ECHO_CELLS:
+                mine = cost(server, cell)
+                if server != "txws-deflate" or mine is None:
+                    continue
+                for peer in ("websockets-deflate", "autobahn-deflate"):
+                    theirs = cost(peer, cell)
+                    value = theirs / mine if theirs else None
+                    add(server, f"compressed echo: {peer}'s CPU per message / this", cell,
+                        value, "> 1", None if value is None else value > 1.0)
+            continue
         for cell in ("fanout-1k", "fanout-5k"):
             mine = cost(server, cell)
             if mine is None:
@@ -1020,6 +1279,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="fan-out windows of exactly N publishes instead of --duration")
     parser.add_argument("--subscriber-batch", type=int, default=250,
                         help="fan-out subscribers opened at a time (250)")
+    parser.add_argument("--deflate-connections", type=int,
+                        help="connections opened for deflate-memory (2000)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each cell N times, keep each server's best (1)")
     parser.add_argument("--output", help="JSON results file (default bench/results/DATE.json)")
@@ -1056,6 +1317,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         subscribers=max(args.subscribers, 0),
         publishes=max(args.publishes, 0),
         subscriberBatch=max(args.subscriber_batch, 1),
+        deflateConnections=args.deflate_connections or (50 if args.quick else 2000),
     )
     pinned = pinToCpu(GENERATOR_CPU) and SERVER_CPU in range(os.cpu_count() or 1)
     raiseFileLimit()
@@ -1092,8 +1354,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         broadcast = f"; fan-out by {ready['broadcast']}" if "broadcast" in ready else ""
         header.append(f"- {name}: {detail}{path}{broadcast}")
     output = "\n".join(header) + "\n\n"
-    if any(not _isFanout(r) for r in rows):
+    if any(not _isFanout(r) and not _isDeflate(r) for r in rows):
         output += formatTable(rows) + "\n\n"
+    if any(_isDeflate(r) for r in rows):
+        output += "Compression (permessage-deflate, JSON documents):\n\n"
+        output += formatDeflateTable(rows) + "\n\n"
     if any(_isFanout(r) for r in rows):
         output += "Fan-out (one publish to every subscriber, closed loop):\n\n"
         output += formatFanoutTable(rows) + "\n\n"

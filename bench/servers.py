@@ -90,6 +90,10 @@ class ServerInfo:
         socket (Twisted and asyncio selector transports).
     @ivar run: C{run(port, readSize, announce)} serves forever.
     @ivar feed: whether L{bench.feed} can measure its receive path alone.
+    @ivar deflate: whether it is configured for permessage-deflate (RFC
+        7692): the compression cells offer it only to these servers and
+        measure the others, uncompressed, as references; other cells are
+        "n/a" for these.
     """
 
     name: str
@@ -98,6 +102,7 @@ class ServerInfo:
     readSizes: bool
     run: Callable[[int, int, Announce], None]
     feed: bool = False
+    deflate: bool = False
 
 
 def acceptKey(key: bytes) -> bytes:
@@ -257,21 +262,52 @@ def _runRaw(port: int, readSize: int, announce: Announce) -> None:
     reactor.run()
 
 
-def _txwsFactory(reactor: Any) -> tuple[Any, dict[str, Any]]:
+def _txwsFactory(reactor: Any, accept: Any = None) -> tuple[Any, dict[str, Any]]:
     from txws._mask import HAVE_SPEEDUPS
     from txws._version import __version__
     from txws.apps.echo import echoFactory
     from txws.options import WebSocketOptions
 
     options = WebSocketOptions(
-        maxFramePayloadSize=MAX_MESSAGE, maxMessagePayloadSize=MAX_MESSAGE
+        maxFramePayloadSize=MAX_MESSAGE, maxMessagePayloadSize=MAX_MESSAGE,
+        perMessageCompressionAccept=accept,
     )
     factory = echoFactory(reactor=reactor, options=options)
     path = "C extension" if HAVE_SPEEDUPS else "pure Python"
+    extra = {"version": f"txws {__version__} on {_twistedVersion()}", "path": path}
     if os.environ.get("TXWS_BENCH_METRICS"):
         _meter(reactor, factory)
-        path += ", metrics"
-    return factory, {"version": f"txws {__version__} on {_twistedVersion()}", "path": path}
+        extra["path"] = path + ", metrics"
+    if options.perMessageDeflate:
+        policy = accept if accept is not None else "txws's default PerMessageDeflatePolicy"
+        extra["deflate"] = f"{policy!r}, threshold {options.perMessageDeflateThreshold}"
+    return factory, extra
+
+
+def _runTxwsDeflate(port: int, readSize: int, announce: Announce) -> None:
+    # txws's defaults: compression is on, with PerMessageDeflatePolicy().
+    _runTxws(port, readSize, announce)
+
+
+def _runTxwsDeflateHub(port: int, readSize: int, announce: Announce) -> None:
+    from txws.hub.service import HUB_DEFLATE_POLICY
+
+    reactor = _twistedSetup(readSize)
+    factory, extra = _txwsFactory(reactor, HUB_DEFLATE_POLICY)
+    announce(_listen(reactor, port, factory), extra)
+    reactor.run()
+
+
+def _runTxwsDeflateZlib(port: int, readSize: int, announce: Announce) -> None:
+    from txws.deflate import PerMessageDeflatePolicy
+
+    reactor = _twistedSetup(readSize)
+    # zlib's defaults: 15 window bits, memory level 8, no limit asked of
+    # the client's window.
+    policy = PerMessageDeflatePolicy(serverMaxWindowBits=15, clientMaxWindowBits=0, memLevel=8)
+    factory, extra = _txwsFactory(reactor, policy)
+    announce(_listen(reactor, port, factory), extra)
+    reactor.run()
 
 
 def _meter(reactor: Any, factory: Any) -> None:
@@ -310,7 +346,7 @@ def _runTxwsResource(port: int, readSize: int, announce: Announce) -> None:
     reactor.run()
 
 
-def _runAutobahn(port: int, readSize: int, announce: Announce) -> None:
+def _runAutobahn(port: int, readSize: int, announce: Announce, deflate: bool = False) -> None:
     autobahn = _peer("autobahn", "autobahn")
     websocket = _peer("autobahn.twisted.websocket", "autobahn")
     reactor = _twistedSetup(readSize)
@@ -325,13 +361,43 @@ def _runAutobahn(port: int, readSize: int, announce: Announce) -> None:
     factory.setProtocolOptions(
         maxFramePayloadSize=MAX_MESSAGE, maxMessagePayloadSize=MAX_MESSAGE
     )
+    if deflate:
+        factory.setProtocolOptions(perMessageCompressionAccept=autobahnAccept)
     nvx = getattr(importlib.import_module("autobahn.websocket"), "USES_NVX", False)
     extra = {
         "version": f"autobahn {autobahn.__version__} on {_twistedVersion()}",
         "path": "NVX (CFFI)" if nvx else "pure Python",
     }
+    if deflate:
+        extra["deflate"] = "PerMessageDeflateOfferAccept: 12 window bits, memLevel 5"
     announce(_listen(reactor, port, factory), extra)
     reactor.run()
+
+
+def _runAutobahnDeflate(port: int, readSize: int, announce: Announce) -> None:
+    _runAutobahn(port, readSize, announce, deflate=True)
+
+
+def autobahnAccept(offers: Any) -> Any:
+    """
+    Autobahn's C{perMessageCompressionAccept} set as txws's and websockets'
+    defaults are: the first permessage-deflate offer, the server's window
+    12 bits and memory level 5, the client's window limited to 12 bits
+    when it allows it, context takeover kept both ways.
+    """
+    compress = _peer("autobahn.websocket.compress", "autobahn")
+    for offer in offers:
+        if isinstance(offer, compress.PerMessageDeflateOffer):
+            bits = 12
+            if offer.request_max_window_bits:
+                bits = min(bits, offer.request_max_window_bits)
+            return compress.PerMessageDeflateOfferAccept(
+                offer,
+                request_max_window_bits=12 if offer.accept_max_window_bits else 0,
+                window_bits=bits,
+                mem_level=5,
+            )
+    return None
 
 
 def _runTwistedWeb(port: int, readSize: int, announce: Announce) -> None:
@@ -384,7 +450,13 @@ def _boundAsyncioReads(readSize: int) -> None:
         selector_events._SelectorSocketTransport.max_size = readSize  # type: ignore[attr-defined]
 
 
-def _runWebsockets(port: int, readSize: int, announce: Announce) -> None:
+def _runWebsocketsDeflate(port: int, readSize: int, announce: Announce) -> None:
+    _runWebsockets(port, readSize, announce, compression="deflate")
+
+
+def _runWebsockets(
+    port: int, readSize: int, announce: Announce, compression: str | None = None
+) -> None:
     websockets = _peer("websockets", "websockets")
     server = _peer("websockets.asyncio.server", "websockets>=14")
     exceptions = _peer("websockets.exceptions", "websockets")
@@ -399,12 +471,15 @@ def _runWebsockets(port: int, readSize: int, announce: Announce) -> None:
 
     async def serve() -> None:
         listening = await server.serve(
-            echo, "127.0.0.1", port, max_size=MAX_MESSAGE, compression=None, backlog=BACKLOG
+            echo, "127.0.0.1", port, max_size=MAX_MESSAGE, compression=compression,
+            backlog=BACKLOG,
         )
-        announce(
-            listening.sockets[0].getsockname()[1],
-            {"version": f"websockets {websockets.__version__} on asyncio"},
-        )
+        extra = {"version": f"websockets {websockets.__version__} on asyncio"}
+        if compression:
+            # Its defaults for "deflate" (enable_server_permessage_deflate):
+            # server_max_window_bits=12, client_max_window_bits=12, memLevel 5.
+            extra["deflate"] = "compression='deflate' (12 window bits, memLevel 5)"
+        announce(listening.sockets[0].getsockname()[1], extra)
         await asyncio.Future()
 
     asyncio.run(serve())
@@ -498,6 +573,21 @@ SERVERS: dict[str, ServerInfo] = {
         ServerInfo("twisted-web", "twisted.web.websocket (wsproto)", "frames", True,
                    _runTwistedWeb),
         ServerInfo("websockets", "websockets (asyncio)", "frames", True, _runWebsockets),
+        ServerInfo("txws-deflate", "txws echo with its default permessage-deflate (12/5, "
+                   "context takeover kept; compression cells only)", "frames", True,
+                   _runTxwsDeflate, deflate=True),
+        ServerInfo("txws-deflate-hubpolicy", "txws echo with the hub's HUB_DEFLATE_POLICY "
+                   "(no context takeover either way; compression cells only)", "frames", True,
+                   _runTxwsDeflateHub, deflate=True),
+        ServerInfo("txws-deflate-15-8", "txws echo with zlib's defaults: 15 window bits, "
+                   "memLevel 8, no client window limit (compression cells only)", "frames",
+                   True, _runTxwsDeflateZlib, deflate=True),
+        ServerInfo("websockets-deflate", "websockets with compression='deflate' (12/5; "
+                   "compression cells only)", "frames", True, _runWebsocketsDeflate,
+                   deflate=True),
+        ServerInfo("autobahn-deflate", "Autobahn accepting permessage-deflate as 12/5 "
+                   "(compression cells only)", "frames", True, _runAutobahnDeflate,
+                   deflate=True),
         ServerInfo("picows", "picows on its own Cython transport (outer yardstick)",
                    "frames", False, _runPicows),
         ServerInfo("txws-hub", "the txws push hub, publishes by signed POST (fan-out only)",

@@ -31,6 +31,7 @@ from tests.support import (
 from tests.test_reassembly import deflated
 from tests.typedtrial import SynchronousTestCase
 from txws.deflate import (
+    Compressor,
     PerMessageDeflate,
     PerMessageDeflateOffer,
     PerMessageDeflateOfferAccept,
@@ -38,7 +39,7 @@ from txws.deflate import (
     PerMessageDeflateResponse,
     PerMessageDeflateResponseAccept,
 )
-from txws.frames import serializeFrame
+from txws.frames import PreparedMessage, serializeFrame
 from txws.hub.service import HUB_DEFLATE_POLICY
 from txws.protocol import State
 
@@ -508,6 +509,25 @@ class PreparedMessageTests(SynchronousTestCase):
         self.assertEqual([t.value() for t in transports], [frame, frame])
         self.assertEqual(frame[0], 0xC1)
         self.assertEqual(Inflater(12).inflate(payload), _JSON)
+
+    def test_sharedFrame(self) -> None:
+        """
+        L{Compressor.sharedFrame}: the one cached compressed frame for a
+        compressor without context takeover, the plain frame for a message
+        under the threshold or prepared with C{doNotCompress}, C{None} for
+        a compressor with context takeover (it compresses on its own).
+        """
+        shared = Compressor(12, noContextTakeover=True, memLevel=5, threshold=64)
+        prepared = PreparedMessage(_JSON, False)
+        frame = shared.sharedFrame(prepared)
+        assert frame is not None
+        self.assertIs(shared.sharedFrame(prepared), frame)
+        self.assertEqual(frame[0], 0xC1)
+        tiny = PreparedMessage(b"short", False)
+        self.assertIs(shared.sharedFrame(tiny), tiny.frame)
+        plain = PreparedMessage(_JSON, True, doNotCompress=True)
+        self.assertIs(shared.sharedFrame(plain), plain.frame)
+        self.assertIsNone(Compressor(12, memLevel=5).sharedFrame(prepared))
 
     def test_contextTakeover(self) -> None:
         """

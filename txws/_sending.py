@@ -180,12 +180,17 @@ class Sending:
         @raise ValueError: while a message started with L{beginMessage} is
             unfinished.
         """
-        frame = preparedMsg.frame
+        deflate = self._deflate
+        # With permessage-deflate, the fast path writes a frame compressed
+        # once for every connection with the same settings, if it is one.
+        frame = (
+            preparedMsg.frame if deflate is None else deflate.compressor.sharedFrame(preparedMsg)
+        )
         writer = self._writer
         if (
-            self.state is _OPEN
+            frame is not None
+            and self.state is _OPEN
             and not self._outOpcode
-            and self._deflate is None
             and len(frame) <= writer.directAbove
         ):
             self._messagesOut += 1
@@ -200,7 +205,6 @@ class Sending:
             raise ValueError("a message started with beginMessage() is still being sent")
         self._messagesOut += 1
         self._bytesOut += len(preparedMsg.payload)
-        deflate = self._deflate
         if deflate is not None and not preparedMsg.doNotCompress:
             compressor = deflate.compressor
             if len(preparedMsg.payload) >= compressor.threshold:

@@ -913,6 +913,7 @@ class Compressor:
 
     __slots__ = (
         "_flush",
+        "_key",
         "_obj",
         "_streaming",
         "level",
@@ -956,6 +957,7 @@ class Compressor:
             zlib.Z_FULL_FLUSH if noContextTakeover and not self.release else zlib.Z_SYNC_FLUSH
         )
         self._streaming = False
+        self._key = (windowBits, memLevel, level) if noContextTakeover else None
 
     @property
     def sharedKey(self) -> Optional[tuple[int, int, int]]:
@@ -964,9 +966,31 @@ class Compressor:
         with a fresh context, so L{compressOnce} with these arguments gives
         bytes this connection may send; else C{None}.
         """
-        if not self.noContextTakeover:
+        return self._key
+
+    def sharedFrame(self, message: PreparedMessage) -> Optional[bytes]:
+        """
+        The frame a server connection with this compressor sends for a
+        prepared message, when it is one frame compressed once for every
+        connection with the same L{sharedKey} (L{compressedFrame}).
+
+        @param message: the prepared message.
+        @return: the whole frame (RSV1 set; the uncompressed frame when
+            compressing does not make it smaller, the message is under
+            L{threshold} or prepared with C{doNotCompress}), or C{None} when
+            this connection compresses on its own (context takeover).
+        """
+        if message.doNotCompress or len(message.payload) < self.threshold:
+            return message.frame
+        key = self._key
+        if key is None:
             return None
-        return (self.windowBits, self.memLevel, self.level)
+        cache = message.compressed
+        if cache is not None:
+            found = cache.get(key)
+            if found is not None:
+                return found[0]
+        return compressedFrame(message, key)[0]
 
     def _new(self) -> zlib._Compress:
         obj = self._obj = zlib.compressobj(
