@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from bench.loadgen import CpuClock, HarnessError, makeKey
+from bench.loadgen import CpuClock, HarnessError, makeKey, upgradeRequest
 
 __all__ = [
     "BROWSER_OFFER",
@@ -195,14 +195,6 @@ def parseAnswer(head: bytes) -> Optional[Negotiated]:
     )
 
 
-def _request(port: int, key: bytes, path: str, offer: Optional[str]) -> bytes:
-    extension = b"" if offer is None else b"Sec-WebSocket-Extensions: %s\r\n" % offer.encode()
-    return (
-        b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-        b"%s\r\n" % (path.encode("ascii"), port, key, extension)
-    )
-
 
 def openDeflateConnections(
     port: int, count: int, offer: Optional[str], batch: int = 200, timeout: float = 120.0,
@@ -230,7 +222,7 @@ def openDeflateConnections(
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 opened.append(s)
                 key = makeKey()
-                s.sendall(_request(port, key, path, offer))
+                s.sendall(upgradeRequest(port, key, path, offer))
                 group.append((s, key))
             for s, key in group:
                 head = b""

@@ -39,7 +39,14 @@ from typing import Any, Optional, Protocol
 
 from bench.deflate import Negotiated, parseAnswer
 from bench.fanout_servers import HUB_CHANNEL, HUB_KEY_ID, PUBLISH_PATH, SUBSCRIBE_PATH
-from bench.loadgen import CLOSE_FRAME, CpuClock, HarnessError, makeKey, maskedFrame
+from bench.loadgen import (
+    CLOSE_FRAME,
+    CpuClock,
+    HarnessError,
+    makeKey,
+    maskedFrame,
+    upgradeRequest,
+)
 
 __all__ = [
     "PAYLOAD_SIZE",
@@ -112,14 +119,6 @@ def ensureFileLimit(needed: int) -> int:
     return needed
 
 
-def _request(port: int, path: str, key: bytes, offer: Optional[str] = None) -> bytes:
-    extension = b"" if offer is None else b"Sec-WebSocket-Extensions: %s\r\n" % offer.encode()
-    return (
-        b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-        b"%s\r\n" % (path.encode("ascii"), port, key, extension)
-    )
-
 
 def openSubscribers(
     port: int, count: int, path: str = SUBSCRIBE_PATH, batch: int = 200,
@@ -154,7 +153,7 @@ def openSubscribers(
                 opened.append(s)
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 key = makeKey()
-                s.sendall(_request(port, path, key, offer))
+                s.sendall(upgradeRequest(port, key, path, offer))
                 s.setblocking(False)
                 fd = s.fileno()
                 heads[fd], keys[fd], group[fd] = b"", key, s

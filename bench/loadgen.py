@@ -26,6 +26,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Optional
 
 __all__ = [
     "CLOSE_FRAME",
@@ -226,14 +227,18 @@ def makeKey() -> bytes:
     return base64.b64encode(os.urandom(16))
 
 
-def upgradeRequest(port: int, key: bytes) -> bytes:
+def upgradeRequest(
+    port: int, key: bytes, path: str = "/", offer: Optional[str] = None
+) -> bytes:
     """
-    @return: an opening handshake request for C{/}.
+    @param offer: a C{Sec-WebSocket-Extensions} value to send, if any.
+    @return: an opening handshake request for C{path}.
     """
+    extension = b"" if offer is None else b"Sec-WebSocket-Extensions: %s\r\n" % offer.encode()
     return (
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        % (port, key)
+        b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+        b"%s\r\n" % (path.encode("ascii"), port, key, extension)
     )
 
 

@@ -296,6 +296,16 @@ def runEcho(
         )
     finally:
         closeConnections(sockets, websocket=echo != "tcp")
+    return _echoRow(cell, result)
+
+
+def _echoRow(cell: Cell, result: Any, **details: Any) -> Row:
+    """
+    The row of an echo window: rates, costs and the details every echo
+    cell reports, then C{details}.
+
+    @param result: an L{EchoResult} or a L{bench.deflate.DeflateEchoResult}.
+    """
     if not result.messages:
         raise HarnessError("no round trip completed in the window")
     rtts = sorted(result.rtts)
@@ -311,6 +321,7 @@ def runEcho(
             "serverBusy": round(result.serverCpu / result.seconds, 3),
             "generatorBusy": round(result.generatorCpu / result.seconds, 3),
             "serverPageFaultsPerMessage": round(result.serverFaults / result.messages, 1),
+            **details,
             "rttMs": {
                 "p50": round(rtts[len(rtts) // 2] * 1e3, 3),
                 "p99": round(rtts[min(len(rtts) - 1, len(rtts) * 99 // 100)] * 1e3, 3),
@@ -592,34 +603,16 @@ def runDeflateEcho(
         )
     finally:
         closeConnections(sockets, websocket=True)
-    if not result.messages:
-        raise HarnessError("no round trip completed in the window")
-    rtts = sorted(result.rtts)
-    return Row(
-        "", cell.name, cell.unit,
-        rate=result.messages / result.seconds,
-        cost=result.serverCpu / result.messages * 1e6,
-        generatorCost=result.generatorCpu / result.messages * 1e6,
-        details={
-            "messages": result.messages,
-            "seconds": round(result.seconds, 3),
-            "serverCpuSeconds": round(result.serverCpu, 3),
-            "serverBusy": round(result.serverCpu / result.seconds, 3),
-            "generatorBusy": round(result.generatorCpu / result.seconds, 3),
-            "serverPageFaultsPerMessage": round(result.serverFaults / result.messages, 1),
-            "compressed": deflate,
-            "answer": negotiated.answer if negotiated else None,
-            "messageBytes": cell.size,
-            "requestBytes": round(sum(map(len, frames)) / len(frames)),
-            "replyBytes": round(result.replyBytes),
-            "checkedReplies": result.checked,
-            "rttMs": {
-                "p50": round(rtts[len(rtts) // 2] * 1e3, 3),
-                "p99": round(rtts[min(len(rtts) - 1, len(rtts) * 99 // 100)] * 1e3, 3),
-            },
-        },
+    return _echoRow(
+        cell,
+        result,
+        compressed=deflate,
+        answer=negotiated.answer if negotiated else None,
+        messageBytes=cell.size,
+        requestBytes=round(sum(map(len, frames)) / len(frames)),
+        replyBytes=round(result.replyBytes),
+        checkedReplies=result.checked,
     )
-
 
 def runDeflateMemory(
     process: Optional[Server], name: str, cell: Cell, settings: Settings
