@@ -57,7 +57,10 @@ def main():
 
     factory = WebSocketServerFactory("ws://127.0.0.1")
     factory.protocol = StreamingHashServerProtocol
-    factory.setProtocolOptions(maxMessagePayloadSize=8 * 1024 * 1024)
+    # Autobahn closes a closing handshake that takes over 1 s by aborting the
+    # connection (its Close frame lost with it): on a loaded test machine a
+    # peer can be left unscheduled that long, so allow 30 s.
+    factory.setProtocolOptions(maxMessagePayloadSize=8 * 1024 * 1024, closeHandshakeTimeout=30)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     print(f"listening on {port.getHost().port}")
     reactor.run()

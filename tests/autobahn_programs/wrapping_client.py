@@ -45,5 +45,9 @@ if __name__ == "__main__":
     factory = WrappingWebSocketClientFactory(
         wrapped, f"ws://127.0.0.1:{port}", enableCompression=False
     )
+    # Autobahn closes a closing handshake that takes over 1 s by aborting the
+    # connection (its Close frame lost with it): on a loaded test machine a
+    # peer can be left unscheduled that long, so allow 30 s.
+    factory.setProtocolOptions(closeHandshakeTimeout=30)
     reactor.connectTCP("127.0.0.1", port, factory)
     reactor.run()

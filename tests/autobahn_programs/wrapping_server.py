@@ -45,6 +45,10 @@ def main():
     factory = WrappingWebSocketServerFactory(
         wrapped, "ws://127.0.0.1", enableCompression=False, autoFragmentSize=1024
     )
+    # Autobahn closes a closing handshake that takes over 1 s by aborting the
+    # connection (its Close frame lost with it): on a loaded test machine a
+    # peer can be left unscheduled that long, so allow 30 s.
+    factory.setProtocolOptions(closeHandshakeTimeout=30)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     print(f"listening on {port.getHost().port}")
     reactor.run()
