@@ -426,6 +426,22 @@ class GuardRefusalTests(SynchronousTestCase):
             harness.answer(seedHeaders())
         self.assertEqual([e for e in events if "code" in e], [])
 
+    def test_refusalsCounted(self) -> None:
+        """
+        C{refused} counts refusals by status and code; an accepted request
+        is not among them.
+        """
+        harness = GuardHarness(self, maxBodySize=len(VECTOR_BODY))
+        self.assertEqual(harness.answer(seedHeaders()).code, 200)
+        self.assertEqual(harness.answer(seedHeaders()).code, 401)
+        self.assertEqual(harness.answer(seedHeaders(secret="wrong")).code, 401)
+        self.assertEqual(harness.answer(seedHeaders(secret="wrong")).code, 401)
+        self.assertEqual(harness.answer(seedHeaders(), body=VECTOR_BODY + b" ").code, 413)
+        self.assertEqual(
+            dict(harness.guard.refused),
+            {(401, "replayed"): 1, (401, "bad_signature"): 2, (413, "body_too_large"): 1},
+        )
+
 
 class GuardSchemeSelectionTests(SynchronousTestCase):
     """

@@ -11,11 +11,19 @@ from twisted.internet.task import Clock
 
 from tests.support import closeFrame
 from tests.test_backlog import PausingTransport
-from tests.test_hub_publish import PublishHarness, parseResponse, publishBody, seedSigned, send
+from tests.test_hub_publish import (
+    PublishHarness,
+    parseResponse,
+    publishBody,
+    request,
+    seedSigned,
+    send,
+)
 from tests.test_hub_service import RecordingBroker
 from tests.test_hub_subscriber import HubHarness, slowHub
 from tests.test_metrics import Samples, labelled, scrape, value
 from tests.typedtrial import SynchronousTestCase
+from txws.hmacauth.schemes import SEED_SIGNATURE_HEADER
 from txws.hub.broker import MemoryBroker
 from txws.hub.metrics import LATENCY_BUCKETS, HubMetrics
 from txws.hub.subscriber import EVICTED_CLOSE_CODE
@@ -81,6 +89,41 @@ class HubCounterTests(SynchronousTestCase):
         self.assertEqual(value(samples, "txws_hub_publishes_total"), 3)
         self.assertEqual(value(samples, "txws_hub_deliveries_total"), 4)
         self.assertEqual(value(samples, "txws_messages_sent_total", app="hub"), 4 + 2)
+
+    def test_refusedPublishes(self) -> None:
+        """
+        Publishes refused by the HMAC guard and by the publish resource
+        are counted by status and code; the accepted one is not among
+        them, and a replayed request counts as C{replayed}.
+        """
+        harness = PublishHarness(self)
+        registry = metered(harness)
+        body = publishBody("news", 1)
+        signed = seedSigned(body)
+        self.assertEqual(request(harness.site, b"POST", b"/publish", body, signed).status, 200)
+        self.assertEqual(request(harness.site, b"POST", b"/publish", body, signed).status, 401)
+        forged = {**seedSigned(body), SEED_SIGNATURE_HEADER: b"0" * 64}
+        self.assertEqual(request(harness.site, b"POST", b"/publish", body, forged).status, 401)
+        self.assertEqual(harness.post(b"[]").status, 400)
+        self.assertEqual(harness.post(b"not json").status, 400)
+        self.assertEqual(harness.post(publishBody("bad channel", 1)).status, 400)
+        samples = scrape(registry)
+        self.assertEqual(value(samples, "txws_hub_publishes_total"), 1)
+        refused = {
+            (dict(labels)["status"], dict(labels)["code"]): count
+            for (name, labels), count in samples.items()
+            if name == "txws_hub_publishes_refused_total"
+        }
+        self.assertEqual(
+            refused,
+            {
+                ("401", "replayed"): 1,
+                ("401", "bad_signature"): 1,
+                ("400", "bad_request"): 1,
+                ("400", "bad_json"): 1,
+                ("400", "bad_channel"): 1,
+            },
+        )
 
     def test_evictions(self) -> None:
         """

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
@@ -231,6 +232,11 @@ class HMACGuard:
     example on C{SIGHUP}); requests already verified are unaffected.
 
     @ivar keyRing: The active keys.
+    @ivar refused: How many requests this guard refused, by C{(HTTP status,
+        code)}: the code is the one in the refusal's JSON body and
+        C{WWW-Authenticate} challenge (C{bad_signature}, C{replayed},
+        C{body_too_large}...), a fixed set, so that metrics built on it
+        have a bounded number of series.
     """
 
     isLeaf = False
@@ -286,6 +292,7 @@ class HMACGuard:
         self._hosts = None if hosts is None else frozenset(h.lower().encode() for h in hosts)
         self._maxBodySize = maxBodySize
         self._realm = realm.encode("ascii")
+        self.refused: Counter[tuple[int, str]] = Counter()
 
     def render(self, request: Request) -> bytes | int:
         """
@@ -422,6 +429,7 @@ class HMACGuard:
         message: str,
         extraHeaders: Iterable[tuple[bytes, bytes]] = (),
     ) -> _Refusal:
+        self.refused[status, code] += 1
         peer = _describePeer(request.getClientAddress())  # type: ignore[no-untyped-call, unused-ignore]
         _log.warn(
             "HMAC guard refused {method} {path} from {peer}: {code}",

@@ -68,7 +68,7 @@ class HubMetrics:
         """
         @return: the metric families, without samples.
         """
-        return [*_families(), *self._latency.describe()]
+        return [*_families(), _refusedFamily(), *self._latency.describe()]
 
     def collect(self) -> Iterable[Metric]:
         """
@@ -90,7 +90,10 @@ class HubMetrics:
         families = _families()
         for family, value in zip(families, values, strict=True):
             family.add_metric([], value)
-        return [*families, *self._latency.collect()]
+        refused = _refusedFamily()
+        for (status, code), count in sorted(hub.publishesRefused().items()):
+            refused.add_metric([str(status), code], count)
+        return [*families, refused, *self._latency.collect()]
 
 
 def _families() -> list[GaugeMetricFamily | CounterMetricFamily]:
@@ -120,3 +123,13 @@ def _families() -> list[GaugeMetricFamily | CounterMetricFamily]:
             "Subscribers closed with 4008 for reading too slowly.",
         ),
     ]
+
+
+def _refusedFamily() -> CounterMetricFamily:
+    return CounterMetricFamily(
+        "txws_hub_publishes_refused",
+        "Publish requests refused, by HTTP status and the code of the answer "
+        "(the HMAC guard's: bad_signature, replayed...; the publish resource's: "
+        "bad_json, bad_channel...).",
+        labels=["status", "code"],
+    )

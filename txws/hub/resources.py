@@ -10,6 +10,7 @@ code, as the HMAC guard's refusals are.
 
 from __future__ import annotations
 
+from collections import Counter
 from importlib import resources as packageResources
 from typing import TYPE_CHECKING, Optional
 
@@ -58,6 +59,10 @@ class PublishResource(Resource):
     """
     C{POST /publish}: C{{"channel": NAME, "data": ANY}} from an already
     verified request (mount it behind L{txws.hmacauth.HMACGuard}).
+
+    @ivar refused: the requests it refused (after the guard let them
+        through), by C{(HTTP status, code)}, the code being the one in the
+        JSON answer (C{bad_json}, C{bad_channel}, C{shutting_down}...).
     """
 
     isLeaf = True
@@ -71,6 +76,11 @@ class PublishResource(Resource):
         Resource.__init__(self)
         self._hub = hub
         self._clock = clock
+        self.refused: Counter[tuple[int, str]] = Counter()
+
+    def _refuse(self, request: Request, status: int, code: str, message: str) -> bytes:
+        self.refused[status, code] += 1
+        return _error(request, status, code, message)
 
     def render(self, request: Request) -> bytes | int:
         """
@@ -81,7 +91,7 @@ class PublishResource(Resource):
         """
         if request.method != b"POST":
             request.setHeader(b"Allow", b"POST")
-            return _error(request, 405, "method_not_allowed", "publish with POST")
+            return self._refuse(request, 405, "method_not_allowed", "publish with POST")
         return self.render_POST(request)
 
     def render_POST(self, request: Request) -> bytes | int:
@@ -99,14 +109,14 @@ class PublishResource(Resource):
         try:
             message = decodeJSON(body)
         except ValueError:
-            return _error(request, 400, "bad_json", "the body is not JSON in UTF-8")
+            return self._refuse(request, 400, "bad_json", "the body is not JSON in UTF-8")
         if not isinstance(message, dict) or "channel" not in message or "data" not in message:
-            return _error(
+            return self._refuse(
                 request, 400, "bad_request", 'the body must be {"channel": NAME, "data": VALUE}'
             )
         channel = message["channel"]
         if not isinstance(channel, str) or not validChannelName(channel):
-            return _error(
+            return self._refuse(
                 request,
                 400,
                 "bad_channel",
@@ -131,12 +141,14 @@ class PublishResource(Resource):
 
     def _failed(self, reason: Failure, request: Request) -> None:
         if reason.check(ShuttingDown):
-            body = _error(request, 503, "shutting_down", "the server is shutting down")
+            body = self._refuse(request, 503, "shutting_down", "the server is shutting down")
         elif reason.check(BrokerUnavailable):
-            body = _error(request, 503, "unavailable", "the broker cannot take publications now")
+            body = self._refuse(
+                request, 503, "unavailable", "the broker cannot take publications now"
+            )
         else:
             _log.failure("hub publish failed", reason)
-            body = _error(request, 500, "internal_error", "the publication failed")
+            body = self._refuse(request, 500, "internal_error", "the publication failed")
         if request.finished or request._disconnected:
             return
         request.write(body)

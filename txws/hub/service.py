@@ -136,6 +136,7 @@ class Hub(Service):
         self._whenIdle: list[Deferred[None]] = []
         # The guards of every resource tree made, so that setKeyRing reaches them.
         self._guards: list[HMACGuard] = []
+        self._publishers: list[PublishResource] = []
 
     # -- Serving ----------------------------------------------------------------
 
@@ -149,8 +150,10 @@ class Hub(Service):
         root = HubRoot(self._reactor)
         root.putChild(b"", PageResource())
         root.putChild(b"ws", WebSocketResource(self.factory))
+        publisher = PublishResource(self, self._reactor)
+        self._publishers.append(publisher)
         guard = HMACGuard(
-            PublishResource(self, self._reactor),
+            publisher,
             self.keyRing,
             reactor=self._reactor,
             replayStore=self._replayStore,
@@ -160,6 +163,25 @@ class Hub(Service):
         root.putChild(b"publish", guard)
         root.putChild(b"healthz", HealthResource(self))
         return root
+
+    def publishesRefused(self) -> dict[tuple[int, str], int]:
+        """
+        The publish requests refused so far, by C{(HTTP status, code)}: by
+        the HMAC guard of every resource tree made (C{401} with
+        C{bad_signature}, C{stale_timestamp}, C{replayed}...; C{413},
+        C{429}, C{503} of the replay store) and by the publish resource
+        behind it (C{400} C{bad_json}, C{bad_channel}; C{405}; C{503}
+        C{shutting_down} or C{unavailable}; C{500}).  It may be called
+        from another thread than the reactor's (a metrics scrape).
+
+        @return: a new dictionary.
+        """
+        total: dict[tuple[int, str], int] = {}
+        for counter in [g.refused for g in self._guards] + [p.refused for p in self._publishers]:
+            # (One C-level copy: safe while the reactor thread counts.)
+            for key, count in dict(counter).items():
+                total[key] = total.get(key, 0) + count
+        return total
 
     def site(self) -> HMACSite:
         """
