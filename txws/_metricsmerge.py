@@ -35,7 +35,8 @@ from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.defer import Deferred, TimeoutError, gatherResults
 from twisted.internet.endpoints import UNIXClientEndpoint
-from twisted.internet.error import ConnectError
+from twisted.internet.error import ConnectError, ConnectingCancelledError
+from twisted.internet.error import TimeoutError as ConnectTimeoutError
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -205,7 +206,8 @@ def fetchWorkerMetrics(
     def explain(failure: Failure) -> Failure:
         if failure.check(WorkerScrapeError):
             return failure
-        if failure.check(TimeoutError):
+        # Cancelled by the timeout while connecting, or while answering.
+        if failure.check(TimeoutError, ConnectingCancelledError, ConnectTimeoutError):
             raise WorkerScrapeError("timeout", f"no answer within {timeout:g} s")
         if failure.check(ConnectError):
             raise WorkerScrapeError("connect", failure.getErrorMessage())
