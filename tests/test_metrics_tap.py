@@ -254,6 +254,7 @@ class MetricsEndToEndTests(HubTestCase):
         response = requests.get(f"http://127.0.0.1:{metricsPort}/metrics", timeout=10)
         self.assertEqual(response.status_code, 200)
         self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
+        self.assertEqual(response.headers["Content-Encoding"], "gzip")
         samples = parseScrape(response.text)
         for name, expected in [
             ("txws_hub_channels", 1),

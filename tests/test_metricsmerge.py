@@ -620,6 +620,25 @@ class RegistryPageTests(TestCase):
         text = await fetchWorkerMetrics(reactor, path)
         self.assertEqual(value(parseScrape(text), "served_total"), 3)
 
+    async def test_openMetrics(self) -> None:
+        """
+        A scrape that asks for OpenMetrics gets it.
+        """
+        registry = CollectorRegistry()
+        Counter("served", "Scrapes served.", registry=registry).inc(3)
+        request = DummyRequest([b""])
+        request.requestHeaders.setRawHeaders(
+            b"accept", [b"application/openmetrics-text; version=1.0.0,text/plain;q=0.5"]
+        )
+        finished = request.notifyFinish()
+        self.assertIs(RegistryPage(registry, reactor).render_GET(request), NOT_DONE_YET)  # type: ignore[arg-type]
+        await finished
+        (contentType,) = request.responseHeaders.getRawHeaders(b"content-type") or [b""]
+        self.assertTrue(contentType.startswith(b"application/openmetrics-text; version=1.0.0"))
+        body = b"".join(request.written).decode()
+        self.assertIn("served_total 3.0\n", body)
+        self.assertTrue(body.endswith("# EOF\n"), body)
+
 
 # -- real processes -----------------------------------------------------------
 
