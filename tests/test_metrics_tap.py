@@ -6,12 +6,16 @@ scraped over HTTP after WebSocket traffic and a signed publish.
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from typing import Any
 from unittest import mock
 
 import requests
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet import reactor as _reactor
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.web.server import Site
 
 from tests.hubsupport import articlePublish, upgradeStatus
@@ -20,6 +24,8 @@ from tests.test_hub_integration import KEYS, HubTestCase
 from tests.test_metrics import labelled, parseScrape, value
 from tests.test_tap import _Case
 from txws import tap
+from txws._metricsmerge import RegistryPage, WorkerMetricsResource, fetchWorkerMetrics
+from txws._workers import WorkerSupervisor
 from txws.metrics import _MeteredRegistry
 
 
@@ -78,16 +84,60 @@ class MetricsOptionsTests(_Case):
             message = self.refused("--metrics", "tcp:9100")
         self.assertIn("pip install 'txws[metrics]'", message)
 
-    def test_notWithWorkers(self) -> None:
+    def test_withWorkers(self) -> None:
         """
-        C{--metrics} with C{--workers} is refused (each worker would bind
-        the same metrics port).
+        With C{--workers}, C{--metrics} is the parent's: the workers are not
+        given it (their supervisor gives each a socket of its own).
         """
-        message = self.refused(
-            "--broker", "redis://127.0.0.1:6379/0", "--workers", "2",
-            "--listen", "tcp:8080:interface=127.0.0.1", "--metrics", "tcp:9100",
-        )
-        self.assertIn("--metrics cannot be combined with --workers", message)
+        options = self.parse(*WORKERS, "--metrics", "tcp:9100:interface=127.0.0.1")
+        assert options.metricsListener is not None
+        self.assertEqual(options.metricsListener.description, "tcp:9100:interface=127.0.0.1")
+        self.assertFalse([a for a in options.workerArguments() if "metrics" in a])
+        self.assertIn("--listen=tcp:8080:interface=127.0.0.1", options.workerArguments())
+        options = self.parse(*WORKERS, "--metrics", "unix:/run/txws/metrics.sock")
+        assert options.metricsListener is not None
+
+    def test_withWorkersNotAWorkerPort(self) -> None:
+        """
+        With C{--workers}, the metrics port cannot be a port the workers
+        listen on, whatever the interfaces.
+        """
+        for metrics in ("tcp:8080", "tcp6:8080:interface=\\:\\:1"):
+            message = self.refused(*WORKERS, "--metrics", metrics)
+            self.assertIn(
+                f"--metrics {metrics}: port 8080 is also the port of --listen "
+                "tcp:8080:interface=127.0.0.1, which every worker binds",
+                message,
+            )
+
+    def test_workerMetrics(self) -> None:
+        """
+        A worker's C{--worker-metrics PATH} is its metrics listener: a UNIX
+        socket of mode 0600 at exactly that path, without a lock file.
+        """
+        path = "/tmp/txws-metrics-x:y/worker-1.sock"
+        options = self.parse("--worker", "1", "--worker-metrics", path,
+                             "--listen", "tcp:8080:interface=127.0.0.1")
+        assert options.metricsListener is not None
+        endpoint: Any = serverFromString(MemoryReactor(), options.metricsListener.description)
+        self.assertEqual((endpoint._address, endpoint._mode, endpoint._wantPID),
+                         (path, 0o600, False))
+
+    def test_workerMetricsInternal(self) -> None:
+        """
+        C{--worker-metrics} is refused without C{--worker}, and with
+        C{--metrics}.
+        """
+        message = self.refused("--worker-metrics", "/tmp/w.sock")
+        self.assertIn("--worker-metrics is set by --workers on its workers", message)
+        message = self.refused("--worker", "1", "--worker-metrics", "/tmp/w.sock",
+                               "--metrics", "tcp:9100")
+        self.assertIn("--worker-metrics and --metrics", message)
+
+
+#: A valid C{--workers 2} command line.
+WORKERS = ("--broker", "redis://127.0.0.1:6379/0", "--workers", "2",
+           "--listen", "tcp:8080:interface=127.0.0.1")
 
 
 class MetricsServiceTests(_Case):
@@ -137,6 +187,39 @@ class MetricsServiceTests(_Case):
         self.assertIsInstance(service.app.factory.registry, _MeteredRegistry)
         self.assertEqual(len(reactor.tcpServers), 2)
 
+    def test_workers(self) -> None:
+        """
+        C{--workers} with C{--metrics}: the parent listens on the metrics
+        port only (the workers bind the public ports), serving the merged
+        C{/metrics} of a supervisor that gives its workers sockets.
+        """
+        service, reactor = self.make(*WORKERS, "--metrics", "tcp:9100:interface=127.0.0.1")
+        self.assertEqual([(p, i) for p, _f, _b, i in reactor.tcpServers], [(9100, "127.0.0.1")])
+        metrics = self.metricsSite(reactor, 9100)
+        self.assertEqual(list(metrics.resource.children), [b"metrics"])
+        page: Any = metrics.resource.children[b"metrics"]
+        self.assertIsInstance(page.original, WorkerMetricsResource)
+        self.assertIsInstance(service.app, WorkerSupervisor)
+        self.assertTrue(service.app.workerMetrics)
+        service, reactor = self.make(*WORKERS)
+        self.assertEqual(reactor.tcpServers, [])
+        self.assertFalse(service.app.workerMetrics)
+
+    def test_worker(self) -> None:
+        """
+        A worker with C{--worker-metrics} serves its own C{/metrics} (the
+        hub's factory tracked) on that UNIX socket, mode 0600.
+        """
+        service, reactor = self.make(
+            "--worker", "1", "--worker-metrics", "/tmp/txws-metrics-x/worker-1.sock",
+            "--listen", "tcp:8080:interface=127.0.0.1",
+        )
+        ((path, site, _backlog, mode, _wantPID),) = reactor.unixServers
+        self.assertEqual((path, mode), ("/tmp/txws-metrics-x/worker-1.sock", 0o600))
+        page: Any = site.resource.children[b"metrics"]
+        self.assertIsInstance(page.original, RegistryPage)
+        self.assertIsInstance(service.app.factory.registry, _MeteredRegistry)
+
     def test_noMetricsListener(self) -> None:
         """
         Without C{--metrics}, one listener and the factory untracked.
@@ -171,6 +254,7 @@ class MetricsEndToEndTests(HubTestCase):
         response = requests.get(f"http://127.0.0.1:{metricsPort}/metrics", timeout=10)
         self.assertEqual(response.status_code, 200)
         self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
+        self.assertEqual(response.headers["Content-Encoding"], "gzip")
         samples = parseScrape(response.text)
         for name, expected in [
             ("txws_hub_channels", 1),
@@ -193,3 +277,19 @@ class MetricsEndToEndTests(HubTestCase):
         self.assertEqual(
             requests.get(f"http://127.0.0.1:{metricsPort}/", timeout=10).status_code, 404
         )
+
+    async def test_scrapeOverUNIXSocket(self) -> None:
+        """
+        C{--metrics unix:PATH} serves the same C{/metrics} over a UNIX
+        socket.
+        """
+        directory = tempfile.mkdtemp()  # trial's directories are too deep for a socket
+        self.addCleanup(shutil.rmtree, directory)
+        path = f"{directory}/metrics.sock"
+        hub = self.startHub("--metrics", f"unix:{path}")
+        subscriber = await self.subscribe("txws", hub, "channel=news")
+        await self.subscribed(subscriber, "news")
+        samples = parseScrape(await fetchWorkerMetrics(_reactor, path, timeout=10))
+        self.assertEqual(value(samples, "txws_hub_subscribers"), 1)
+        self.assertEqual(value(samples, "txws_live_connections", app="hub", state="open"), 1)
+        self.assertNotIn("Traceback", hub.log())

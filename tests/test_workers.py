@@ -18,8 +18,10 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -264,6 +266,85 @@ class SupervisorTests(SynchronousTestCase):
             [("plain text", "info"), ("Traceback (most recent call last):", "warn"),
              ("  oops", "warn")],
         )
+
+    def test_restartsCounted(self) -> None:
+        """
+        Each restart of a worker is counted (the first start is not).
+        """
+        self.start()
+        self.assertEqual(self.supervisor.restarts, {1: 0, 2: 0})
+        for _ in range(2):
+            self.supervisor.workers[2].processEnded(_exited(1))
+            self.reactor.advance(_workers.MAX_RESTART_DELAY)
+        self.assertEqual(self.supervisor.restarts, {1: 0, 2: 2})
+
+    def test_noMetricsSockets(self) -> None:
+        """
+        Without C{workerMetrics}, no directory and no C{--worker-metrics}.
+        """
+        self.start()
+        self.assertIsNone(self.supervisor.metricsDirectory)
+        self.assertIsNone(self.supervisor.metricsSocket(1))
+        self.assertFalse(
+            [a for _p, args, *_ in self.reactor.spawned for a in args if "metrics" in a]
+        )
+
+    def test_metricsSockets(self) -> None:
+        """
+        With C{workerMetrics}, starting creates a directory only this user
+        can enter, worker I gets C{--worker-metrics=DIR/worker-I.sock}, the
+        socket a dead worker left is removed before it starts again, and
+        the directory is gone once the supervisor stopped.
+        """
+        supervisor = _workers.WorkerSupervisor(
+            self.reactor, 2, ["--listen=tcp:9001"], [], stopTimeout=10.0, workerMetrics=True
+        )
+        self.assertIsNone(supervisor.metricsSocket(1))
+        supervisor.startService()
+        directory = supervisor.metricsDirectory
+        assert directory is not None
+        self.assertEqual(stat.S_IMODE(os.stat(directory).st_mode), 0o700)
+        self.assertEqual(
+            [args[3:] for _p, args, *_ in self.reactor.spawned],
+            [[f"--worker={i}", f"--worker-metrics={directory}/worker-{i}.sock",
+              "--listen=tcp:9001"] for i in (1, 2)],
+        )
+        self.assertIn(f"worker metrics sockets in {directory}", self.messages())
+        stale = os.path.join(directory, "worker-1.sock")
+        with open(stale, "w"):
+            pass
+        supervisor.workers[1].processEnded(_killed(signal.SIGKILL))
+        self.assertTrue(os.path.exists(stale))
+        self.reactor.advance(_workers.RESTART_DELAY)
+        self.assertFalse(os.path.exists(stale))
+        self.assertEqual(self.reactor.spawned[2][1][4], f"--worker-metrics={stale}")
+        stopping = supervisor.stopService()
+        self.assertTrue(os.path.isdir(directory))
+        for process in list(supervisor.workers.values()):
+            process.processEnded(_exited(0))
+        self.successResultOf(stopping)
+        self.assertFalse(os.path.exists(directory))
+        self.assertIsNone(supervisor.metricsDirectory)
+
+    def test_metricsSocketPathTooLong(self) -> None:
+        """
+        A temporary directory too deep for a UNIX socket's path stops the
+        start, saying what to do, and leaves no directory behind.
+        """
+        base = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, base)
+        deep = os.path.join(base, "d" * 100)
+        os.mkdir(deep)
+        self.addCleanup(os.rmdir, deep)
+        self.patch(tempfile, "tempdir", deep)
+        supervisor = _workers.WorkerSupervisor(
+            self.reactor, 2, [], [], stopTimeout=10.0, workerMetrics=True
+        )
+        with self.assertRaises(SystemExit) as caught:
+            supervisor.startService()
+        self.assertIn("set TMPDIR to a shorter directory", str(caught.exception))
+        self.assertEqual(os.listdir(deep), [])
+        self.assertEqual(self.reactor.spawned, [])
 
 
 # -- sockets --------------------------------------------------------------------

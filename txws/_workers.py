@@ -42,6 +42,14 @@ exits while the parent is not stopping is started again after a delay that
 doubles with each quick failure; each death and each restart is logged
 once.  A worker whose parent is gone (killed with SIGKILL) stops by itself
 (L{ParentWatcher}).
+
+With C{--metrics}, the parent creates a private directory (mode 0700,
+C{tempfile.mkdtemp}) when it starts and removes it when it stops; worker I
+serves its own C{/metrics} on the UNIX socket C{worker-I.sock} in it (the
+internal option C{--worker-metrics=PATH}), never on a TCP port, and the
+parent's C{/metrics} merges what every live worker answers
+(L{txws._metricsmerge}).  The parent removes a dead worker's socket before
+starting it again, so the new process can bind the same path.
 """
 
 from __future__ import annotations
@@ -49,9 +57,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -107,6 +117,9 @@ PARENT_CHECK_INTERVAL = 1.0
 
 #: Seconds given to workers killed with SIGKILL at the shutdown deadline.
 KILL_WAIT = 5.0
+
+#: The longest path of a UNIX socket (C{sun_path}, with its final NUL).
+_MAX_SOCKET_PATH = 107
 
 
 def reusePortSupported() -> bool:
@@ -349,6 +362,11 @@ class WorkerSupervisor(Service):
     dies, and on stop sends SIGTERM to all and waits for them.
 
     @ivar workers: the current process of each worker, by index (1 to N).
+    @ivar restarts: how many times each worker was started again after it
+        died, by index (1 to N).
+    @ivar metricsDirectory: with C{workerMetrics}, the private directory of
+        the workers' metrics sockets while the supervisor runs, else
+        C{None}.
     @ivar stopping: whether the supervisor is stopping.
     """
 
@@ -363,6 +381,7 @@ class WorkerSupervisor(Service):
         maxRestartDelay: float = MAX_RESTART_DELAY,
         stableAfter: float = STABLE_AFTER,
         command: Optional[Callable[[int], list[str]]] = None,
+        workerMetrics: bool = False,
     ) -> None:
         """
         @param reactor: an C{IReactorProcess} and C{IReactorTime}.
@@ -379,6 +398,8 @@ class WorkerSupervisor(Service):
             quick failure.
         @param command: builds the command line of worker I (default:
             C{python -m txws --worker=I ARGUMENTS}); for tests.
+        @param workerMetrics: whether each worker serves its metrics on a
+            UNIX socket of L{metricsSocket} (C{--worker-metrics}).
         """
         self._reactor = reactor
         self.count = count
@@ -392,10 +413,28 @@ class WorkerSupervisor(Service):
         self.workers: dict[int, _WorkerProcess] = {}
         self._failures: dict[int, int] = {}
         self._restarts: dict[int, IDelayedCall] = {}
+        self.restarts = dict.fromkeys(range(1, count + 1), 0)
+        self.workerMetrics = workerMetrics
+        self.metricsDirectory: Optional[str] = None
         self.stopping = False
 
     def _defaultCommand(self, index: int) -> list[str]:
-        return [sys.executable, "-m", "txws", f"--worker={index}", *self.arguments]
+        command = [sys.executable, "-m", "txws", f"--worker={index}"]
+        path = self.metricsSocket(index)
+        if path is not None:
+            command.append(f"--worker-metrics={path}")
+        return [*command, *self.arguments]
+
+    def metricsSocket(self, index: int) -> Optional[str]:
+        """
+        @param index: a worker's index.
+        @return: the path of the UNIX socket on which that worker serves its
+            metrics, or C{None} without C{workerMetrics} or while the
+            supervisor is not running.
+        """
+        if self.metricsDirectory is None:
+            return None
+        return os.path.join(self.metricsDirectory, f"worker-{index}.sock")
 
     def startService(self) -> None:
         """
@@ -406,6 +445,8 @@ class WorkerSupervisor(Service):
         @raise SystemExit: naming the address that cannot be used.
         """
         self._checkAddresses()
+        if self.workerMetrics and self.metricsDirectory is None:
+            self._makeMetricsDirectory()
         super().startService()  # type: ignore[no-untyped-call]
         self.stopping = False
         _log.info("starting {count} workers", count=self.count)
@@ -420,6 +461,25 @@ class WorkerSupervisor(Service):
                 )
                 raise SystemExit(f"txws: cannot listen on {address.describe()}: {why}")
 
+    def _makeMetricsDirectory(self) -> None:
+        # mkdtemp: a new directory only this user can enter (mode 0700).
+        directory = tempfile.mkdtemp(prefix="txws-metrics-")
+        longest = os.path.join(directory, f"worker-{self.count}.sock")
+        if len(os.fsencode(longest)) > _MAX_SOCKET_PATH:
+            os.rmdir(directory)
+            _log.error("the metrics socket path {path} is too long", path=longest)
+            raise SystemExit(
+                f"txws: the workers' metrics socket {longest} is longer than a UNIX socket "
+                f"path may be ({_MAX_SOCKET_PATH} bytes): set TMPDIR to a shorter directory"
+            )
+        self.metricsDirectory = directory
+        _log.info("worker metrics sockets in {directory}", directory=directory)
+
+    def _removeMetricsDirectory(self) -> None:
+        directory, self.metricsDirectory = self.metricsDirectory, None
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
     def _startAll(self) -> None:
         for index in range(1, self.count + 1):
             if index not in self.workers and not self.stopping:
@@ -430,6 +490,11 @@ class WorkerSupervisor(Service):
         if self.stopping:
             return
         process = _WorkerProcess(self, index)
+        path = self.metricsSocket(index)
+        if path is not None:
+            # A worker that died left its socket: the new one binds the path.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         environment = dict(os.environ)
         # The worker imports this txws, wherever it comes from.
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -445,6 +510,8 @@ class WorkerSupervisor(Service):
         process.pid = process.transport.pid
         process.startedAt = self._reactor.seconds()
         self.workers[index] = process
+        if restarted:
+            self.restarts[index] = self.restarts.get(index, 0) + 1
         _log.info(
             "{what} worker {index} (pid {pid})",
             what="restarted" if restarted else "started",
@@ -524,7 +591,8 @@ class WorkerSupervisor(Service):
     def stopService(self) -> Deferred[None]:
         """
         Send SIGTERM to every worker and wait until all have exited; kill
-        those still running after C{stopTimeout}.
+        those still running after C{stopTimeout}; then remove the metrics
+        directory.
 
         @return: a Deferred that fires once no worker runs.
         """
@@ -536,6 +604,7 @@ class WorkerSupervisor(Service):
         self._restarts.clear()
         running = [p for p in self.workers.values() if p.running]
         if not running:
+            self._removeMetricsDirectory()
             return succeed(None)
         _log.info("stopping {count} workers", count=len(running))
         for process in running:
@@ -558,6 +627,7 @@ class WorkerSupervisor(Service):
             if timer.active():
                 timer.cancel()
             if not done.called:
+                self._removeMetricsDirectory()
                 done.callback(None)
 
         gatherResults([p.ended for p in running]).addBoth(finish)

@@ -20,7 +20,10 @@ it stops).  A Redis that cannot be reached at start does not stop the
 server: it serves, publishes answer 503, and the broker reconnects by
 itself.  C{--workers N}
 makes the root service a L{txws._workers.WorkerSupervisor} instead, which
-runs N copies of this server (C{--worker=I}) on the same ports.
+runs N copies of this server (C{--worker=I}) on the same ports; with
+C{--metrics}, each worker serves its metrics on a private UNIX socket
+(C{--worker-metrics}) and the parent's C{--metrics} listener serves them
+merged (L{txws._metricsmerge}).
 """
 
 from __future__ import annotations
@@ -274,8 +277,9 @@ class Options(usage.Options):
             None,
             "Serve Prometheus metrics at /metrics on this endpoint of its own (tcp:, "
             "tcp6: or unix:), e.g. tcp:9100:interface=127.0.0.1; never on the public "
-            "listeners. Needs prometheus-client (pip install 'txws[metrics]'). "
-            "Default: no metrics.",
+            "listeners. With --workers, the parent serves it: every worker's metrics, "
+            "each sample labelled worker=\"I\", and txws_worker_up. Needs "
+            "prometheus-client (pip install 'txws[metrics]'). Default: no metrics.",
             _text,
         ],
         [
@@ -332,6 +336,15 @@ class Options(usage.Options):
             "that worker: it binds its ports with SO_REUSEPORT, logs JSON lines for "
             "its parent and stops when the parent is gone).",
             _coercer("worker", int),
+        ],
+        [
+            "worker-metrics",
+            None,
+            None,
+            "Internal: set by --workers with --metrics on the processes it starts (this "
+            "worker serves its /metrics on this UNIX socket, in a private directory of "
+            "its parent, which merges every worker's).",
+            _text,
         ],
         [
             "history-size",
@@ -561,7 +574,7 @@ class Options(usage.Options):
         self.appName = app
         hubOnly = [
             o
-            for o in (*HUB_OPTIONS, "hmac-keys", "broker", "workers", "worker")
+            for o in (*HUB_OPTIONS, "hmac-keys", "broker", "workers", "worker", "worker-metrics")
             if self[o] is not None
         ]
         if app != "hub" and hubOnly:
@@ -677,6 +690,10 @@ class Options(usage.Options):
             if index < 1:
                 raise usage.UsageError("--worker must be at least 1")
             self.workerIndex = int(index)
+        elif self["worker-metrics"] is not None:
+            raise usage.UsageError(
+                "--worker-metrics is set by --workers on its workers; give --metrics"
+            )
         if workers is None:
             workers = 1
         if workers < 1:
@@ -713,14 +730,16 @@ class Options(usage.Options):
 
     def _checkMetrics(self) -> None:
         description = self["metrics"]
+        socketPath = self["worker-metrics"]
+        if socketPath is not None:
+            if description is not None:
+                raise usage.UsageError(
+                    "--worker-metrics and --metrics: a worker serves its metrics on the "
+                    "socket its parent gives it only"
+                )
+            description = "unix:address=" + _escapeEndpoint(socketPath) + ":mode=600:lockfile=0"
         if description is None:
             return
-        if self.workers > 1:
-            raise usage.UsageError(
-                "--metrics cannot be combined with --workers: every worker would bind the "
-                "same metrics port and each scrape would reach one of them at random; run "
-                "one process per port, each with its own --metrics"
-            )
         try:
             import prometheus_client  # noqa: F401
         except ImportError:
@@ -744,13 +763,35 @@ class Options(usage.Options):
                 f"--metrics {description}: also a --listen endpoint; metrics get a "
                 "listener of their own"
             )
+        if self.workers > 1:
+            self._checkMetricsPort(description)
         self.metricsListener = Listener(description)
+
+    def _checkMetricsPort(self, description: str) -> None:
+        """
+        With C{--workers}, the parent binds the C{--metrics} port and every
+        worker the C{--listen} ports: one port cannot be both (the workers
+        could not bind it, and would be restarted forever).
+        """
+        endpoint = serverFromString(MemoryReactor(), description)
+        if not isinstance(endpoint, (TCP4ServerEndpoint, TCP6ServerEndpoint)):
+            return
+        port = int(getattr(endpoint, "_port", 0))
+        for listener in self.listeners:
+            address = _listenAddress(listener)
+            if address is not None and address.port == port:
+                raise usage.UsageError(
+                    f"--metrics {description}: port {port} is also the port of --listen "
+                    f"{listener.description}, which every worker binds; the parent's "
+                    "metrics need a port of their own"
+                )
 
     def workerArguments(self) -> list[str]:
         """
         @return: the plugin options for a worker of C{--workers}: this
             command line's, checked and written out in full, without
-            C{--workers}.
+            C{--workers} and C{--metrics} (the parent serves that; its
+            supervisor gives each worker C{--worker-metrics}).
         """
         arguments: list[str] = []
         for flag in self.optFlags:
@@ -759,7 +800,7 @@ class Options(usage.Options):
                 arguments.append(f"--{flagName}")
         for parameter in self.optParameters:
             name: str = parameter[0]
-            if name in ("workers", "worker") or self[name] is None:
+            if name in ("workers", "worker", "metrics", "worker-metrics") or self[name] is None:
                 continue
             arguments.append(f"--{name}={self[name]}")
         for listener in self.listeners:
@@ -767,6 +808,14 @@ class Options(usage.Options):
         for origin in self["allowed-origin"]:
             arguments.append(f"--allowed-origin={origin}")
         return arguments
+
+
+def _escapeEndpoint(text: str) -> str:
+    """
+    @return: C{text} as one value of an endpoint description (its
+        backslashes, colons and equals signs escaped).
+    """
+    return text.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
 def _listenAddress(listener: Listener) -> Optional[_workers.ListenAddress]:
@@ -1290,8 +1339,8 @@ def _serveMetrics(
     metrics, and what an application registered there).
     """
     from prometheus_client import REGISTRY, CollectorRegistry
-    from prometheus_client.twisted import MetricsResource
 
+    from txws._metricsmerge import RegistryPage
     from txws.metrics import WebSocketMetrics
 
     assert options.metricsListener is not None
@@ -1315,8 +1364,26 @@ def _serveMetrics(
             "txws.metrics.WebSocketMetrics)",
             app=options.appName,
         )
+    _listenForMetrics(options, reactor, root, RegistryPage(registry, reactor))
+
+
+def _listenForMetrics(
+    options: Options, reactor: Any, root: TxwsService, metrics: IResource
+) -> None:
+    """
+    The C{--metrics} listener: a quiet site serving C{metrics} at
+    C{/metrics} (gzipped when the scrape accepts it, as Prometheus does),
+    and nothing else.
+    """
+    from twisted.web.resource import EncodingResourceWrapper
+    from twisted.web.server import GzipEncoderFactory
+
+    assert options.metricsListener is not None
     metricsRoot = Resource()
-    metricsRoot.putChild(b"metrics", MetricsResource(registry))  # type: ignore[no-untyped-call]
+    metricsRoot.putChild(
+        b"metrics",
+        EncodingResourceWrapper(metrics, [GzipEncoderFactory()]),
+    )
     listener = options.metricsListener
     site = _QuietSite(metricsRoot)  # type: ignore[no-untyped-call]
     ListeningService(  # type: ignore[no-untyped-call]
@@ -1356,7 +1423,8 @@ WORKER_STOP_MARGIN = 5.0
 def _supervise(options: Options, reactor: Any, root: TxwsService) -> TxwsService:
     """
     The root service of C{--workers N}: no hub here, a
-    L{txws._workers.WorkerSupervisor} that runs N workers.
+    L{txws._workers.WorkerSupervisor} that runs N workers, and with
+    C{--metrics} the listener that serves their metrics merged.
     """
     addresses = []
     for listener in options.listeners:
@@ -1370,9 +1438,14 @@ def _supervise(options: Options, reactor: Any, root: TxwsService) -> TxwsService
         options.workerArguments(),
         addresses,
         stopTimeout=closing + SHUTDOWN_MARGIN + WORKER_STOP_MARGIN,
+        workerMetrics=options.metricsListener is not None,
     )
     root.app = supervisor
     supervisor.setServiceParent(root)  # type: ignore[no-untyped-call]
+    if options.metricsListener is not None:
+        from txws._metricsmerge import WorkerMetricsResource
+
+        _listenForMetrics(options, reactor, root, WorkerMetricsResource(supervisor, reactor))
     return root
 
 
