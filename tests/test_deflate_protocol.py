@@ -462,6 +462,32 @@ class ServerSendTests(SynchronousTestCase):
         self.protocol.endMessage()
         self.assertEqual(sentFrames(self.transport), [(False, 0x2, b"raw"), (True, 0x0, b"")])
 
+    def test_compressionLevel(self) -> None:
+        """
+        C{perMessageDeflateLevel} is the level our compressor runs at, on a
+        server and on a client: the payload is what zlib makes at that
+        level, and level 1 makes another (larger) one than the default.
+        """
+
+        def zlibPayload(level: int, windowBits: int) -> bytes:
+            obj = zlib.compressobj(level, zlib.DEFLATED, -windowBits, 5)
+            return (obj.compress(_JSON) + obj.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+        self.assertNotEqual(zlibPayload(1, 12), zlibPayload(-1, 12))
+        for level in (1, -1, 9):
+            server, transport, _ = openDeflateServer(perMessageDeflateLevel=level)
+            server.sendMessage(_JSON)
+            [(_, opcode, payload)] = sentFrames(transport)
+            self.assertEqual((opcode, payload), (0x41, zlibPayload(level, 12)), level)
+            client, transport, _ = openDeflateClient(
+                "permessage-deflate; client_max_window_bits=10", perMessageDeflateLevel=level
+            )
+            client.sendMessage(_JSON)
+            [(_, opcode, payload)] = sentFrames(transport, masked=True)
+            self.assertEqual((opcode, payload), (0x41, zlibPayload(level, 10)), level)
+        for bad in (-2, 10, True, 1.0):
+            self.assertRaises(ValueError, serverFactory, perMessageDeflateLevel=bad)
+
     def test_closeNotCompressed(self) -> None:
         """
         The Close frame is never compressed.

@@ -231,6 +231,8 @@ class OptionsParsingTests(_Case):
             options = self.parse("--app", "echo", flag)
             self.assertEqual(options.givenWebSocketOptions, {"perMessageDeflate": value})
         self.assertRaises(usage.UsageError, self.parse, "--deflate", "--no-deflate")
+        e = self.assertRaises(usage.UsageError, self.parse, "--deflate-level", "10")
+        self.assertEqual(str(e), "--deflate-level must be between -1 and 9, not 10")
 
     def test_webSocketOptions(self) -> None:
         """
@@ -250,6 +252,7 @@ class OptionsParsingTests(_Case):
             ("--max-message-fragments", "100", "maxMessageFragments", 100),
             ("--max-pending-handshakes", "64", "maxPendingHandshakes", 64),
             ("--max-pending-per-peer", "8", "maxPendingHandshakesPerPeer", 8),
+            ("--deflate-level", "1", "perMessageDeflateLevel", 1),
         ]
         self.assertEqual(len(cases), len(tap.WEBSOCKET_OPTIONS))
         for option, text, field, value in cases:

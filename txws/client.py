@@ -289,6 +289,7 @@ class WebSocketClientProtocol(AutobahnConnection):
             accept,
             maxMessageSize=options.maxMessagePayloadSize,
             memLevel=options.perMessageDeflateMemLevel,
+            level=options.perMessageDeflateLevel,
             threshold=options.perMessageDeflateThreshold,
         )
 

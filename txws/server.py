@@ -361,6 +361,7 @@ class WebSocketServerProtocol(AutobahnConnection):
             accept,
             maxMessageSize=options.maxMessagePayloadSize,
             memLevel=options.perMessageDeflateMemLevel,
+            level=options.perMessageDeflateLevel,
             threshold=options.perMessageDeflateThreshold,
         )
 

@@ -115,6 +115,7 @@ WEBSOCKET_OPTIONS: dict[str, tuple[str, type]] = {
     "max-connections": ("maxConnections", int),
     "write-buffer-size": ("writeBufferSize", int),
     "max-message-fragments": ("maxMessageFragments", int),
+    "deflate-level": ("perMessageDeflateLevel", int),
     "max-pending-handshakes": ("maxPendingHandshakes", int),
     "max-pending-per-peer": ("maxPendingHandshakesPerPeer", int),
 }
@@ -462,6 +463,14 @@ class Options(usage.Options):
             "Most frames one received message may have; more close the connection "
             f"with 1009 (default {_WS.maxMessageFragments}; 0: no limit).",
             _coercer("max-message-fragments", int),
+        ],
+        [
+            "deflate-level",
+            None,
+            None,
+            "zlib compression level of the messages sent compressed: 1 (fastest) to 9 "
+            "(smallest) (default: zlib's, 6).",
+            _coercer("deflate-level", int),
         ],
         [
             "max-pending-handshakes",
