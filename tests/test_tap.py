@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from OpenSSL import SSL
-from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import Clock
@@ -1083,7 +1083,7 @@ class ServiceTests(SynchronousTestCase):
 
     def test_describe(self) -> None:
         """
-        The log names URLs for IPv4 and IPv6, plain and TLS.
+        The log names URLs for IPv4 and IPv6, plain and TLS, and a UNIX socket by its path.
         """
         cases = [
             (tap.Listener("tcp:1"), IPv4Address("TCP", "127.0.0.1", 8080), "/ws",
@@ -1092,6 +1092,10 @@ class ServiceTests(SynchronousTestCase):
              "http://[::1]:8080/"),
             (tap.Listener("ssl:1", ssl=_tls.SSLDescription(1)),
              IPv4Address("TCP", "0.0.0.0", 8443), "/", "wss://0.0.0.0:8443/"),
+            (tap.Listener("unix:address=/run/txws.sock:mode=600"),
+             UNIXAddress(b"/run/txws.sock"), "/ws", "unix:/run/txws.sock (WebSocket path /ws)"),
+            (tap.Listener("unix:/run/txws-metrics.sock"),
+             UNIXAddress(b"/run/txws-metrics.sock"), None, "unix:/run/txws-metrics.sock"),
         ]
         for listener, address, path, expected in cases:
             endpoint: Any = _FailingEndpoint()

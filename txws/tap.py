@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from twisted.application.service import IService, MultiService, Service
+from twisted.internet.address import UNIXAddress
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
@@ -1036,6 +1037,12 @@ class ListeningService(Service):
         if self.port is None:
             return self.listener.description
         address: Any = self.port.getHost()
+        if isinstance(address, UNIXAddress) and address.name:
+            name = address.name
+            where = "unix:" + (name.decode("utf-8", "replace") if isinstance(name, bytes) else name)
+            if self._webSocketPath is None:
+                return where
+            return f"{where} (WebSocket path {self._webSocketPath})"
         host = getattr(address, "host", None)
         portNumber = getattr(address, "port", None)
         if host is None or portNumber is None:
