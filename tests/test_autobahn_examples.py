@@ -82,8 +82,8 @@ class PortedExamplesTests(TestCase):
             await client.waitForLine(pattern)
         for pattern in SERVER_RECEIVES:
             await server.waitForLine(pattern)
-        await server.waitForLine(r"Client connecting: tcp:127\.0\.0\.1:\d+$")
-        await client.waitForLine(rf"Server connected: tcp:127\.0\.0\.1:{port}$")
+        await server.waitForLine(r"Client connecting: tcp4:127\.0\.0\.1:\d+$")
+        await client.waitForLine(rf"Server connected: tcp4:127\.0\.0\.1:{port}$")
 
     async def test_portedServerWithAutobahnClient(self) -> None:
         """

@@ -85,7 +85,7 @@ class ClientHandshakeTests(SynchronousTestCase):
         self.assertEqual([e[0] for e in protocol.events], ["connect", "open"])
         response = protocol.events[0][1]
         assert isinstance(response, ConnectionResponse)
-        self.assertEqual(response.peer, "tcp:10.0.0.1:80")
+        self.assertEqual(response.peer, "tcp4:10.0.0.1:80")
 
     def test_wrongAcceptNeverDeliversData(self) -> None:
         """

@@ -201,7 +201,7 @@ class ConnectionDeferredTests(SynchronousTestCase):
         assert details is not None
         self.assertEqual(
             (details.is_server, details.is_secure, details.channel_type, details.peer),
-            (True, False, TransportDetails.CHANNEL_TYPE_TCP, "tcp:127.0.0.1:50000"),
+            (True, False, TransportDetails.CHANNEL_TYPE_TCP, "tcp4:127.0.0.1:50000"),
         )
         protocol.dropConnection()
         self.assertTrue(transport.disconnecting)
@@ -245,7 +245,7 @@ class OnConnectingTests(SynchronousTestCase):
         for line in (b"Host: other.example:8080", b"X-Extra: 1", b"User-Agent: agent/1",
                      b"Sec-WebSocket-Protocol: chat"):  # fmt: skip
             self.assertIn(line + b"\r\n", request)
-        self.assertEqual((seen[0].is_server, seen[0].peer), (False, "tcp:127.0.0.1:80"))
+        self.assertEqual((seen[0].is_server, seen[0].peer), (False, "tcp4:127.0.0.1:80"))
         answer = acceptFor(request).replace(
             b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
         )

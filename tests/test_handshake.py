@@ -205,8 +205,8 @@ class ParseRequestHeadTests(TestCase):
         """
         parsed = parseRequestHead(_request())
         assert parsed is not None
-        request = validateUpgradeRequest(parsed[0], "tcp:10.0.0.1:5000")
-        self.assertEqual(repr(request), "<ConnectionRequest '/chat' from tcp:10.0.0.1:5000>")
+        request = validateUpgradeRequest(parsed[0], "tcp4:10.0.0.1:5000")
+        self.assertEqual(repr(request), "<ConnectionRequest '/chat' from tcp4:10.0.0.1:5000>")
 
     def test_complete(self) -> None:
         """
@@ -436,9 +436,9 @@ class ValidateUpgradeRequestTests(TestCase):
                     ("Sec-WebSocket-Protocol", "chat, superchat"),
                 ]
             ),
-            "tcp:127.0.0.1:5555",
+            "tcp4:127.0.0.1:5555",
         )
-        self.assertEqual(request.peer, "tcp:127.0.0.1:5555")
+        self.assertEqual(request.peer, "tcp4:127.0.0.1:5555")
         self.assertEqual(request.host, "server.example.com")
         self.assertEqual(request.path, "/chat")
         self.assertEqual(request.params, {})

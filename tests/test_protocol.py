@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
@@ -19,7 +20,7 @@ from zope.interface import implementer
 from tests.typedtrial import SynchronousTestCase
 from txws._states import Ours, Theirs, checkInvariants
 from txws.frames import parseClosePayload
-from txws.protocol import Disconnected, State, WebSocketProtocol
+from txws.protocol import Disconnected, State, WebSocketProtocol, peerToString
 
 from .support import (
     RecordingServer,
@@ -86,6 +87,25 @@ def closeCodeOf(frames: list[tuple[bool, int, bytes]]) -> int:
     _fin, opcode, payload = frames[-1]
     assert opcode == 0x8, frames
     return parseClosePayload(payload)[0]
+
+
+class PeerTests(SynchronousTestCase):
+    """
+    C{peer} is written as Autobahn writes it.
+    """
+
+    def test_peerToString(self) -> None:
+        """
+        IPv4, IPv6 and UNIX addresses read C{tcp4:}, C{tcp6:} and C{unix:}
+        (Autobahn's C{peer2str}), the port after the last colon.
+        """
+        cases = [
+            (IPv4Address("TCP", "127.0.0.1", 5555), "tcp4:127.0.0.1:5555"),
+            (IPv6Address("TCP", "::1", 5555), "tcp6:::1:5555"),
+            (UNIXAddress(b"/run/txws.sock"), "unix:/run/txws.sock"),
+        ]
+        for address, expected in cases:
+            self.assertEqual(peerToString(address), expected)
 
 
 class StateTableTests(SynchronousTestCase):
@@ -887,7 +907,7 @@ class FailureLoggingTests(SynchronousTestCase):
         failures = [e for e in events if "Failing WebSocket" in e.get("log_format", "")]
         self.assertEqual(len(failures), 1)
         self.assertEqual(
-            (failures[0]["peer"], failures[0]["code"]), ("tcp:127.0.0.1:50000", 1007)
+            (failures[0]["peer"], failures[0]["code"]), ("tcp4:127.0.0.1:50000", 1007)
         )
         self.assertIn("UTF-8", failures[0]["reason"])
 

@@ -105,7 +105,7 @@ class HandshakeTests(SynchronousTestCase):
         self.assertEqual(request.path, "/chat")
         self.assertEqual(request.params, {"room": ["1", "2"], "x": [""]})
         self.assertEqual(request.headers["host"], "server.example.com")
-        self.assertEqual(request.peer, "tcp:127.0.0.1:50000")
+        self.assertEqual(request.peer, "tcp4:127.0.0.1:50000")
         self.assertEqual(request.origin, "https://app.example.com")
         self.assertEqual(request.protocols, ["chat", "superchat"])
         self.assertEqual(

@@ -144,8 +144,7 @@ class TransportDetails:
     @ivar channel_type: L{CHANNEL_TYPE_TCP} or L{CHANNEL_TYPE_TLS} (or
         L{CHANNEL_TYPE_MEMORY} for a UNIX socket).
     @ivar channel_framing: always L{CHANNEL_FRAMING_WEBSOCKET}.
-    @ivar peer: the peer, e.g. C{tcp:127.0.0.1:9000} (Autobahn writes
-        C{tcp4:}).
+    @ivar peer: the peer, e.g. C{tcp4:127.0.0.1:9000}.
     @ivar is_server: whether this is the server end.
     @ivar is_secure: whether the transport is TLS.
     @ivar own_pid: this process's id.

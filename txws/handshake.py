@@ -170,7 +170,7 @@ class ConnectionRequest:
     Kept compact because a connection keeps it for its lifetime: slots, and
     C{headers} computed from C{rawHeaders} when asked for.
 
-    @ivar peer: the peer's address, as a string such as C{tcp:127.0.0.1:5555}.
+    @ivar peer: the peer's address, as a string such as C{tcp4:127.0.0.1:5555}.
     @ivar rawHeaders: C{(lower-case name, value)} pairs as received.
     @ivar host: the C{Host} header.
     @ivar path: the path of the request target, e.g. C{/chat}.

@@ -114,12 +114,13 @@ def peerToString(address: object) -> str:
 
     @param address: an L{IPv4Address}, L{IPv6Address}, L{UNIXAddress} or
         anything else.
-    @return: e.g. C{tcp:127.0.0.1:5555}, C{tcp6:[::1]:5555}, C{unix:/path}.
+    @return: e.g. C{tcp4:127.0.0.1:5555}, C{tcp6:::1:5555}, C{unix:/path}
+        (the port is what follows the last colon).
     """
     if isinstance(address, IPv4Address):
-        return f"tcp:{address.host}:{address.port}"
+        return f"tcp4:{address.host}:{address.port}"
     if isinstance(address, IPv6Address):
-        return f"tcp6:[{address.host}]:{address.port}"
+        return f"tcp6:{address.host}:{address.port}"
     if isinstance(address, UNIXAddress):
         name = address.name
         return "unix:" + (name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name))
@@ -170,7 +171,7 @@ class WebSocketProtocol(Sending, FrameStreaming, Protocol):
     L{txws.client.WebSocketClientProtocol} and override the C{on*} methods.
 
     @ivar state: the connection's L{State}.
-    @ivar peer: the peer's address, e.g. C{tcp:127.0.0.1:5555}.
+    @ivar peer: the peer's address, e.g. C{tcp4:127.0.0.1:5555}.
     @ivar isServer: whether this is the server end (clients mask frames).
     @ivar remoteCloseCode: the code of the peer's Close frame, if received.
     @ivar remoteCloseReason: its reason.

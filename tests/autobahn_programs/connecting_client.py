@@ -30,7 +30,7 @@ class Client(WebSocketClientProtocol):
             f"onConnecting is_server={transport_details.is_server}"
             f" is_secure={transport_details.is_secure}"
             f" channel_type={transport_details.channel_type}"
-            f" peer_has_port={transport_details.peer.endswith(f':{PORT}')}"
+            f" peer={transport_details.peer.replace(f':{PORT}', ':PORT')}"
         )
         if self.factory.changeRequest:
             return ConnectingRequest(
