@@ -14,8 +14,10 @@ from typing import Any, Optional
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from tests.hubsupport import ROOT, childEnvironment
 from tests.support import (
@@ -287,6 +289,37 @@ class MessageCountTests(SynchronousTestCase):
         self.assertEqual(value(samples, "txws_messages_sent_bytes_total", app="client"), 5)
         self.assertEqual(value(samples, "txws_messages_received_bytes_total", app="client"), 2)
         self.assertEqual(value(samples, "txws_connections_opened_total", app="client"), 1)
+
+    def test_clientRefused(self) -> None:
+        """
+        A client factory counts the handshakes its servers refused by the
+        status they answered; an invalid 101 answer is a connection made
+        and never opened, not a refusal.
+        """
+        registry = CollectorRegistry()
+        metrics = WebSocketMetrics(registry)
+        factory = clientFactory()
+        metrics.track(factory, "client")
+        answers = [
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n",
+        ]
+        for answer in answers:
+            protocol: Any = factory.buildProtocol(IPv4Address("TCP", "93.184.216.34", 80))
+            transport = StringTransport(peerAddress=IPv4Address("TCP", "93.184.216.34", 80))
+            protocol.makeConnection(transport)
+            protocol.dataReceived(answer)
+            self.assertTrue(transport.disconnecting)
+            protocol.connectionLost(Failure(ConnectionDone()))
+        samples = scrape(registry)
+        self.assertEqual(
+            labelled(samples, "txws_handshakes_refused_total", "status"), {"403": 2, "503": 1}
+        )
+        self.assertEqual(value(samples, "txws_connections_total", app="client"), 4)
+        self.assertEqual(value(samples, "txws_connections_opened_total", app="client"), 0)
 
 
 class _Denying(WebSocketServerProtocol):

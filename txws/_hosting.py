@@ -114,10 +114,11 @@ class ConnectionRegistry(Generic[_C]):
 
     def handshakeRefused(self, status: int) -> None:
         """
-        A connection's opening handshake was refused with an HTTP status
-        (nothing here; a metered registry counts it, see L{txws.metrics}).
+        A connection's opening handshake was refused with an HTTP status:
+        by this server, or by the server this client connected to (nothing
+        here; a metered registry counts it, see L{txws.metrics}).
 
-        @param status: the status sent.
+        @param status: the status sent or received.
         """
 
     def frameRefused(self, code: int) -> None:

@@ -231,8 +231,11 @@ class WebSocketClientProtocol(AutobahnConnection):
                 status, rawHeaders, self._key, self._offered, bool(self._offers)
             )
             self._deflate = self._acceptDeflate(rawHeaders)
-        except ResponseError:
+        except ResponseError as e:
             self._buf = b""
+            if e.status not in (0, 101):
+                # The server refused (101 with an invalid answer is ours).
+                self.factory.registry.handshakeRefused(e.status)
             self._handshakeFailed(Failure())
             return
         self._buf = b""

@@ -293,7 +293,8 @@ class _Families:
         )
         self.refused = CounterMetricFamily(
             "txws_handshakes_refused",
-            "Opening handshakes the server refused, by HTTP status.",
+            "Opening handshakes refused, by HTTP status: by this server (a server "
+            "factory), or by the server a client factory connected to.",
             labels=["app", "status"],
         )
         self.closed = CounterMetricFamily(
