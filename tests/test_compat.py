@@ -26,8 +26,11 @@ from tests.support import (
     clientFactory,
     clientFrame,
     closeFrame,
+    connectServer,
     lostCleanly,
     openServer,
+    serverFactory,
+    upgradeRequest,
 )
 from tests.typedtrial import SynchronousTestCase
 from txws import (
@@ -191,6 +194,22 @@ class ConnectionDeferredTests(SynchronousTestCase):
         self.assertEqual(protocol.localCloseCode, 1001)
         self.assertTrue(protocol.state == WebSocketServerProtocol.STATE_CLOSING)
 
+    def test_transportDetailsOfCompression(self) -> None:
+        """
+        With permessage-deflate negotiated, C{transport_details} lists its
+        extension string.
+        """
+        protocol, transport = connectServer(serverFactory())
+        offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        protocol.dataReceived(upgradeRequest(extra=offer))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "))
+        details = protocol.transport_details
+        assert details is not None
+        self.assertEqual(
+            details.websocket_extensions_in_use,
+            ["permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"],
+        )
+
     def test_transportDetailsAndDrop(self) -> None:
         """
         C{transport_details} describes the transport; C{dropConnection}
@@ -203,6 +222,9 @@ class ConnectionDeferredTests(SynchronousTestCase):
             (details.is_server, details.is_secure, details.channel_type, details.peer),
             (True, False, TransportDetails.CHANNEL_TYPE_TCP, "tcp4:127.0.0.1:50000"),
         )
+        assert details.http_headers_received is not None
+        self.assertEqual(details.http_headers_received["host"], "server.example.com")
+        self.assertEqual((details.websocket_protocol, details.http_headers_sent), (None, None))
         protocol.dropConnection()
         self.assertTrue(transport.disconnecting)
         self.assertEqual(transport.value(), b"")
@@ -249,9 +271,17 @@ class OnConnectingTests(SynchronousTestCase):
         answer = acceptFor(request).replace(
             b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
         )
+        self.assertEqual(
+            (seen[0].websocket_protocol, seen[0].http_headers_received), (None, None)
+        )
         protocol.dataReceived(answer)
         self.assertEqual(protocol.websocket_protocol_in_use, "chat")
         self.assertEqual(protocol.events[-1], ("open",))
+        details = protocol.transport_details
+        assert details is not None and details.http_headers_received is not None
+        self.assertEqual(details.websocket_protocol, "chat")
+        self.assertEqual(details.http_headers_received["sec-websocket-protocol"], "chat")
+        self.assertEqual(details.websocket_extensions_in_use, [])
 
     def test_deferredOnConnecting(self) -> None:
         """

@@ -152,10 +152,15 @@ class TransportDetails:
     @ivar own_fd: C{-1}, as in Autobahn.
     @ivar channel_id: C{{}} (txws computes no channel binding).
     @ivar peer_cert: C{None} (ask the transport for the certificate).
-    @ivar websocket_protocol: the subprotocol, once negotiated.
-    @ivar websocket_extensions_in_use: the extensions in use (none).
-    @ivar http_headers_received: the handshake headers received, once open.
-    @ivar http_headers_sent: the handshake headers sent, once open.
+    @ivar websocket_protocol: the subprotocol, once negotiated (else
+        C{None}).
+    @ivar websocket_extensions_in_use: the extensions in use, as their
+        C{Sec-WebSocket-Extensions} strings, once negotiated (else empty).
+    @ivar http_headers_received: the opening handshake's headers received
+        (the request's on a server, the answer's on a client, by lower-case
+        name), once they have arrived; else C{None}.
+    @ivar http_headers_sent: always C{None}: txws keeps no copy of the
+        headers it sent.
     """
 
     CHANNEL_TYPE_MEMORY = 2
@@ -198,12 +203,20 @@ class TransportDetails:
         """
         transport = connection.transport
         assert transport is not None
-        return cls(
+        details = cls(
             connection.peer,
             connection.isServer,
             ISSLTransport.providedBy(transport),
             isinstance(transport.getHost(), UNIXAddress),
         )
+        details.websocket_protocol = connection.websocket_protocol_in_use
+        details.websocket_extensions_in_use = [
+            extension.extensionString for extension in connection.websocket_extensions_in_use
+        ]
+        handshake = getattr(connection, "request" if connection.isServer else "response", None)
+        if handshake is not None:
+            details.http_headers_received = handshake.headers
+        return details
 
 
 def checkCallbacks(cls: type, names: Iterable[str]) -> None:
