@@ -874,6 +874,14 @@ class ParseWebSocketURLTests(TestCase):
         self.assertEqual(parseWebSocketURL("ws://[::1]/"), (False, "::1", 80, "/"))
         self.assertEqual(parseWebSocketURL("wss://[::1]:8443/x"), (True, "::1", 8443, "/x"))
 
+    def test_badBracketedHost(self) -> None:
+        """
+        A bracketed host that is not an IPv6 address is a C{ValueError} on
+        every Python version (3.10's C{urlsplit} lets it through).
+        """
+        for url in ("ws://[nonsense]/", "ws://[127.0.0.1]:80/", "wss://[::1/"):
+            self.assertRaises(ValueError, parseWebSocketURL, url)
+
     def test_pathAndQuery(self) -> None:
         """
         The resource is the path and the query together.

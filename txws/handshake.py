@@ -20,11 +20,12 @@ import binascii
 import functools
 import hashlib
 import hmac
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from txws.deflate import parseExtensionHeader
 
@@ -518,7 +519,7 @@ def validateUpgradeRequest(head: RequestHead, peer: str = "") -> ConnectionReque
     target = head.target
     if not target.startswith("/"):
         try:
-            parts = urlsplit(target)
+            parts = _splitURL(target)
         except ValueError:
             raise HandshakeError(400, "malformed request target") from None
         if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.netloc:
@@ -612,6 +613,19 @@ def buildErrorResponse(
     return head.encode("iso-8859-1") + body
 
 
+def _splitURL(url: str) -> SplitResult:
+    """
+    C{urlsplit}, refusing a bracketed host that is not an IPv6 address on
+    every Python version (3.11 checks it itself, 3.10 does not).
+
+    @raise ValueError: for a malformed URL.
+    """
+    parts = urlsplit(url)
+    if "[" in parts.netloc:
+        ipaddress.IPv6Address(parts.hostname or "")
+    return parts
+
+
 def parseWebSocketURL(url: str) -> tuple[bool, str, int, str]:
     """
     Split a C{ws://} or C{wss://} URL.
@@ -620,9 +634,9 @@ def parseWebSocketURL(url: str) -> tuple[bool, str, int, str]:
     @return: C{(isSecure, host, port, resource)}, the resource being the
         path and query to request (C{/} when empty).
     @raise ValueError: for another scheme, a missing host, a fragment or a
-        bad port.
+        bad port or bracketed host.
     """
-    parts = urlsplit(url)
+    parts = _splitURL(url)
     scheme = parts.scheme.lower()
     if scheme not in ("ws", "wss"):
         raise ValueError(f"not a WebSocket URL (scheme must be ws or wss): {url!r}")

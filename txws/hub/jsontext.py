@@ -3,10 +3,17 @@ JSON as the hub reads and writes it: strict UTF-8, finite numbers only,
 compact output.
 
 Design: Python's C{json} module accepts more than JSON (C{NaN},
-C{Infinity}, numbers that overflow to infinity, UTF-16 and UTF-32 bodies)
-and fails with C{RecursionError} on deep nesting; what it accepts here
-would reach browsers whose C{JSON.parse} refuses it.  Both directions go
-through this module so every path keeps to JSON.
+C{Infinity}, numbers that overflow to infinity, UTF-16 and UTF-32 bodies);
+what it accepts here would reach browsers whose C{JSON.parse} refuses it.
+Both directions go through this module so every path keeps to JSON.
+
+Nesting is bounded by L{MAX_DEPTH} here, not by the interpreter: how deep
+C{json} goes before C{RecursionError} depends on the Python version
+(CPython 3.11 stops near 1,000 levels, 3.13 decodes 5,000).  The check
+costs nothing for a text with fewer opening brackets than the bound (two
+C{bytes.count} calls); otherwise strings are masked out with one regular
+expression and the depth is the running maximum over the brackets left,
+all in C loops.
 
 Pure module: imports nothing from C{twisted.internet}.
 """
@@ -15,8 +22,30 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from itertools import accumulate
 
-__all__ = ["decodeJSON", "encodeJSON"]
+__all__ = ["MAX_DEPTH", "decodeJSON", "encodeJSON"]
+
+#: The deepest nesting of arrays and objects accepted (RFC 8259 section 9
+#: lets a parser set one).
+MAX_DEPTH = 512
+
+# A JSON string (which may hold brackets), to be masked out.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# Every byte but the brackets deleted; then "[" and "{" map to 1, "]" and
+# "}" to -1.
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _depth(data: bytes) -> int:
+    """
+    @return: the deepest nesting of brackets outside strings in C{data}
+        (exact for valid JSON; only compared with L{MAX_DEPTH}).
+    """
+    brackets = _STRING.sub(b'""', data).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def _refuseConstant(name: str) -> object:
@@ -35,8 +64,10 @@ def decodeJSON(data: bytes) -> object:
     @param data: UTF-8 JSON text.
     @return: the value.
     @raise ValueError: for anything that is not JSON in UTF-8 with finite
-        numbers, or nested too deeply to decode.
+        numbers, or nested deeper than L{MAX_DEPTH}.
     """
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(
             data.decode("utf-8"), parse_constant=_refuseConstant, parse_float=_finiteFloat
