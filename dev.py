@@ -8,6 +8,10 @@ Developer entry point: the only commands the README asks anyone to type.
     python3 dev.py test    lint, type-check, build the API reference and run the
                            whole test suite
     python3 dev.py docs    build the API reference into build/apidocs
+    python3 dev.py versions
+                           run the unit tests on every other CPython 3.10-3.13
+                           found on this machine (each in its own .venv-3.X,
+                           txws installed from this checkout as a wheel)
 
 Both create (or refresh) a private virtual environment in C{.venv} holding
 this checkout and its test dependencies, so a fresh machine needs nothing
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -192,6 +197,97 @@ def docs(args: list[str]) -> int:
     return _run(_apidocsCommand(args))
 
 
+#: Python versions the package metadata claims, and the one C{.venv} uses.
+VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+
+#: What C{versions} runs: the modules that test the library and the hub in
+#: process (no peer processes, browsers or Redis), and the interop tests
+#: with the C{websockets} and Autobahn peers.
+PORTABLE_TESTS = (
+    "tests.test_frames", "tests.test_handshake", "tests.test_protocol",
+    "tests.test_reassembly", "tests.test_deflate", "tests.test_deflate_protocol",
+    "tests.test_deflate_bombs", "tests.test_server", "tests.test_client",
+    "tests.test_compat", "tests.test_hub_service", "tests.test_hub_publish",
+    "tests.test_hub_subscriber", "tests.test_hub_jsontext", "tests.test_hmac_guard",
+    "tests.test_hmac_schemes", "tests.test_metrics", "tests.test_metricsmerge",
+    "tests.test_interop_websockets", "tests.test_interop_autobahn", "tests.test_tap",
+)
+
+#: Their dependencies (the test extra without the linters, the type
+#: checker, the documentation builder and atheris, which has no wheel for
+#: every version).
+PORTABLE_DEPENDENCIES = (
+    "hypothesis", "websockets", "autobahn", "treq", "requests", "django",
+    "djangorestframework", "prometheus-client",
+)
+
+
+def _interpreter(version: str) -> Optional[str]:
+    """
+    @return: a CPython of that version on this machine (on C{PATH}, or
+        installed by pyenv), or C{None}.
+    """
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [str(c) for c in sorted(pyenv.glob(f"{version}.*/bin/python"), reverse=True)]
+    onPath = shutil.which(f"python{version}")
+    if onPath:
+        candidates.append(onPath)
+    for candidate in candidates:
+        # (A pyenv shim of a version that is not selected exists and fails.)
+        ran = subprocess.run([candidate, "-c", "pass"], capture_output=True)
+        if ran.returncode == 0:
+            return candidate
+    return None
+
+
+def versions(args: list[str]) -> int:
+    """
+    Run L{PORTABLE_TESTS} (or the modules given) on every other CPython of
+    L{VERSIONS} found here, each with txws installed from this checkout as
+    a wheel (its C extension built for that version) into C{.venv-3.X},
+    from a copy of C{tests} and C{docs} so that the installed package, not
+    the checkout's source, is what runs.
+    """
+    import tempfile
+
+    current = f"{sys.version_info.major}.{sys.version_info.minor}"
+    results: dict[str, str] = {}
+    for version in VERSIONS:
+        python = _interpreter(version)
+        if version == current or python is None:
+            results[version] = "this .venv" if version == current else "not found"
+            continue
+        target = ROOT / f".venv-{version}"
+        made = (target / "bin" / "python").exists()
+        if not made and _run([python, "-m", "venv", str(target)]) != 0:
+            results[version] = "venv failed"
+            continue
+        pip = [str(target / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+        # The dependencies once, then this checkout again each time (its
+        # version number does not change with its source).
+        if _run([*pip, "install", str(ROOT), *PORTABLE_DEPENDENCIES]) != 0 or _run(
+            [*pip, "install", "--force-reinstall", "--no-deps", str(ROOT)]
+        ) != 0:
+            results[version] = "install failed"
+            continue
+        with tempfile.TemporaryDirectory() as work:
+            for name in ("tests", "docs"):
+                shutil.copytree(ROOT / name, Path(work) / name)
+            print(f"$ (python {version}) trial " + " ".join(args or PORTABLE_TESTS), flush=True)
+            proc = subprocess.run(
+                [str(target / "bin" / "python"), "-m", "twisted.trial",
+                 *(args or PORTABLE_TESTS)],
+                cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+        sys.stdout.write(proc.stdout)
+        results[version] = (proc.stdout.strip().splitlines() or ["no output"])[-1]
+    for version, verdict in results.items():
+        print(f"python {version}: {verdict}")
+    return 0 if all(
+        v.startswith("PASSED") or v in ("this .venv", "not found") for v in results.values()
+    ) else 1
+
+
 def _summarise(tail: str, code: int) -> None:
     """
     Print trial's verdict as the plain "N passed, N failed" line CI reads.
@@ -208,7 +304,7 @@ def _summarise(tail: str, code: int) -> None:
 
 
 def main() -> int:
-    commands = {"serve": serve, "test": test, "docs": docs}
+    commands = {"serve": serve, "test": test, "docs": docs, "versions": versions}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
