@@ -61,9 +61,13 @@ class DepthTests(SynchronousTestCase):
         Brackets inside strings (escaped quotes included) are text, not
         nesting.
         """
-        text = '\\"[' * (MAX_DEPTH * 2)
-        data = b'{"a": "' + text.encode() + b'", "b": [[1]]}'
-        self.assertEqual(decodeJSON(data), json.loads(data))
+        for text in ("[{" * MAX_DEPTH, '\\"[' * (MAX_DEPTH * 2), "\\\\" + "[" * (MAX_DEPTH * 2)):
+            data = b'{"a": "' + text.encode() + b'", "b": [[1]], "c": "]"}'
+            self.assertEqual(decodeJSON(data), json.loads(data), text[:8])
+        # Outside the strings it is nesting again, escapes or not.
+        for inner in (b'"x"', b'"\\"x"'):
+            deep = b"[" * (MAX_DEPTH + 1) + inner + b"]" * (MAX_DEPTH + 1)
+            self.assertRaises(ValueError, decodeJSON, deep)
 
 
 class StrictnessTests(SynchronousTestCase):
