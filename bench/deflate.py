@@ -28,9 +28,7 @@ share their code.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import random
 import select
@@ -41,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from bench.loadgen import CpuClock, HarnessError, makeKey, upgradeRequest
+from bench.loadgen import CpuClock, HarnessError, openConnections
 
 __all__ = [
     "BROWSER_OFFER",
@@ -75,7 +73,6 @@ BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
 CLIENT_WINDOW_BITS = 12
 
 _TRAILER = b"\x00\x00\xff\xff"
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
 
@@ -195,7 +192,6 @@ def parseAnswer(head: bytes) -> Optional[Negotiated]:
     )
 
 
-
 def openDeflateConnections(
     port: int, count: int, offer: Optional[str], batch: int = 200, timeout: float = 120.0,
     path: str = "/",
@@ -210,49 +206,21 @@ def openDeflateConnections(
         window smaller than L{CLIENT_WINDOW_BITS} asked of the client, or
         after C{timeout}.
     """
-    deadline = time.monotonic() + timeout
-    opened: list[socket.socket] = []
-    negotiated: Optional[Negotiated] = None
-    first = True
-    try:
-        while len(opened) < count:
-            group: list[tuple[socket.socket, bytes]] = []
-            for _ in range(min(batch, count - len(opened))):
-                s = socket.create_connection(("127.0.0.1", port), timeout=10)
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                opened.append(s)
-                key = makeKey()
-                s.sendall(upgradeRequest(port, key, path, offer))
-                group.append((s, key))
-            for s, key in group:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    if time.monotonic() > deadline:
-                        raise HarnessError(f"opening {count} connections took over {timeout} s")
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        raise HarnessError("server closed during the opening handshake")
-                    head += chunk
-                end = head.index(b"\r\n\r\n") + 4
-                if end != len(head):
-                    raise HarnessError("unexpected bytes after the 101 response")
-                if not head.startswith(b"HTTP/1.1 101"):
-                    raise HarnessError("opening handshake refused: " + head[:200].decode("latin-1"))
-                accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-                if b": " + accept + b"\r\n" not in head:
-                    raise HarnessError("wrong Sec-WebSocket-Accept in: " + head.decode("latin-1"))
-                answer = parseAnswer(head[:end])
-                if first:
-                    negotiated, first = answer, False
-                    if answer is not None and answer.clientMaxWindowBits < CLIENT_WINDOW_BITS:
-                        raise HarnessError(f"the server limits the client's window: {answer}")
-                elif answer != negotiated:
-                    raise HarnessError(f"answers differ: {answer} and {negotiated}")
-    except BaseException:
-        for s in opened:
-            s.close()
-        raise
-    return opened, negotiated
+    answers: list[Optional[Negotiated]] = []
+
+    def answered(head: bytes) -> None:
+        answer = parseAnswer(head)
+        if not answers:
+            answers.append(answer)
+            if answer is not None and answer.clientMaxWindowBits < CLIENT_WINDOW_BITS:
+                raise HarnessError(f"the server limits the client's window: {answer}")
+        elif answer != answers[0]:
+            raise HarnessError(f"answers differ: {answer} and {answers[0]}")
+
+    opened = openConnections(
+        port, count, batch=batch, timeout=timeout, path=path, offer=offer, answered=answered
+    )
+    return opened, answers[0] if answers else None
 
 
 def parseMessages(data: bytes) -> list[tuple[int, bytes]]:

@@ -249,7 +249,7 @@ def _checkUpgrade(head: bytes, key: bytes | None) -> None:
         import hashlib
 
         accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-        if accept not in head:
+        if b": " + accept + b"\r\n" not in head:
             raise HarnessError("wrong Sec-WebSocket-Accept in: " + head.decode("latin-1"))
 
 
@@ -260,14 +260,26 @@ def _connect(port: int) -> socket.socket:
 
 
 def openConnections(
-    port: int, count: int, upgrade: bool = True, batch: int = 200, timeout: float = 30.0
+    port: int,
+    count: int,
+    upgrade: bool = True,
+    batch: int = 200,
+    timeout: float = 30.0,
+    path: str = "/",
+    offer: Optional[str] = None,
+    answered: Optional[Callable[[bytes], None]] = None,
 ) -> list[socket.socket]:
     """
     Open C{count} connections and complete their opening handshakes, in
     batches (connect and send all requests of a batch, then read all
-    responses), so that the server's accept queue never overflows.
+    responses), so that the server's accept queue never overflows.  Every
+    answer must be a C{101} with the right C{Sec-WebSocket-Accept}.
 
     @param upgrade: C{False} for a plain TCP echo (no handshake).
+    @param path: the path requested.
+    @param offer: a C{Sec-WebSocket-Extensions} value to send, if any.
+    @param answered: called with each answer's head (it may raise
+        L{HarnessError}).
     @return: the connected, blocking sockets.
     """
     deadline = time.monotonic() + timeout
@@ -280,11 +292,11 @@ def openConnections(
                 opened.append(s)
                 key = makeKey()
                 if upgrade:
-                    s.sendall(upgradeRequest(port, key))
+                    s.sendall(upgradeRequest(port, key, path, offer))
                 group.append((s, key))
             if not upgrade:
                 continue
-            for index, (s, key) in enumerate(group):
+            for s, key in group:
                 head = b""
                 while b"\r\n\r\n" not in head:
                     if time.monotonic() > deadline:
@@ -296,7 +308,9 @@ def openConnections(
                 end = head.index(b"\r\n\r\n") + 4
                 if end != len(head):
                     raise HarnessError("unexpected bytes after the 101 response")
-                _checkUpgrade(head[:end], key if index == 0 else None)
+                _checkUpgrade(head[:end], key)
+                if answered is not None:
+                    answered(head[:end])
     except BaseException:
         for s in opened:
             s.close()
