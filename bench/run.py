@@ -939,6 +939,13 @@ def _fmt(value: Optional[float]) -> str:
     return f"{value:.2f}" if value is not None else ""
 
 
+def _ratio(top: Optional[float], bottom: Optional[float]) -> str:
+    """
+    @return: C{top / bottom} formatted, or empty when either is missing.
+    """
+    return _fmt(top / bottom) if top and bottom else ""
+
+
 def _isFanout(row: Row) -> bool:
     cell = CELLS.get(row.cell)
     return cell is not None and cell.kind == "fanout"
@@ -972,9 +979,6 @@ def formatDeflateTable(rows: list[Row]) -> str:
             continue
         d = row.details
 
-        def ratio(top: Optional[float], bottom: Optional[float]) -> str:
-            return _fmt(top / bottom) if top and bottom else ""
-
         memory = row.unit == "KiB/conn"
         rate = "" if memory else f"{row.rate:,.0f}"
         cost = f"{row.cost:.2f} KiB/conn" if memory else f"{row.cost:.1f} us/msg"
@@ -982,10 +986,10 @@ def formatDeflateTable(rows: list[Row]) -> str:
         busy = f"{d['generatorBusy']:.2f}" if "generatorBusy" in d else ""
         lines.append(
             f"| {row.cell} | {row.server} | {'yes' if d['compressed'] else 'no'} | {rate} | "
-            f"{cost} | {idle} | {ratio(costs.get(('raw', row.cell)), row.cost)} | "
-            f"{ratio(row.cost, costs.get(('txws-deflate', row.cell)))} | "
-            f"{ratio(costs.get(('websockets-deflate', row.cell)), row.cost)} | "
-            f"{ratio(costs.get(('autobahn-deflate', row.cell)), row.cost)} | "
+            f"{cost} | {idle} | {_ratio(costs.get(('raw', row.cell)), row.cost)} | "
+            f"{_ratio(row.cost, costs.get(('txws-deflate', row.cell)))} | "
+            f"{_ratio(costs.get(('websockets-deflate', row.cell)), row.cost)} | "
+            f"{_ratio(costs.get(('autobahn-deflate', row.cell)), row.cost)} | "
             f"{d['requestBytes']:,} / {d['replyBytes']:,} | {busy} |"
         )
     return "\n".join(lines)
@@ -1016,9 +1020,6 @@ def formatFanoutTable(rows: list[Row]) -> str:
             continue
         d = row.details
 
-        def ratio(top: Optional[float], bottom: Optional[float]) -> str:
-            return _fmt(top / bottom) if top and bottom else ""
-
         raw = costs.get(("raw", row.cell))
         # With compression: the peers compressing, and this server's cost
         # against its own in the same cell without compression.
@@ -1028,16 +1029,16 @@ def formatFanoutTable(rows: list[Row]) -> str:
         lines.append(
             f"| {row.cell} | {row.server} | {d['subscribers']:,} | {row.cost:.2f} | "
             f"{d['serverUserUsPerDelivery']:.2f} | {d['serverSystemUsPerDelivery']:.2f} | "
-            f"{ratio(row.cost, raw)} | "
-            f"{ratio(costs.get(('websockets' + suffix, row.cell)), row.cost)} | "
-            f"{ratio(costs.get(('autobahn' + suffix, row.cell)), row.cost)} | {row.rate:,.1f} | "
+            f"{_ratio(row.cost, raw)} | "
+            f"{_ratio(costs.get(('websockets' + suffix, row.cell)), row.cost)} | "
+            f"{_ratio(costs.get(('autobahn' + suffix, row.cell)), row.cost)} | {row.rate:,.1f} | "
             f"{d['lastArrivalMs']['p50']:.1f} | {d['lastArrivalMs']['p99']:.1f} | "
             f"{d['generatorBusy']:.2f} | {d.get('processes', 1)} | "
-            f"{ratio(row.cost, costs.get(('txws-hub', row.cell)))} | "
-            f"{ratio(row.rate, rates.get(('txws-hub', row.cell)))} | "
+            f"{_ratio(row.cost, costs.get(('txws-hub', row.cell)))} | "
+            f"{_ratio(row.rate, rates.get(('txws-hub', row.cell)))} | "
             + (f"{d['redisUsPerPublish']:.0f}" if "redisUsPerPublish" in d else "")
             + f" | {d.get('bytesPerMessage', '')} | "
-            + (ratio(row.cost, costs.get(plain)) if deflate else "") + " |"
+            + (_ratio(row.cost, costs.get(plain)) if deflate else "") + " |"
         )
     return "\n".join(lines)
 
