@@ -43,19 +43,31 @@ def runQuick(output: str) -> subprocess.CompletedProcess[str]:
     @param output: where it writes its JSON results.
     @return: the finished process, its output captured.
     """
+    return runHarness(
+        [
+            "--quick", "--servers", ",".join(SERVERS), "--cells", ",".join(CELLS),
+            "--duration", "0.3", "--warmup", "0.1", "--idle", "40", "--output", output,
+        ],
+        120,
+    )
+
+
+def runHarness(arguments: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """
+    Run C{python -m bench.run} with C{arguments} from the repository root.
+
+    @param timeout: the most seconds it may take.
+    @return: the finished process, its output captured.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
-        [
-            sys.executable, "-m", "bench.run", "--quick",
-            "--servers", ",".join(SERVERS), "--cells", ",".join(CELLS),
-            "--duration", "0.3", "--warmup", "0.1", "--idle", "40", "--output", output,
-        ],
+        [sys.executable, "-m", "bench.run", *arguments],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -118,21 +130,13 @@ def runFanoutSmoke(
     @param cell: the fan-out cell.
     @return: the finished process, its output captured.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run(
+    return runHarness(
         [
-            sys.executable, "-m", "bench.run", "--cells", cell,
-            "--servers", ",".join(servers),
+            "--cells", cell, "--servers", ",".join(servers),
             "--subscribers", str(subscribers), "--publishes", str(FANOUT_PUBLISHES),
             "--warmup", "0", "--output", output,
         ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        120,
     )
 
 
@@ -304,20 +308,13 @@ def runDeflateSmoke(output: str) -> subprocess.CompletedProcess[str]:
     @param output: where the harness writes its JSON results.
     @return: the finished process, its output captured.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run(
+    return runHarness(
         [
-            sys.executable, "-m", "bench.run", "--servers", ",".join(DEFLATE_SERVERS),
+            "--servers", ",".join(DEFLATE_SERVERS),
             "--cells", ",".join(DEFLATE_CELLS), "--duration", "0.3", "--warmup", "0.1",
             "--deflate-connections", str(DEFLATE_CONNECTIONS), "--output", output,
         ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
+        150,
     )
 
 
